@@ -1,0 +1,34 @@
+# The two commands that matter on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP): setup.cfg setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,flower]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tracking-worker dev --demo $(if $(DURATION),--duration $(DURATION))
+
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check tracking_worker tests benchmarks
+	$(BIN)/ruff format --check tracking_worker tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/single_event_throughput.py
+
+clean:
+	rm -rf $(VENV) .tracking .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,218 @@
+"""Giosg: goal-match mapping, skip rules, the two kinds of 404, settings."""
+
+from __future__ import annotations
+
+import json
+from email.utils import formatdate
+from typing import Any
+
+import marshmallow as ma
+import pytest
+
+from tracking_worker.events import Event
+from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
+from tracking_worker.providers import REGISTRY, HttpResponse
+from tracking_worker.providers.giosg import Giosg
+
+ORG = "ac83d426-be80-4d75-8c62-49a77f98468e"
+GOAL = "4d0648b8-9074-11e6-963e-f45c89c72de3"
+LEAD_GOAL = "5e1759c9-9074-11e6-963e-f45c89c72de3"
+ROOMS = ["e6a850ca-e1d3-11e4-9706-38b1dbe48b5b", "f7b961db-e1d3-11e4-9706-38b1dbe48b5b"]
+SETTINGS = {
+    "token": "giosg-secret-token",
+    "organization_id": ORG,
+    "goals": {"purchase": GOAL, "lead": LEAD_GOAL},
+    "rooms": ROOMS,
+}
+HEADERS = {"Authorization": "Token giosg-secret-token", "Content-Type": "application/json"}
+NOW = 1_750_000_000.0
+
+
+def provider(**settings: Any) -> Giosg:
+    return Giosg(Giosg.schema().load({**SETTINGS, **settings}))
+
+
+def event(**overrides: Any) -> Event:
+    fields: dict[str, Any] = {
+        "event_id": "e1",
+        "name": "purchase",
+        "occurred_at": "2016-10-10T22:00:49.123+00:00",
+        "visitor_id": "customer-12345678",
+        "value": 123.45,
+        "currency": "EUR",
+    }
+    return Event(**{**fields, **overrides})
+
+
+def answer(status: int, body: Any = None, **headers: str) -> HttpResponse:
+    text = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
+    return HttpResponse(status, text, {k.replace("_", "-"): v for k, v in headers.items()}, NOW)
+
+
+MAPPING = [
+    pytest.param(
+        event(),
+        GOAL,
+        {
+            "visitor_identity": "customer-12345678",
+            "goal_matched_at": "2016-10-10T22:00:49.123+00:00",
+            "rooms": ROOMS,
+            "goal_value": 123.45,
+        },
+        id="with-value",
+    ),
+    pytest.param(
+        event(name="lead", value=None, currency=None),
+        LEAD_GOAL,
+        {
+            "visitor_identity": "customer-12345678",
+            "goal_matched_at": "2016-10-10T22:00:49.123+00:00",
+            "rooms": ROOMS,
+        },
+        id="without-value-giosg-uses-goal-default",
+    ),
+]
+
+
+@pytest.mark.parametrize(("given", "goal", "body"), MAPPING)
+def test_maps_one_event_to_one_goal_match(given: Event, goal: str, body: dict[str, Any]) -> None:
+    request = provider().build_request([given])
+    assert request.method == "POST"
+    assert request.url == f"https://service.giosg.com/api/v5/orgs/{ORG}/goals/{goal}/matches"
+    assert dict(request.headers) == HEADERS
+    assert request.body == body
+
+
+def test_base_url_is_configurable() -> None:
+    url = provider(base_url="http://localhost:8083").build_request([event()]).url
+    assert url == f"http://localhost:8083/api/v5/orgs/{ORG}/goals/{GOAL}/matches"
+
+
+SKIPS = [
+    pytest.param(event(name="signup"), "no goal", id="no-goal-for-name"),
+    pytest.param(event(visitor_id=None), "no visitor_id", id="no-visitor-id"),
+    pytest.param(event(), None, id="complete"),
+]
+
+
+@pytest.mark.parametrize(("given", "reason"), SKIPS)
+def test_skip_reason(given: Event, reason: str | None) -> None:
+    found = provider().skip_reason(given)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and reason in found
+
+
+RETRY_DATE = formatdate(NOW + 120, usegmt=True)
+CLASSIFY = [
+    (answer(200, {}), Delivered, None),
+    (answer(201, ""), Delivered, None),
+    (
+        answer(400, {"visitor_identity": ["This field is required."]}),
+        Reject,
+        "giosg: visitor_identity: This field is required.",
+    ),
+    (answer(400, {"detail": "JSON parse error"}), Reject, "JSON parse error"),
+    (answer(400, ["Invalid payload"]), Reject, "Invalid payload"),
+    (
+        answer(401, {"detail": "Authentication credentials were not provided."}),
+        Credentials,
+        "credentials were not provided",
+    ),
+    (answer(403, {"detail": "No active subscription."}), Credentials, "subscription"),
+    (answer(403, {"detail": "No access to organization."}), Credentials, "organization"),
+    (answer(404, {"detail": "Not found."}), Reject, "goal_not_found: Not found."),
+    (answer(404, {"detail": "Goal not found."}), Reject, "goal_not_found: Goal not found."),
+    (
+        answer(404, {"detail": "No session found for 'visitor_identity'."}),
+        Reject,
+        "no_visitor_session: No session found",
+    ),
+    (
+        answer(404, {"detail": "There is no connected rooms found for visitor session."}),
+        Reject,
+        "no_visitor_session: There is no connected rooms",
+    ),
+    (answer(404, {"detail": "Unknown visitor_identity."}), Reject, "no_visitor_session: Unknown"),
+    (answer(404, {"detail": "No connected rooms found."}), Reject, "no_visitor_session: No conn"),
+    (answer(405, "Method Not Allowed"), Reject, "Method Not Allowed"),
+    (answer(429, "", Retry_After="30"), Retry, "rate limited"),
+    (answer(429, "", Retry_After=RETRY_DATE), Retry, "rate limited"),
+    (answer(500, "boom"), Retry, "server error 500"),
+    (answer(502, ""), Retry, "server error 502"),
+    (answer(503, ""), Retry, "server error 503"),
+    (answer(408, ""), Retry, "408"),
+]
+
+
+@pytest.mark.parametrize(("response", "kind", "text"), CLASSIFY)
+def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
+    outcome = provider().classify(response)
+    assert type(outcome) is kind
+    if text is not None:
+        assert text in outcome.reason  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("detail", "prefix"),
+    [
+        ("Not found.", "goal_not_found:"),
+        ("No session found for 'visitor_identity'.", "no_visitor_session:"),
+    ],
+)
+def test_the_two_404s_get_distinct_named_reasons(detail: str, prefix: str) -> None:
+    outcome = provider().classify(answer(404, {"detail": detail}))
+    assert isinstance(outcome, Reject)
+    assert outcome.reason.startswith(prefix)
+
+
+@pytest.mark.parametrize(("header", "after"), [("30", 30.0), (RETRY_DATE, 120.0)])
+def test_429_honours_retry_after(header: str, after: float) -> None:
+    outcome = provider().classify(answer(429, "", Retry_After=header))
+    assert isinstance(outcome, Retry)
+    assert outcome.throttled and outcome.after == after
+
+
+def test_uuids_are_kept_as_canonical_text() -> None:
+    loaded = Giosg.schema().load(
+        {
+            "token": "t",
+            "organization_id": ORG.upper(),
+            "goals": {"purchase": GOAL.upper()},
+            "rooms": [ROOMS[0].upper()],
+        }
+    )
+    assert loaded["organization_id"] == ORG
+    assert loaded["goals"] == {"purchase": GOAL}
+    assert loaded["rooms"] == [ROOMS[0]]
+    assert loaded["base_url"] == "https://service.giosg.com"
+
+
+def test_secrets_and_registry() -> None:
+    assert provider().secrets == ["giosg-secret-token"]
+    assert provider().batch_size == 1
+    assert REGISTRY["giosg"] is Giosg
+
+
+BAD_SETTINGS = [
+    pytest.param({"token": None}, "token", id="missing-token"),
+    pytest.param({"token": ""}, "token", id="empty-token"),
+    pytest.param({"organization_id": None}, "organization_id", id="missing-org"),
+    pytest.param({"goals": None}, "goals", id="missing-goals"),
+    pytest.param({"rooms": None}, "rooms", id="missing-rooms"),
+    pytest.param({"rooms": []}, "rooms", id="empty-rooms"),
+    pytest.param({"rooms": ["lobby"]}, "rooms", id="room-not-uuid"),
+    pytest.param({"rooms": ROOMS[0]}, "rooms", id="rooms-not-list"),
+    pytest.param({"goals": {"purchase": "42"}}, "goals", id="goal-not-uuid"),
+    pytest.param({"organization_id": "acme"}, "organization_id", id="org-not-uuid"),
+    pytest.param({"room": ROOMS}, "room", id="unknown-key"),
+]
+
+
+@pytest.mark.parametrize(("change", "key"), BAD_SETTINGS)
+def test_bad_settings_name_the_key(change: dict[str, Any], key: str) -> None:
+    settings = {k: v for k, v in {**SETTINGS, **change}.items() if v is not None}
+    with pytest.raises(ma.ValidationError) as caught:
+        Giosg.schema().load(settings)
+    assert key in caught.value.messages  # type: ignore[operator]

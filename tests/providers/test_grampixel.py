@@ -1,0 +1,209 @@
+"""GramPixel: one-event mapping, value rules, ok-flag classification, event_id, settings."""
+
+from __future__ import annotations
+
+import json
+from email.utils import formatdate
+from typing import Any
+
+import marshmallow as ma
+import pytest
+
+from tracking_worker.events import Event
+from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
+from tracking_worker.providers import REGISTRY, HttpResponse
+from tracking_worker.providers.grampixel import GramPixel
+
+WORKSPACE = "3f1c2a4e-9b7d-4e21-8c55-0a1b2c3d4e5f"
+SETTINGS = {
+    "api_key": "gp-secret-key",
+    "workspace_id": WORKSPACE,
+    "events": {"purchase": "Purchase", "first_deposit": "FTD", "signup": "REG"},
+}
+HEADERS = {"x-api-key": "gp-secret-key", "Content-Type": "application/json"}
+NOW = 1_750_000_000.0
+SUCCESS = {
+    "ok": True,
+    "data": {"event_id": "evt_89237498237", "session_id": "gp_a1b2c3", "status": "processed"},
+}
+
+
+def provider(**settings: Any) -> GramPixel:
+    return GramPixel(GramPixel.schema().load({**SETTINGS, **settings}))
+
+
+def event(**overrides: Any) -> Event:
+    fields: dict[str, Any] = {
+        "event_id": "e1",
+        "name": "purchase",
+        "occurred_at": "2025-04-01T10:33:19.534+00:00",
+        "telegram_id": 123456789,
+        "value": 150.0,
+        "currency": "USD",
+    }
+    return Event(**{**fields, **overrides})
+
+
+def answer(status: int, body: Any = None, **headers: str) -> HttpResponse:
+    text = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
+    return HttpResponse(status, text, {k.replace("_", "-"): v for k, v in headers.items()}, NOW)
+
+
+MAPPING = [
+    pytest.param(
+        event(session_id="gp_a1b2c3", properties={"plan": "premium"}),
+        {
+            "event_name": "Purchase",
+            "telegram_id": 123456789,
+            "workspace_id": WORKSPACE,
+            "session_id": "gp_a1b2c3",
+            "value": 150.0,
+            "currency": "USD",
+            "user_data": {"plan": "premium"},
+        },
+        id="mapped-name-with-session-value-and-user-data",
+    ),
+    pytest.param(
+        event(name="first_deposit", value=10.5, currency="EUR"),
+        {
+            "event_name": "FTD",
+            "telegram_id": 123456789,
+            "workspace_id": WORKSPACE,
+            "value": 10.5,
+            "currency": "EUR",
+        },
+        id="session-optional-empty-properties-omitted",
+    ),
+    pytest.param(
+        event(name="joined_channel", value=None, currency=None),
+        {"event_name": "joined_channel", "telegram_id": 123456789, "workspace_id": WORKSPACE},
+        id="unmapped-name-passes-unchanged-without-value",
+    ),
+    pytest.param(
+        event(
+            name="joined_channel",
+            value=None,
+            currency=None,
+            session_id="6f1c2a4e-9b7d-4e21-8c55-0a1b2c3d4e5f",
+        ),
+        {"event_name": "joined_channel", "telegram_id": 123456789, "workspace_id": WORKSPACE},
+        id="foreign-session-id-left-for-grampixel-to-resolve",
+    ),
+]
+
+
+@pytest.mark.parametrize(("given", "body"), MAPPING)
+def test_maps_one_event_to_one_request(given: Event, body: dict[str, Any]) -> None:
+    request = provider().build_request([given])
+    assert request.method == "POST"
+    assert request.url == "https://api.grampixel.com/v1/events/custom"
+    assert dict(request.headers) == HEADERS
+    assert request.body == body
+
+
+def test_base_url_and_path_are_configurable() -> None:
+    gp = provider(base_url="http://localhost:8082/", path="/api/v1/events/custom")
+    assert gp.build_request([event()]).url == "http://localhost:8082/api/v1/events/custom"
+
+
+def test_refuses_to_map_more_than_one_event() -> None:
+    with pytest.raises(ValueError):
+        provider().build_request([event(), event(event_id="e2")])
+
+
+SKIPS = [
+    pytest.param(event(telegram_id=None), "no telegram_id", id="no-telegram-id"),
+    pytest.param(event(value=None, currency=None), "Purchase", id="purchase-without-value"),
+    pytest.param(event(name="first_deposit", value=None), "FTD", id="ftd-without-value"),
+    pytest.param(event(name="DEP", value=None), "DEP", id="unmapped-dep-without-value"),
+    pytest.param(event(name="signup", value=None), None, id="reg-needs-no-value"),
+    pytest.param(event(name="custom_thing", value=None), None, id="custom-needs-no-value"),
+    pytest.param(event(value=0.0), None, id="zero-value-is-a-value"),
+    pytest.param(event(), None, id="complete"),
+]
+
+
+@pytest.mark.parametrize(("given", "reason"), SKIPS)
+def test_skip_reason(given: Event, reason: str | None) -> None:
+    found = provider().skip_reason(given)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and reason in found
+
+
+RETRY_DATE = formatdate(NOW + 120, usegmt=True)
+CLASSIFY = [
+    (answer(200, SUCCESS), Delivered, None),
+    (answer(201, {"ok": True}), Delivered, None),
+    (answer(200, {"ok": False, "error": "Unknown workspace"}), Reject, "Unknown workspace"),
+    (answer(200, "<html>proxy</html>"), Retry, "unexpected answer 200"),
+    (answer(200, {"status": "queued"}), Retry, "unexpected answer 200"),
+    (answer(400, {"ok": False, "error": "value is required"}), Reject, "value is required"),
+    (answer(422, {"ok": False, "error": {"message": "bad telegram_id"}}), Reject, "telegram_id"),
+    (answer(400, {"message": "invalid currency"}), Reject, "invalid currency"),
+    (answer(404, "Not Found"), Reject, "Not Found"),
+    (answer(401, {"ok": False, "error": "Invalid API key"}), Credentials, "Invalid API key"),
+    (answer(403, ""), Credentials, "403"),
+    (answer(429, "", Retry_After="30"), Retry, "rate limited"),
+    (answer(429, "", Retry_After=RETRY_DATE), Retry, "rate limited"),
+    (answer(500, "boom"), Retry, "server error 500"),
+    (answer(502, ""), Retry, "server error 502"),
+    (answer(503, ""), Retry, "server error 503"),
+    (answer(408, ""), Retry, "408"),
+]
+
+
+@pytest.mark.parametrize(("response", "kind", "text"), CLASSIFY)
+def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
+    outcome = provider().classify(response)
+    assert type(outcome) is kind
+    if text is not None:
+        assert text in outcome.reason  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("header", "after"), [("30", 30.0), (RETRY_DATE, 120.0)])
+def test_429_honours_retry_after(header: str, after: float) -> None:
+    outcome = provider().classify(answer(429, "", Retry_After=header))
+    assert isinstance(outcome, Retry)
+    assert outcome.throttled and outcome.after == after
+
+
+@pytest.mark.parametrize(
+    ("response", "note"),
+    [(answer(200, SUCCESS), "evt_89237498237"), (answer(200, {"ok": True}), "")],
+)
+def test_describe_success_is_grampixel_event_id(response: HttpResponse, note: str) -> None:
+    assert provider().describe_success(response) == note
+
+
+def test_defaults_and_registry() -> None:
+    loaded = GramPixel.schema().load({"api_key": "k", "workspace_id": WORKSPACE.upper()})
+    assert loaded["workspace_id"] == WORKSPACE
+    assert loaded["events"] == {}
+    assert loaded["base_url"] == "https://api.grampixel.com"
+    assert loaded["path"] == "/v1/events/custom"
+    assert GramPixel(loaded).batch_size == 1
+    assert provider().secrets == ["gp-secret-key"]
+    assert REGISTRY["grampixel"] is GramPixel
+
+
+BAD_SETTINGS = [
+    pytest.param({"api_key": None}, "api_key", id="missing-api-key"),
+    pytest.param({"api_key": ""}, "api_key", id="empty-api-key"),
+    pytest.param({"workspace_id": None}, "workspace_id", id="missing-workspace"),
+    pytest.param({"workspace_id": "uuid-of-workspace"}, "workspace_id", id="workspace-not-uuid"),
+    pytest.param({"workspace_id": 42}, "workspace_id", id="workspace-not-string"),
+    pytest.param({"events": {"purchase": 5}}, "events", id="event-name-not-string"),
+    pytest.param({"events": ["Purchase"]}, "events", id="events-not-mapping"),
+    pytest.param({"path": "v1/events/custom"}, "path", id="path-without-slash"),
+    pytest.param({"apikey": "x"}, "apikey", id="unknown-key"),
+]
+
+
+@pytest.mark.parametrize(("change", "key"), BAD_SETTINGS)
+def test_bad_settings_name_the_key(change: dict[str, Any], key: str) -> None:
+    settings = {k: v for k, v in {**SETTINGS, **change}.items() if v is not None}
+    with pytest.raises(ma.ValidationError) as caught:
+        GramPixel.schema().load(settings)
+    assert key in caught.value.messages  # type: ignore[operator]

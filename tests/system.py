@@ -1,0 +1,119 @@
+"""A running tracking_worker under test: config file, Celery worker and beat processes, and a
+Tracker on the same settings, plus the questions tests ask of it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import wait_for
+from tracking_worker.celery_app import create_app
+from tracking_worker.dev import demo_providers, write_config
+from tracking_worker.keys import Keys
+from tracking_worker.queue import ProviderQueue
+from tracking_worker.settings import Settings, load_settings
+from tracking_worker.supervisor import Child, beat_args, worker_args
+from tracking_worker.tracker import Tracker
+
+FAST_DELIVERY = {
+    "flush_interval": 1.0,
+    "backoff_base": 0.2,
+    "backoff_cap": 2.0,
+    "breaker_cooldown": 1.0,
+    "run_seconds": 10.0,
+}
+
+
+class System:
+    def __init__(
+        self,
+        home: Path,
+        redis_url: str,
+        sandbox_url: str,
+        *,
+        providers: list[str] | None = None,
+        delivery: dict[str, Any] | None = None,
+        provider_overrides: dict[str, dict[str, Any]] | None = None,
+        beat: bool = True,
+        concurrency: int = 2,
+    ) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home
+        every = demo_providers(sandbox_url)
+        chosen = {
+            n: {**every[n], **(provider_overrides or {}).get(n, {})}
+            for n in (providers or list(every))
+        }
+        self.config = home / "tracking.toml"
+        write_config(
+            self.config,
+            {
+                "redis": {"url": redis_url},
+                "delivery": {**FAST_DELIVERY, **(delivery or {})},
+                "providers": chosen,
+            },
+        )
+        self.env = {**os.environ, "TRACKING_CONFIG": str(self.config)}
+        self.env.pop("TRACKING_REDIS_URL", None)
+        self.settings: Settings = load_settings(environ=self.env)
+        self.tracker = Tracker(self.settings)
+        self.with_beat = beat
+        self.concurrency = concurrency
+        self.worker: Child | None = None
+        self.beat: Child | None = None
+        self.hostname = f"test-{os.getpid()}-{id(self)}@{socket.gethostname()}"
+
+    def start(self) -> System:
+        self.start_worker()
+        if self.with_beat:
+            self.beat = Child(
+                "beat",
+                beat_args(self.home / "beat-schedule"),
+                env=self.env,
+                log_path=self.home / "beat.log",
+            ).start()
+        return self
+
+    def start_worker(self) -> None:
+        self.worker = Child(
+            "worker",
+            worker_args(concurrency=self.concurrency, hostname=self.hostname),
+            env=self.env,
+            log_path=self.home / "worker.log",
+        ).start()
+
+    def wait_worker_ready(self, timeout: float = 30.0) -> None:
+        app = create_app(self.settings)
+        wait_for(
+            lambda: app.control.ping(destination=[self.hostname], timeout=0.5),
+            timeout,
+            message="worker answers ping",
+        )
+
+    def stop(self) -> None:
+        for child in (self.beat, self.worker):
+            if child is not None:
+                child.stop(timeout=10)
+        self.tracker.close()
+
+    def queue(self, provider: str) -> ProviderQueue:
+        from tracking_worker.scripts import Scripts
+
+        return ProviderQueue(self.tracker.client, Scripts(), Keys(provider))
+
+    def counts(self, provider: str) -> dict[str, int]:
+        return self.queue(provider).counts()
+
+    def settled(self, provider: str, produced: int) -> bool:
+        """Every produced event has reached its end: delivered or dead."""
+        c = self.counts(provider)
+        return (
+            c["delivered"] + c["dead"] >= produced
+            and c["pending"] == 0
+            and not (c["leased_batches"] or c["retry_batches"])
+        )
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in self.home.glob("*.log"))

@@ -1,0 +1,77 @@
+"""The per-provider circuit breaker, kept in Redis so every worker sees the same state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .keys import Keys
+from .scripts import Scripts
+
+SUCCESS, FAILURE, THROTTLE, CREDENTIALS = "success", "failure", "throttle", "credentials"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    wait: float
+    state: str
+
+
+@dataclass(frozen=True)
+class Change:
+    state: str
+    open_until: float
+    opened: bool
+
+
+class Circuit:
+    """Closed → open after ``breaker_threshold`` failed rounds → half-open probe → closed."""
+
+    def __init__(
+        self, client: Any, scripts: Scripts, keys: Keys, delivery: Mapping[str, Any]
+    ) -> None:
+        self.client = client
+        self.scripts = scripts
+        self.keys = keys
+        self.delivery = delivery
+
+    def allow(self, *, now: float) -> Verdict:
+        probe_lease = float(self.delivery["lease_seconds"])
+        allowed, wait, state = self.scripts.run(
+            self.client, "circuit_allow", [self.keys.circuit], [now, probe_lease]
+        )
+        return Verdict(bool(int(allowed)), float(wait), _text(state))
+
+    def record(self, kind: str, *, now: float, wait: float = 0.0, reason: str = "") -> Change:
+        d = self.delivery
+        state, open_until, opened = self.scripts.run(
+            self.client,
+            "circuit_record",
+            [self.keys.circuit],
+            [
+                kind,
+                now,
+                d["breaker_threshold"],
+                d["breaker_cooldown"],
+                d["breaker_cooldown_cap"],
+                d["credentials_cooldown"],
+                wait,
+                reason[:500],
+            ],
+        )
+        return Change(_text(state), float(open_until), bool(int(opened)))
+
+    def open_until(self) -> float:
+        """When the current pause ends (0 when closed); read-only, takes no probe slot."""
+        raw = self.client.hget(self.keys.circuit, "open_until")
+        return float(raw) if raw else 0.0
+
+    def state(self) -> dict[str, str]:
+        raw = self.client.hgetall(self.keys.circuit)
+        return {_text(k): _text(v) for k, v in raw.items()} or {"state": "closed"}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

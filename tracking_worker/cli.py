@@ -1,0 +1,123 @@
+"""The ``tracking-worker`` command: run, inspect and repair a deployment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .errors import TrackingError
+
+if TYPE_CHECKING:
+    import redis
+
+    from .settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+    except TrackingError as exc:
+        print(f"tracking-worker: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tracking-worker", description=__doc__)
+    sub = parser.add_subparsers(title="commands")
+
+    dev = sub.add_parser("dev", help="run redis, the sandbox, a worker and beat locally")
+    dev.add_argument("--demo", action="store_true", help="also send a stream of demo events")
+    dev.add_argument("--duration", type=float, help="exit after this many seconds")
+    dev.add_argument("--rate", type=float, default=20.0, help="demo events per second")
+    dev.add_argument("--home", default=".tracking", help="data and logs folder")
+    dev.set_defaults(func=_dev)
+
+    sandbox = sub.add_parser("sandbox", help="serve the providers' emulated APIs")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.set_defaults(func=_sandbox)
+
+    status = sub.add_parser("status", help="per-provider counts and circuit state")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+    check = sub.add_parser("check", help="validate the configuration and reach Redis")
+    check.set_defaults(func=_check)
+
+    dead = sub.add_parser("dead", help="list or replay dead letters")
+    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("provider")
+    dead.add_argument("--limit", type=int, default=20)
+    dead.set_defaults(func=_dead)
+
+    tick = sub.add_parser("tick", help="reap leases and start deliveries once (as beat does)")
+    tick.set_defaults(func=_tick)
+    return parser
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from .dev import run
+
+    return run(demo=args.demo, duration=args.duration, rate=args.rate, home=args.home)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from .sandbox.cli import main as sandbox_main
+
+    return sandbox_main(["--host", args.host, "--port", str(args.port)])
+
+
+def _client_and_settings() -> tuple[Settings, redis.Redis]:
+    from .runtime import worker_client
+    from .settings import load_settings
+
+    settings = load_settings()
+    return settings, worker_client(settings)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .status import collect, render
+
+    settings, client = _client_and_settings()
+    rows = collect(settings, client)
+    print(json.dumps(rows, indent=2) if args.json else render(rows))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings, client = _client_and_settings()
+    client.ping()
+    names = ", ".join(settings.providers) or "none"
+    print(f"configuration valid; Redis reachable; providers: {names}")
+    return 0
+
+
+def _dead(args: argparse.Namespace) -> int:
+    from .deadletters import DeadLetters
+
+    settings, client = _client_and_settings()
+    letters = DeadLetters(settings, client, args.provider)
+    if args.action == "list":
+        for entry in letters.list(args.limit):
+            print(json.dumps(entry))
+        return 0
+    moved = letters.replay(args.limit)
+    print(f"{moved} dead letter(s) of {args.provider} moved back to pending")
+    return 0
+
+
+def _tick(args: argparse.Namespace) -> int:
+    from .celery_app import create_app, runtime_for
+
+    started = runtime_for(create_app()).tick()
+    print(f"deliveries started: {', '.join(started) or 'none'}")
+    return 0

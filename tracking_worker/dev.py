@@ -1,0 +1,245 @@
+"""``tracking-worker dev``: the whole system on one machine with nothing installed beforehand.
+
+A private redis-server (append-only, data under ``.tracking/``; or ``TRACKING_REDIS_URL``), the
+provider sandbox, a Celery worker and beat, and with ``--demo`` a producer sending a stream of
+events, while a live per-provider table is printed. Ctrl-C (or ``--duration``) stops every child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from .embedded import EmbeddedRedis, free_port
+from .sandbox import DEFAULT_CREDENTIALS
+from .settings import Settings, load_settings
+from .status import collect, render
+from .supervisor import Child, beat_args, sandbox_args, worker_args
+from .tracker import Tracker
+
+DEMO_NAMES = ("purchase", "registration", "app-init", "first_deposit", "subscription-started")
+
+
+def demo_providers(sandbox_url: str) -> dict[str, dict[str, Any]]:
+    """Every provider, pointed at the sandbox with the credentials it accepts."""
+    cred = DEFAULT_CREDENTIALS
+    giosg_goals = list(cred["giosg"]["goals"])
+    return {
+        "graspil": {
+            "api_key": cred["graspil"]["api_key"],
+            "base_url": sandbox_url,
+            "targets": {"purchase": 12, "registration": 3, "first_deposit": 14},
+        },
+        "tganalytics": {
+            **{k: cred["tganalytics"][k] for k in ("token", "app_name", "app_domain")},
+            "base_url": sandbox_url,
+        },
+        "grampixel": {
+            "api_key": cred["grampixel"]["api_key"],
+            "workspace_id": cred["grampixel"]["workspace_id"],
+            "base_url": sandbox_url,
+            "events": {"purchase": "Purchase", "first_deposit": "FTD", "registration": "REG"},
+        },
+        "giosg": {
+            "token": cred["giosg"]["token"],
+            "organization_id": cred["giosg"]["organization_id"],
+            "base_url": sandbox_url,
+            "goals": {"purchase": giosg_goals[0], "registration": giosg_goals[1]},
+            "rooms": ["2c9a1a9e-6d4b-4b7e-9a55-0d5c1f6a2b11"],
+        },
+        "vibetrace": {"api_key": cred["vibetrace"]["api_key"], "base_url": sandbox_url},
+    }
+
+
+def write_config(path: Path, data: dict[str, dict[str, Any]]) -> None:
+    """A TOML file the worker and beat read through TRACKING_CONFIG; ``data`` holds sections
+    (``redis``, ``delivery``...) and ``providers``, whose nested tables become inline tables."""
+    lines: list[str] = []
+    for section, table in data.items():
+        if section == "providers":
+            for name, conf in table.items():
+                lines += [f"[providers.{name}]", *_pairs(conf)]
+        else:
+            lines += [f"[{section}]", *_pairs(table)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _pairs(table: dict[str, Any]) -> list[str]:
+    return [f"{key} = {_value(value)}" for key, value in table.items()]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+class DevRun:
+    """Owns every child of one ``dev`` run and stops them in reverse order."""
+
+    def __init__(self, home: Path, *, demo: bool, rate: float, concurrency: int) -> None:
+        self.home = home
+        self.demo = demo
+        self.rate = rate
+        self.concurrency = concurrency
+        self.redis: EmbeddedRedis | None = None
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+
+    def start(self) -> Settings:
+        self.home.mkdir(parents=True, exist_ok=True)
+        redis_url = os.environ.get("TRACKING_REDIS_URL")
+        if not redis_url:
+            self.redis = EmbeddedRedis(self.home / "redis").start()
+            redis_url = self.redis.url
+        port = free_port()
+        sandbox_url = f"http://127.0.0.1:{port}"
+        config = self.home / "dev.toml"
+        write_config(
+            config,
+            {
+                "redis": {"url": redis_url},
+                "delivery": {"flush_interval": 1.0},
+                "providers": demo_providers(sandbox_url),
+            },
+        )
+        env = {**os.environ, "TRACKING_CONFIG": str(config), "TRACKING_REDIS_URL": redis_url}
+        self._spawn("sandbox", sandbox_args(port), env)
+        wait_http(f"{sandbox_url}/_sandbox/health")
+        if self.demo:
+            refuse_demo_user(sandbox_url)
+        self._spawn("worker", worker_args(concurrency=self.concurrency), env)
+        self._spawn("beat", beat_args(self.home / "celerybeat-schedule"), env)
+        return load_settings(environ=env)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.children.append(Child(name, args, env=env, log_path=self.home / f"{name}.log").start())
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+
+def demo_event(rand: random.Random) -> dict[str, Any]:
+    """A plausible conversion that every provider can take; about 1 in 50 is one the sandbox
+    refuses (an unknown Telegram user), to show dead letters with the provider's reason."""
+    name = rand.choice(DEMO_NAMES)
+    telegram_id = 13 if rand.random() < 0.02 else rand.randint(10_000, 9_999_999)
+    event: dict[str, Any] = {
+        "name": name,
+        "telegram_id": telegram_id,
+        "email": f"user{telegram_id}@example.test",
+        "visitor_id": f"visitor-{telegram_id}",
+        "session_id": str(uuid.uuid4()),
+        "properties": {"plan": rand.choice(["basic", "pro"])},
+        "context": {"platform": "tdesktop", "locale": "en"},
+    }
+    if name in ("purchase", "first_deposit"):
+        event.update(
+            value=round(rand.uniform(1, 200), 2), currency="USD", order_id=str(uuid.uuid4())
+        )
+    return event
+
+
+def produce(tracker: Tracker, rate: float, stop: threading.Event) -> None:
+    rand = random.Random()
+    while not stop.wait(1.0 / rate):
+        try:
+            tracker.track(**demo_event(rand))
+        except Exception as exc:  # noqa: BLE001 - the demo keeps going and says why
+            print(f"demo producer: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def refuse_demo_user(sandbox_url: str) -> None:
+    """Make Graspil refuse Telegram user 13 (as for a user not of that bot), so the demo shows
+    a batch split to isolate one bad event and its dead letter with Graspil's message."""
+    import requests
+
+    requests.post(
+        f"{sandbox_url}/_sandbox/reject",
+        timeout=5,
+        json={"provider": "graspil", "field": "user_id", "value": 13},
+    ).raise_for_status()
+
+
+def wait_http(url: str, timeout: float = 15.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=0.5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+def run(
+    *,
+    demo: bool,
+    duration: float | None,
+    rate: float = 20.0,
+    home: str = ".tracking",
+    concurrency: int = 2,
+) -> int:
+    """The ``dev`` command; returns the exit code (0 when events were delivered, or no demo)."""
+    dev = DevRun(Path(home), demo=demo, rate=rate, concurrency=concurrency)
+    signal.signal(signal.SIGTERM, lambda *_: dev.stopping.set())
+    delivered = 0
+    try:
+        settings = dev.start()
+        tracker = Tracker(settings)
+        if demo:
+            threading.Thread(
+                target=produce, args=(tracker, rate, dev.stopping), daemon=True
+            ).start()
+        delivered = _watch(dev, settings, tracker.client, duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dev.stopping.set()
+        dev.stop()
+    print(f"stopped; {delivered} event(s) delivered in total")
+    return 0 if delivered > 0 or not demo else 1
+
+
+def _watch(dev: DevRun, settings: Settings, client: redis.Redis, duration: float | None) -> int:
+    """Print the table every second until Ctrl-C, SIGTERM or the duration is up."""
+    start = time.monotonic()
+    delivered = 0
+    live = sys.stdout.isatty()
+    ticks = 0
+    while not dev.stopping.wait(1.0):
+        ticks += 1
+        rows = collect(settings, client)
+        delivered = sum(int(r["delivered"]) for r in rows.values())
+        table = render(rows)
+        elapsed = time.monotonic() - start
+        if live:
+            print("\033[2J\033[H" + f"tracking-worker dev  {elapsed:5.0f}s  (Ctrl-C stops)\n")
+            print(table, flush=True)
+        elif ticks % 5 == 0:
+            print(f"-- {elapsed:.0f}s\n{table}\n", flush=True)
+        if duration is not None and elapsed >= duration:
+            break
+        dead = [c.name for c in dev.children if not c.alive]
+        if dead:
+            print(f"child process(es) exited: {', '.join(dead)}; see {dev.home}/*.log")
+            break
+    return delivered

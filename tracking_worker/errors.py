@@ -1,0 +1,42 @@
+"""The one exception root of tracking_worker and its branches.
+
+Errors of redis-py and requests are converted where they enter our code, so callers only ever
+need to catch ``TrackingError`` (or one of its children).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class TrackingError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigurationError(TrackingError):
+    """Settings are missing, unknown or of the wrong type; raised at start-up, never later."""
+
+
+class ValidationError(TrackingError):
+    """An event given to ``track()`` is invalid; nothing of that call was enqueued.
+
+    ``errors`` maps each bad field (``"value"``, or ``"events.3.currency"`` for ``track_many``)
+    to its messages, so a caller can show them or log them as they are.
+    """
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors = dict(errors)
+        super().__init__(_describe(self.errors))
+
+
+class TrackingUnavailable(TrackingError):
+    """Redis could not be reached in time and the caller asked us to raise, not to spool."""
+
+
+class QueueError(TrackingError):
+    """A Redis command of the queue failed (wraps redis-py's errors)."""
+
+
+def _describe(errors: Mapping[str, list[str]]) -> str:
+    parts = [f"{field}: {'; '.join(msgs)}" for field, msgs in sorted(errors.items())]
+    return "invalid event: " + ", ".join(parts)

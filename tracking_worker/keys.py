@@ -1,0 +1,54 @@
+"""Every Redis key name, from one place. All keys of a provider share the ``{provider}`` hash
+tag, so each Lua script touches one slot and runs on Redis Cluster too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    provider: str
+    prefix: str = "tw"
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{{self.provider}}}"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.base}:pending"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.base}:leases"
+
+    @property
+    def retry(self) -> str:
+        return f"{self.base}:retry"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.base}:dead"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.base}:stats"
+
+    @property
+    def circuit(self) -> str:
+        return f"{self.base}:circuit"
+
+    @property
+    def trigger(self) -> str:
+        return f"{self.base}:trigger"
+
+    @property
+    def batch_prefix(self) -> str:
+        return f"{self.base}:batch:"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.batch_prefix}{batch_id}"
+
+    def dedupe(self, event_id: str) -> str:
+        return f"{self.base}:seen:{event_id}"

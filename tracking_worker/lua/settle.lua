@@ -1,0 +1,38 @@
+-- settle: record the outcome of every event of a claimed batch in one step.
+-- KEYS[1] tw:{p}:batch:<id>  KEYS[2] tw:{p}:leases  KEYS[3] tw:{p}:retry
+-- KEYS[4] tw:{p}:dead (stream)  KEYS[5] tw:{p}:stats
+-- ARGV[1] batch id  ARGV[2] lease token  ARGV[3] now
+-- ARGV[4] delivered count  ARGV[5] requests sent
+-- ARGV[6] retry events (JSON array, '' when none)  ARGV[7] retry count  ARGV[8] retry due
+-- ARGV[9] attempts to add (0 when the provider was paused, not at fault)  ARGV[10] last error
+-- ARGV[11] dead stream max length
+-- ARGV[12..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
+-- Returns 1, or -1 when the lease was lost (reaped and maybe claimed again): nothing changes,
+-- the batch will be sent again (at-least-once).
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return -1 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+local delivered = tonumber(ARGV[4])
+if delivered > 0 then redis.call('HINCRBY', KEYS[5], 'delivered', delivered) end
+if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', KEYS[5], 'requests', ARGV[5]) end
+local dead = 0
+local i = 12
+while i + 5 <= #ARGV do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[11], '*',
+    'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
+    'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', ARGV[3])
+  dead = dead + 1
+  i = i + 6
+end
+if dead > 0 then redis.call('HINCRBY', KEYS[5], 'dead', dead) end
+if ARGV[6] ~= '' then
+  local count = tonumber(ARGV[7])
+  redis.call('HSET', KEYS[1], 'events', ARGV[6], 'count', count, 'last_error', ARGV[10])
+  redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[9])
+  redis.call('HDEL', KEYS[1], 'token')
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
+  redis.call('HINCRBY', KEYS[5], 'retried', count)
+  redis.call('HINCRBY', KEYS[5], 'in_retry', count)
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1

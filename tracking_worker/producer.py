@@ -1,0 +1,162 @@
+"""Route and enqueue: the only code that runs inside web requests.
+
+Validate every event, pick its providers, and append it to each provider's pending list in one
+Redis round trip (one MULTI/EXEC pipeline of ``enqueue.lua`` calls, all or nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from .errors import QueueError, TrackingUnavailable, ValidationError
+from .events import Event, EventSchema, normalize
+from .keys import Keys
+from .providers.base import Provider
+from .scripts import Scripts
+
+log = logging.getLogger("tracking_worker.producer")
+
+DROP_WARNING_EVERY = 60.0
+
+
+@dataclass
+class Route:
+    """What one provider gets from one call."""
+
+    events: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+
+class Producer:
+    """Validates and enqueues events; ``trigger(provider)`` starts a delivery for full batches."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        scripts: Scripts,
+        providers: Mapping[str, Provider],
+        delivery: Mapping[str, Any],
+        trigger: Callable[[str], None],
+        *,
+        key_prefix: str = "tw",
+        clock: Callable[[], float] = time.time,
+        claim_sizes: Mapping[str, int] | None = None,
+    ) -> None:
+        self.client = client
+        self.scripts = scripts
+        self.providers = dict(providers)
+        self.keys = {name: Keys(name, key_prefix) for name in providers}
+        self.delivery = delivery
+        self.trigger = trigger
+        self.clock = clock
+        self.claim_sizes = dict(claim_sizes or {})
+        self.schema = EventSchema()
+        self._warned_at: dict[str, float] = {}
+
+    def validate(
+        self, items: Iterable[Mapping[str, Any]], *, single: bool = False
+    ) -> list[tuple[Event, list[str]]]:
+        """Normalize every item or raise one ValidationError naming every bad field."""
+        now = self.clock()
+        valid: list[tuple[Event, list[str]]] = []
+        errors: dict[str, list[str]] = {}
+        for index, item in enumerate(items):
+            prefix = "" if single else f"events.{index}."
+            try:
+                event, requested = normalize(dict(item), self.schema, now=now)
+                self._check_requested(requested)
+            except ValidationError as exc:
+                errors.update({prefix + k: v for k, v in exc.errors.items()})
+                continue
+            valid.append((event, requested))
+        if errors:
+            raise ValidationError(errors)
+        return valid
+
+    def enqueue(self, valid: list[tuple[Event, list[str]]]) -> None:
+        """Append the events to their providers' lists; raises TrackingUnavailable on failure."""
+        routes = self._route(valid)
+        if not routes:
+            return
+        try:
+            answers = self._execute(routes)
+        except (redis.ConnectionError, redis.TimeoutError, QueueError) as exc:
+            raise TrackingUnavailable(f"Redis unavailable: {exc}") from None
+        for name, (_, dropped, trigger) in zip(routes, answers, strict=True):
+            if int(dropped):
+                self._warn_dropped(name, int(dropped))
+            if int(trigger):
+                self.trigger(name)
+
+    def _check_requested(self, requested: list[str]) -> None:
+        unknown = sorted(set(requested) - set(self.providers))
+        if unknown:
+            configured = ", ".join(sorted(self.providers)) or "none"
+            raise ValidationError(
+                {"providers": [f"Not configured: {', '.join(unknown)} (configured: {configured})."]}
+            )
+
+    def _route(self, valid: list[tuple[Event, list[str]]]) -> dict[str, Route]:
+        routes: dict[str, Route] = {}
+        for event, requested in valid:
+            raw = event.to_json()
+            for name in requested or self.providers:
+                route = routes.setdefault(name, Route())
+                if self.providers[name].skip_reason(event) is None:
+                    route.events.append(raw)
+                else:
+                    route.skipped += 1
+        return routes
+
+    def _execute(self, routes: Mapping[str, Route]) -> list[Any]:
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=True)
+            for name, route in routes.items():
+                k = self.keys[name]
+                args = [
+                    self.delivery["max_pending"],
+                    self._claim_size(name),
+                    self._trigger_ttl_ms(),
+                    route.skipped,
+                    *route.events,
+                ]
+                self.scripts.queue_call(pipe, "enqueue", [k.pending, k.stats, k.trigger], args)
+            try:
+                return list(pipe.execute())
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self.scripts.load(self.client)
+            except redis.ResponseError as exc:
+                if "NOSCRIPT" not in str(exc) or attempt == 2:
+                    raise QueueError(str(exc)) from None
+                self.scripts.load(self.client)
+        raise AssertionError("unreachable")
+
+    def _claim_size(self, name: str) -> int:
+        return self.claim_sizes.get(name) or self.providers[name].batch_size
+
+    def _trigger_ttl_ms(self) -> int:
+        return trigger_ttl_ms(self.delivery)
+
+    def _warn_dropped(self, name: str, dropped: int) -> None:
+        now = self.clock()
+        if now - self._warned_at.get(name, float("-inf")) >= DROP_WARNING_EVERY:
+            self._warned_at[name] = now
+            log.warning(
+                "%s: pending list is full (max_pending=%s); dropped %d event(s)",
+                name,
+                self.delivery["max_pending"],
+                dropped,
+            )
+
+
+def trigger_ttl_ms(delivery: Mapping[str, Any]) -> int:
+    """A trigger mark outlives a lost message by a few beat ticks at most."""
+    return int(max(10.0, 5 * float(delivery["flush_interval"])) * 1000)

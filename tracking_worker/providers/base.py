@@ -1,0 +1,153 @@
+"""The Provider interface: what one tracking API needs to be delivered to.
+
+A provider module knows only its API: which events it takes, how events become one HTTP request,
+and what an answer means. It never touches Redis, Celery, the network or the clock, so its unit
+tests need no server. Delivery (``delivery.py``) does everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from ..events import Event
+from ..outcomes import Outcome, Retry
+
+EXCERPT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request to send; ``body`` is JSON-encoded by the transport."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: Any
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """The parts of an answer a provider classifies (independent of the HTTP library)."""
+
+    status: int
+    text: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: When the answer arrived (epoch seconds), so an HTTP-date Retry-After needs no clock.
+    received_at: float = 0.0
+
+    def json(self) -> Any:
+        """The decoded body, or None when it is not JSON."""
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+    @property
+    def excerpt(self) -> str:
+        return self.text[:EXCERPT_CHARS]
+
+
+class UuidText(fields.String):
+    """A UUID kept as canonical lower-case text, so settings stay plain values."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            raise ma.ValidationError("Not a valid UUID.") from None
+
+
+class ProviderSchema(ma.Schema):
+    """Settings every provider has; a provider's schema adds its own keys."""
+
+    base_url = fields.Url(required=True, require_tld=False)
+    batch_size = fields.Integer(validate=validate.Range(min=1))
+    max_connections = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
+    connect_timeout = fields.Float(load_default=3.05, validate=validate.Range(min=0.01))
+    read_timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.01))
+
+
+class Provider(ABC):
+    """Base of every provider adapter; subclasses declare what they are as class attributes."""
+
+    #: Name used in settings (``[providers.<name>]``), Redis keys and the Celery queue.
+    name: ClassVar[str]
+    #: Most events one request may carry (1 = one event per request).
+    max_batch: ClassVar[int] = 1
+    #: Events per request when the settings do not say.
+    default_batch: ClassVar[int] = 1
+    #: Schema of this provider's settings section.
+    schema: ClassVar[type[ProviderSchema]] = ProviderSchema
+    #: Settings keys holding secrets: their values never reach logs, dead letters or Sentry.
+    secret_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+        self.base_url = str(config["base_url"]).rstrip("/")
+        self.batch_size = min(int(config.get("batch_size") or self.default_batch), self.max_batch)
+        self.max_connections = int(config.get("max_connections", 16))
+        self.timeout = (float(config["connect_timeout"]), float(config["read_timeout"]))
+
+    @property
+    def secrets(self) -> list[str]:
+        return [str(self.config[k]) for k in self.secret_keys if self.config.get(k)]
+
+    @abstractmethod
+    def skip_reason(self, event: Event) -> str | None:
+        """Why this provider cannot take the event (counted as skipped), or None."""
+
+    @abstractmethod
+    def build_request(self, events: Sequence[Event]) -> HttpRequest:
+        """The one request carrying ``events`` (at most ``batch_size`` of them)."""
+
+    @abstractmethod
+    def classify(self, response: HttpResponse) -> Outcome:
+        """What the answer means for every event of the request."""
+
+    def describe_success(self, response: HttpResponse) -> str:
+        """A short note on a delivered request worth logging (e.g. the provider's own id)."""
+        return ""
+
+
+def retry_after(response: HttpResponse) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), if any."""
+    raw = response.header("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - response.received_at)
+    except (TypeError, ValueError):
+        return None
+
+
+def transient(response: HttpResponse) -> Outcome | None:
+    """The answers every provider treats alike: rate limits, timeouts and server errors.
+
+    Returns None for any other status, which the provider classifies itself.
+    """
+    status = response.status
+    if status == 429:
+        return Retry("rate limited (429)", status, after=retry_after(response), throttled=True)
+    if status == 408 or status >= 500:
+        return Retry(
+            f"server error {status}: {response.excerpt[:200]}", status, after=retry_after(response)
+        )
+    return None

@@ -1,0 +1,109 @@
+"""Giosg: external (offline) goal matches for a visitor the website already identified.
+
+One match per request to ``POST /api/v5/orgs/<org>/goals/<goal>/matches`` with
+``Authorization: Token …``. Giosg answers 404 both for an unknown goal (our config is wrong) and
+for a visitor without a session (the visitor never identified): the two get distinct reasons so
+the dead letters tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from marshmallow import fields, validate
+
+from ..events import Event
+from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from .base import (
+    HttpRequest,
+    HttpResponse,
+    Provider,
+    ProviderSchema,
+    UuidText,
+    transient,
+)
+
+NO_VISITOR_SESSION = "no_visitor_session"
+GOAL_NOT_FOUND = "goal_not_found"
+# Words of giosg's 404 for "no session for visitor_identity" / "no connected rooms for session".
+_SESSION_WORDS = ("session", "visitor", "room")
+
+
+class GiosgSchema(ProviderSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1))
+    organization_id = UuidText(required=True)
+    #: normalized event name -> giosg goal UUID
+    goals = fields.Dict(keys=fields.String(), values=UuidText(), required=True)
+    #: rooms where the goals match; giosg requires at least one
+    rooms = fields.List(UuidText(), required=True, validate=validate.Length(min=1))
+    base_url = fields.Url(load_default="https://service.giosg.com", require_tld=False)
+
+
+class Giosg(Provider):
+    name = "giosg"
+    schema = GiosgSchema
+    secret_keys = ("token",)
+
+    def skip_reason(self, event: Event) -> str | None:
+        if event.name not in self.config["goals"]:
+            return "no goal configured for this event name"
+        if event.visitor_id is None:
+            return "no visitor_id (giosg visitor_identity)"
+        return None
+
+    def build_request(self, events: Sequence[Event]) -> HttpRequest:
+        (event,) = events  # one match per request
+        org, goal = self.config["organization_id"], self.config["goals"][event.name]
+        body: dict[str, Any] = {
+            "visitor_identity": event.visitor_id,
+            "goal_matched_at": event.occurred_at,
+            "rooms": list(self.config["rooms"]),
+        }
+        if event.value is not None:
+            body["goal_value"] = event.value
+        return HttpRequest(
+            "POST",
+            f"{self.base_url}/api/v5/orgs/{org}/goals/{goal}/matches",
+            {"Authorization": f"Token {self.config['token']}", "Content-Type": "application/json"},
+            body,
+        )
+
+    def classify(self, response: HttpResponse) -> Outcome:
+        common = transient(response)
+        if common is not None:
+            return common
+        status = response.status
+        if 200 <= status < 300:
+            return Delivered()
+        reason = _reason(response)
+        if status in (401, 403):
+            return Credentials(f"giosg refused the token or access ({status}): {reason}", status)
+        if status == 404:
+            return Reject(_not_found(reason), status, response.excerpt)
+        if 400 <= status < 500:
+            return Reject(f"giosg: {reason}", status, response.excerpt)
+        return Retry(f"unexpected answer {status}: {response.excerpt[:200]}", status)
+
+
+def _not_found(reason: str) -> str:
+    """Name which 404 it is; a bare "Not found." comes from the goal in the URL."""
+    if any(word in reason.lower() for word in _SESSION_WORDS):
+        return f"{NO_VISITOR_SESSION}: {reason}"
+    return f"{GOAL_NOT_FOUND}: {reason}"
+
+
+def _reason(response: HttpResponse) -> str:
+    """Giosg's ``detail``, or its per-field messages (``{"rooms": ["…"]}``)."""
+    body = response.json()
+    if isinstance(body, dict) and body.get("detail"):
+        return str(body["detail"])
+    if isinstance(body, dict) and body:
+        return "; ".join(f"{key}: {_text(value)}" for key, value in body.items())
+    if isinstance(body, list) and body:
+        return _text(body)
+    return response.excerpt[:200] or f"HTTP {response.status}"
+
+
+def _text(value: Any) -> str:
+    return "; ".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -1,0 +1,124 @@
+"""GramPixel: server-to-server conversions of Telegram bot users, for ad attribution.
+
+One event per request to ``POST /v1/events/custom`` with ``x-api-key``. GramPixel forwards events
+to Meta CAPI and TikTok, where a duplicate Purchase is costly: only a clear ``ok: true`` counts as
+delivered, and its ``event_id`` is kept for the logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from marshmallow import fields, validate
+
+from ..events import Event
+from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from .base import (
+    HttpRequest,
+    HttpResponse,
+    Provider,
+    ProviderSchema,
+    UuidText,
+    transient,
+)
+
+#: GramPixel event names that need a monetary value (for ROAS).
+VALUE_REQUIRED = frozenset({"FTD", "DEP", "Purchase"})
+
+
+class GramPixelSchema(ProviderSchema):
+    api_key = fields.String(required=True, validate=validate.Length(min=1))
+    workspace_id = UuidText(required=True)
+    #: normalized event name -> GramPixel event name; unmapped names pass unchanged
+    events = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(validate=validate.Length(min=1)),
+        load_default=dict,
+    )
+    base_url = fields.Url(load_default="https://api.grampixel.com", require_tld=False)
+    #: The docs show both /v1/events/custom and /api/v1/events/custom.
+    path = fields.String(
+        load_default="/v1/events/custom",
+        validate=validate.Regexp(r"^/", error="Must start with /."),
+    )
+
+
+class GramPixel(Provider):
+    name = "grampixel"
+    schema = GramPixelSchema
+    secret_keys = ("api_key",)
+
+    def skip_reason(self, event: Event) -> str | None:
+        if event.telegram_id is None:
+            return "no telegram_id"
+        name = self._event_name(event)
+        if name in VALUE_REQUIRED and event.value is None:
+            return f"no value (GramPixel requires one for {name})"
+        return None
+
+    def build_request(self, events: Sequence[Event]) -> HttpRequest:
+        (event,) = events  # one event per request
+        body: dict[str, Any] = {
+            "event_name": self._event_name(event),
+            "telegram_id": event.telegram_id,
+            "workspace_id": self.config["workspace_id"],
+        }
+        optional = {
+            "session_id": _grampixel_session(event.session_id),
+            "value": event.value,
+            "currency": event.currency,
+            "user_data": event.properties or None,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        headers = {"x-api-key": self.config["api_key"], "Content-Type": "application/json"}
+        return HttpRequest("POST", f"{self.base_url}{self.config['path']}", headers, body)
+
+    def _event_name(self, event: Event) -> str:
+        name: str = self.config["events"].get(event.name, event.name)
+        return name
+
+    def classify(self, response: HttpResponse) -> Outcome:
+        common = transient(response)
+        if common is not None:
+            return common
+        status = response.status
+        body = response.json()
+        ok = body.get("ok") if isinstance(body, dict) else None
+        if status in (401, 403):
+            return Credentials(
+                f"GramPixel refused the API key ({status}): {_message(response)}", status
+            )
+        if 200 <= status < 300 and ok is True:
+            return Delivered()
+        if 400 <= status < 500 or ok is False:
+            return Reject(f"GramPixel: {_message(response)}", status, response.excerpt)
+        # Neither success nor refusal (e.g. a proxy page): retried within bounded attempts.
+        return Retry(f"unexpected answer {status}: {response.excerpt[:200]}", status)
+
+    def describe_success(self, response: HttpResponse) -> str:
+        """GramPixel's ``data.event_id``, the handle to find the event in its dashboard."""
+        body = response.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        event_id = data.get("event_id") if isinstance(data, dict) else None
+        return str(event_id) if event_id else ""
+
+
+def _message(response: HttpResponse) -> str:
+    """GramPixel's error text; its error shape is undocumented, so try the usual keys."""
+    body = response.json()
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            found = body.get(key)
+            if isinstance(found, dict):
+                found = found.get("message")
+            if found:
+                return str(found)
+    return response.excerpt[:200] or f"HTTP {response.status}"
+
+
+def _grampixel_session(session_id: str | None) -> str | None:
+    """Only GramPixel's own ``gp_…`` ids: the same field carries other providers' session ids
+    (a Mini App UUID for TG Analytics), and a foreign one would spoil attribution. Without it
+    GramPixel resolves the session itself."""
+    return session_id if session_id and session_id.startswith("gp_") else None

@@ -1,0 +1,92 @@
+"""Graspil: goal completions ("targets") of Telegram bot users, 1 to 100 per request.
+
+``POST /v1/send-target`` with ``Api-Key``; success is ``{"ok": true}``, a validation error is
+``{"ok": false, "error": {"<field>": ["<message>"]}}`` for the whole request, so delivery splits a
+rejected batch to isolate the bad items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from marshmallow import fields, validate
+
+from ..events import Event
+from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, transient
+
+_KEY_FIELDS = {"api_key", "api-key", "apikey", "key", "token"}
+
+
+class GraspilSchema(ProviderSchema):
+    api_key = fields.String(required=True, validate=validate.Length(min=1))
+    base_url = fields.Url(load_default="https://api.graspil.com", require_tld=False)
+    #: normalized event name -> Graspil target_id
+    targets = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+
+
+class Graspil(Provider):
+    name = "graspil"
+    max_batch = 100
+    default_batch = 100
+    schema = GraspilSchema
+    secret_keys = ("api_key",)
+
+    def skip_reason(self, event: Event) -> str | None:
+        if event.name not in self.config["targets"]:
+            return "no target_id configured for this event name"
+        if event.telegram_id is None:
+            return "no telegram_id"
+        return None
+
+    def build_request(self, events: Sequence[Event]) -> HttpRequest:
+        return HttpRequest(
+            "POST",
+            f"{self.base_url}/v1/send-target",
+            {"Api-Key": self.config["api_key"], "Content-Type": "application/json"},
+            [self._item(e) for e in events],
+        )
+
+    def _item(self, event: Event) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "target_id": self.config["targets"][event.name],
+            "user_id": event.telegram_id,
+            "date": event.occurred_at,
+        }
+        if event.value is not None:
+            item["value"] = event.value
+            item["unit"] = event.currency
+        return item
+
+    def classify(self, response: HttpResponse) -> Outcome:
+        common = transient(response)
+        if common is not None:
+            return common
+        body = response.json()
+        ok = isinstance(body, dict) and body.get("ok")
+        if response.status in (401, 403):
+            return Credentials(f"Graspil refused the API key ({response.status})", response.status)
+        if 200 <= response.status < 300 and ok is True:
+            return Delivered()
+        if isinstance(body, dict) and body.get("ok") is False:
+            return self._error(response, body.get("error"))
+        return Retry(
+            f"unexpected answer {response.status}: {response.excerpt[:200]}", response.status
+        )
+
+    def _error(self, response: HttpResponse, error: Any) -> Outcome:
+        message = _error_text(error)
+        if isinstance(error, dict) and _KEY_FIELDS & {str(k).lower() for k in error}:
+            return Credentials(f"Graspil refused the API key: {message}", response.status)
+        return Reject(f"Graspil: {message}", response.status, response.excerpt)
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        parts = []
+        for field_name, messages in error.items():
+            text = "; ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+            parts.append(f"{field_name}: {text}")
+        return ", ".join(parts) or "ok:false"
+    return str(error) if error else "ok:false"

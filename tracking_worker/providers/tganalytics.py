@@ -1,0 +1,180 @@
+"""TG Analytics (tganalytics.xyz): Telegram Mini App analytics events, sent as JSON arrays.
+
+``POST /events`` with ``TGA-Auth-Token``. The token is bound to the Mini App's domain, so a
+server-side sender presents that domain as ``Origin``/``Referer`` or gets 403. Several errors share
+status 400, so answers are read by status *and* message. One bad item fails the whole array, so a
+validation error is a Reject that delivery splits to find the culprit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from marshmallow import fields, validate
+
+from ..events import Event
+from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, transient
+
+MAX_BATCH = 100
+DEFAULT_BATCH = 20  # what the official SDK sends at most per request
+
+#: Names TGA documents or its SDK sends; any other name goes as ``custom-event``.
+KNOWN_EVENTS = frozenset(
+    {
+        "app-init",
+        "app-hide",
+        "custom-event",
+        "connection-started",
+        "connection-completed",
+        "connection-error",
+        "connection-restoring-completed",
+        "connection-restoring-error",
+        "transaction-sent-for-signature",
+        "transaction-signed",
+        "transaction-signing-failed",
+        "disconnection",
+        "purchase-init",
+        "purchase-success",
+        "purchase-failed",
+        "purchase-cancelled",
+        "refund-issued",
+        "subscription-started",
+        "subscription-renewed",
+        "subscription-cancelled",
+    }
+)
+
+#: Optional top-level TGA fields an event may carry in its ``context``; other keys are ignored.
+TOP_LEVEL_FIELDS = frozenset(
+    {
+        "is_premium",
+        "is_success",
+        "error_message",
+        "error_code",
+        "wallet_address",
+        "wallet_type",
+        "wallet_version",
+        "auth_type",
+        "valid_until",
+        "from",
+        "messages",
+        "platform",
+        "locale",
+        "start_param",
+        "url_referer",
+        "scope",
+    }
+)
+
+# TGA validates session_id as a UUID; a non-canonical one would fail the whole array.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_HOST = r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?\Z"
+# Words of the messages TGA answers when the token, app_name or domain is wrong (400 or 403).
+_CONFIG_WORDS = ("token", "app_name", "domain name")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+class TgAnalyticsSchema(ProviderSchema):
+    token = fields.String(required=True, validate=validate.Length(min=1))
+    #: The name the token was created for; TGA refuses any other.
+    app_name = fields.String(required=True, validate=validate.Length(min=1))
+    #: The Mini App's host the token is bound to, sent as Origin and Referer.
+    app_domain = fields.String(
+        required=True,
+        validate=validate.Regexp(_HOST, error="Must be a bare host name such as app.example.com."),
+    )
+    base_url = fields.Url(load_default="https://tganalytics.xyz", require_tld=False)
+    batch_size = fields.Integer(
+        load_default=DEFAULT_BATCH, validate=validate.Range(min=1, max=MAX_BATCH)
+    )
+
+
+class TgAnalytics(Provider):
+    name = "tganalytics"
+    max_batch = MAX_BATCH
+    default_batch = DEFAULT_BATCH
+    schema = TgAnalyticsSchema
+    secret_keys = ("token",)
+
+    def skip_reason(self, event: Event) -> str | None:
+        if event.telegram_id is None:
+            return "no telegram_id (TG Analytics user_id)"
+        if event.session_id is None:
+            return "no session_id (TG Analytics needs the Mini App session UUID)"
+        if not _UUID.fullmatch(event.session_id):
+            return "session_id is not a UUID"
+        return None
+
+    def build_request(self, events: Sequence[Event]) -> HttpRequest:
+        domain = self.config["app_domain"]
+        headers = {
+            "TGA-Auth-Token": self.config["token"],
+            "Content-Type": "application/json",
+            "Origin": f"https://{domain}",
+            "Referer": f"https://{domain}/",
+        }
+        return HttpRequest(
+            "POST", f"{self.base_url}/events", headers, [self._item(e) for e in events]
+        )
+
+    def _item(self, event: Event) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "event_name": event.name if event.name in KNOWN_EVENTS else "custom-event",
+            "user_id": event.telegram_id,
+            "session_id": event.session_id,
+            "app_name": self.config["app_name"],
+            "client_timestamp": _millis(event),
+        }
+        item.update({k: v for k, v in event.context.items() if k in TOP_LEVEL_FIELDS})
+        custom = _custom_data(event)
+        if custom:
+            item["custom_data"] = custom
+        return item
+
+    def classify(self, response: HttpResponse) -> Outcome:
+        common = transient(response)
+        if common is not None:
+            return common
+        status = response.status
+        if 200 <= status < 300:
+            return Delivered()
+        message = _message(response)
+        folded = message.lower()
+        if status == 400 and folded.startswith("failed to record"):
+            return Retry(f"TG Analytics could not record (400): {message}", status)
+        if status in (401, 403) or any(word in folded for word in _CONFIG_WORDS):
+            return Credentials(f"TG Analytics refused token, app_name or domain: {message}", status)
+        if 400 <= status < 500:
+            return Reject(f"TG Analytics: {message}", status, response.excerpt)
+        return Retry(f"unexpected answer {status}: {response.excerpt[:200]}", status)
+
+
+def _custom_data(event: Event) -> dict[str, Any]:
+    """Properties of a documented event; the name and properties of any other one.
+
+    The event's own name wins over a property called ``event_name``, so it cannot be renamed.
+    """
+    if event.name in KNOWN_EVENTS:
+        return dict(event.properties)
+    properties = {k: v for k, v in event.properties.items() if k != "event_name"}
+    return {"event_name": event.name, **properties}
+
+
+def _millis(event: Event) -> str:
+    """Milliseconds since the epoch, as the SDK sends them; integer maths, so never off by one."""
+    return str((event.occurred - _EPOCH) // _MILLISECOND)
+
+
+def _message(response: HttpResponse) -> str:
+    body = response.json()
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, list):
+        message = "; ".join(map(str, message))
+    if message:
+        return str(message)
+    return response.excerpt[:200] or f"HTTP {response.status}"

@@ -1,0 +1,98 @@
+"""Everything one worker process needs to deliver, built once from Settings.
+
+Built lazily per process (after a prefork fork), never shared across processes: each has its
+own Redis pool, HTTP sessions and thread pools.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+
+from .circuit import Circuit
+from .delivery import Deliverer, RunReport
+from .keys import Keys
+from .producer import trigger_ttl_ms
+from .queue import ProviderQueue
+from .scripts import Scripts
+from .settings import Settings
+from .transport import Transport
+
+log = logging.getLogger("tracking_worker.runtime")
+
+SendTask = Callable[[str, str, bool], None]
+
+
+class Runtime:
+    """Deliverers per provider plus the beat tick, over one Redis client."""
+
+    def __init__(
+        self, settings: Settings, send: SendTask, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.pid = os.getpid()
+        self.settings = settings
+        self.send = send
+        self.clock = clock
+        self.client = worker_client(settings)
+        self.scripts = Scripts()
+        self.keys: dict[str, Keys] = {}
+        self.deliverers: dict[str, Deliverer] = {}
+        prefix = settings.redis["key_prefix"]
+        for name, provider in settings.build_providers().items():
+            keys = self.keys[name] = Keys(name, prefix)
+            queue = ProviderQueue(
+                self.client, self.scripts, keys, dead_max=int(settings.delivery["dead_max"])
+            )
+            circuit = Circuit(self.client, self.scripts, keys, settings.delivery)
+            transport = Transport(
+                max_connections=provider.max_connections, timeout=provider.timeout
+            )
+            executor = ThreadPoolExecutor(provider.max_connections, thread_name_prefix=f"tw-{name}")
+            self.deliverers[name] = Deliverer(
+                provider, queue, circuit, transport, executor, settings.delivery, clock=clock
+            )
+
+    def deliver(self, name: str, *, flush: bool) -> RunReport | None:
+        deliverer = self.deliverers.get(name)
+        if deliverer is None:
+            log.error("deliver(%s): provider not configured in this worker", name)
+            return None
+        self.client.delete(self.keys[name].trigger)
+        report = deliverer.run(flush=flush)
+        if report.more:
+            self.trigger(name, flush=flush)
+        return report
+
+    def tick(self) -> dict[str, int]:
+        """Reap expired leases and start a flushing delivery wherever work waits."""
+        started: dict[str, int] = {}
+        now = self.clock()
+        for name, deliverer in self.deliverers.items():
+            reaped = deliverer.queue.reap(now=now)
+            if reaped:
+                log.warning("%s: %d batch(es) lost their worker; returned to retry", name, reaped)
+            if deliverer.circuit.open_until() > now:
+                continue
+            if deliverer.queue.has_work(now=now) and self.trigger(name, flush=True):
+                started[name] = 1
+        return started
+
+    def trigger(self, name: str, *, flush: bool) -> bool:
+        """Send deliver(name) unless one is already queued (at most one in flight)."""
+        ttl = trigger_ttl_ms(self.settings.delivery)
+        if not self.client.set(self.keys[name].trigger, "1", nx=True, px=ttl):
+            return False
+        self.send(name, "tracking_worker.deliver", flush)
+        return True
+
+
+def worker_client(settings: Settings) -> redis.Redis:
+    """Workers may wait longer on Redis than web requests do."""
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+    )

@@ -1,0 +1,87 @@
+"""GramPixel ``POST /v1/events/custom`` (also ``/api/v1/events/custom``): one event per request.
+
+Only the success body is documented. Ours: 400 ``{"ok": false, "error": "<message naming the
+field>"}`` for a bad body, 401 for a missing or wrong ``x-api-key``, and 403 when
+``workspace_id`` is well formed but not the key's workspace (a configuration error, like a key).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .base import Incoming, Reply
+from .checks import is_int, is_nonempty_str, is_number, is_uuid
+
+VALUE_REQUIRED_FOR: Final = frozenset({"FTD", "DEP", "Purchase"})
+INVALID_KEY: Final = "Invalid API key"
+_CURRENCY: Final = re.compile(r"^[A-Za-z]{3}$")
+
+
+def _error(status: int, message: str) -> Reply:
+    return Reply(status, {"ok": False, "error": message})
+
+
+def _body_problem(request: Incoming) -> str | None:
+    if request.body_error is not None:
+        return f"Invalid JSON body: {request.body_error}"
+    if isinstance(request.body, list):
+        return "Expected one event object per request, not an array"
+    if not isinstance(request.body, dict):
+        return "Expected a JSON object"
+    return None
+
+
+def _field_problem(event: dict[str, Any]) -> str | None:
+    """The first problem with the event's fields, naming the field."""
+    if not is_nonempty_str(event.get("event_name")):
+        return "event_name is required and must be a string"
+    if not is_int(event.get("telegram_id")):
+        return "telegram_id is required and must be an integer"
+    if not is_uuid(event.get("workspace_id")):
+        return "workspace_id is required and must be a UUID"
+    if "value" in event and not is_number(event["value"]):
+        return "value must be a number"
+    if event["event_name"] in VALUE_REQUIRED_FOR and "value" not in event:
+        return f"value is required for {event['event_name']} events"
+    return _optional_problem(event)
+
+
+def _optional_problem(event: dict[str, Any]) -> str | None:
+    if "currency" in event and not _CURRENCY.match(str(event["currency"])):
+        return "currency must be a 3-letter ISO 4217 code"
+    if "session_id" in event and not isinstance(event["session_id"], str):
+        return "session_id must be a string"
+    if "user_data" in event and not isinstance(event["user_data"], dict):
+        return "user_data must be an object"
+    return None
+
+
+def _processed(event: dict[str, Any]) -> dict[str, Any]:
+    session = event.get("session_id") or f"gp_{uuid.uuid4().hex[:12]}"
+    data = {"event_id": f"evt_{uuid.uuid4().hex}", "session_id": session, "status": "processed"}
+    return {"ok": True, "data": data}
+
+
+class GramPixel:
+    """Emulates GramPixel's custom-event endpoint."""
+
+    name: Final = "grampixel"
+
+    def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
+        if request.header("x-api-key") != config["api_key"]:
+            return _error(401, INVALID_KEY)
+        problem = _body_problem(request) or _field_problem(request.body)
+        if problem is not None:
+            return _error(400, problem)
+        if request.body["workspace_id"].lower() != str(config["workspace_id"]).lower():
+            return _error(403, "workspace_id does not belong to this API key")
+        return Reply(200, _processed(request.body), items=[request.body])
+
+    def rejection(self, field: str, message: str | None, index: int) -> Reply:
+        return _error(400, message or f"{field} was rejected")
+
+    def documented_body(self, status: int) -> dict[str, Any] | None:
+        return {"ok": False, "error": INVALID_KEY} if status == 401 else None
