@@ -121,3 +121,7 @@ def _tick(args: argparse.Namespace) -> int:
     started = runtime_for(create_app()).tick()
     print(f"deliveries started: {', '.join(started) or 'none'}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -308,7 +308,7 @@ def claim_size_for(provider: Provider) -> int:
     keep every pooled connection busy for one-event APIs."""
     if provider.batch_size > 1:
         return provider.batch_size
-    return 4 * provider.max_connections
+    return 8 * provider.max_connections
 
 
 def _with_last(reason: str, batch: Batch) -> str:
