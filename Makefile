@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean fmt
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tracking .mypy_cache .ruff_cache *.egg-info
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix tracking_worker tests benchmarks
+	$(BIN)/ruff format tracking_worker tests benchmarks

@@ -29,33 +29,48 @@ from tracking_worker.tracker import Tracker
 PROVIDER = "grampixel"
 
 
-def run_once(home: Path, redis_url: str, sandbox_url: str, *, events: int,
-             max_connections: int) -> tuple[float, float, int]:
+def run_once(
+    home: Path, redis_url: str, sandbox_url: str, *, events: int, max_connections: int
+) -> tuple[float, float, int]:
     """Seconds from worker start to the last delivery, of which worker start-up (to the first
     delivery), and the count delivered."""
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     config = home / f"bench-{max_connections}.toml"
     provider = {**demo_providers(sandbox_url)[PROVIDER], "max_connections": max_connections}
-    write_config(config, {"redis": {"url": redis_url},
-                          "delivery": {"flush_interval": 0.5, "run_seconds": 60.0},
-                          "providers": {PROVIDER: provider}})
+    write_config(
+        config,
+        {
+            "redis": {"url": redis_url},
+            "delivery": {"flush_interval": 0.5, "run_seconds": 60.0},
+            "providers": {PROVIDER: provider},
+        },
+    )
     env = {**os.environ, "TRACKING_CONFIG": str(config)}
     env.pop("TRACKING_REDIS_URL", None)
     tracker = Tracker(load_settings(environ=env))
     tracker.producer.trigger = lambda name: None  # no worker yet: the timer starts with it
     for start in range(0, events, 500):
-        tracker.track_many([{"name": "purchase", "telegram_id": 10_000 + i, "value": 5.0,
-                             "currency": "USD"} for i in range(start, min(events, start + 500))])
+        tracker.track_many(
+            [
+                {"name": "purchase", "telegram_id": 10_000 + i, "value": 5.0, "currency": "USD"}
+                for i in range(start, min(events, start + 500))
+            ]
+        )
     stats = Keys(PROVIDER).stats
     started = time.perf_counter()
-    worker = Child("worker", [*worker_args(concurrency=1, pool="solo")], env=env,
-                   log_path=home / "worker.log").start()
+    worker = Child(
+        "worker", [*worker_args(concurrency=1, pool="solo")], env=env, log_path=home / "worker.log"
+    ).start()
     tracker.client.set(Keys(PROVIDER).trigger, "1", px=10_000)
     from tracking_worker.celery_app import create_app, queue_name
 
-    create_app(tracker.settings).send_task("tracking_worker.deliver", args=[PROVIDER],
-                                           kwargs={"flush": True}, queue=queue_name(PROVIDER))
+    create_app(tracker.settings).send_task(
+        "tracking_worker.deliver",
+        args=[PROVIDER],
+        kwargs={"flush": True},
+        queue=queue_name(PROVIDER),
+    )
     deadline = time.monotonic() + 600
     delivered = 0
     first: float | None = None
@@ -86,26 +101,46 @@ def main(argv: list[str] | None = None) -> int:
     sandbox_url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{sandbox_url}/_sandbox/health")
-        requests.post(f"{sandbox_url}/_sandbox/latency", timeout=5,
-                      json={"provider": PROVIDER, "seconds": args.latency}).raise_for_status()
+        requests.post(
+            f"{sandbox_url}/_sandbox/latency",
+            timeout=5,
+            json={"provider": PROVIDER, "seconds": args.latency},
+        ).raise_for_status()
         rows = []
-        for label, conns, count in (("baseline: 1 connection", 1, args.baseline_events),
-                                    ("default: 16 connections", 16, args.events)):
-            seconds, boot, delivered = run_once(home, server.url, sandbox_url, events=count,
-                                                max_connections=conns)
-            rows.append((label, delivered, seconds, boot, delivered / seconds,
-                         delivered / max(seconds - boot, 1e-9)))
+        for label, conns, count in (
+            ("baseline: 1 connection", 1, args.baseline_events),
+            ("default: 16 connections", 16, args.events),
+        ):
+            seconds, boot, delivered = run_once(
+                home, server.url, sandbox_url, events=count, max_connections=conns
+            )
+            rows.append(
+                (
+                    label,
+                    delivered,
+                    seconds,
+                    boot,
+                    delivered / seconds,
+                    delivered / max(seconds - boot, 1e-9),
+                )
+            )
     finally:
         sandbox.stop()
         server.stop()
-    print(f"\nOne worker process (solo pool) → {PROVIDER}, sandbox latency "
-          f"{args.latency * 1000:.0f} ms per request\n")
-    print(f"{'run':<26}{'events':>8}{'seconds':>9}{'start-up':>10}{'events/s':>10}"
-          f"{'steady ev/s':>13}{'vs baseline':>13}")
+    print(
+        f"\nOne worker process (solo pool) → {PROVIDER}, sandbox latency "
+        f"{args.latency * 1000:.0f} ms per request\n"
+    )
+    print(
+        f"{'run':<26}{'events':>8}{'seconds':>9}{'start-up':>10}{'events/s':>10}"
+        f"{'steady ev/s':>13}{'vs baseline':>13}"
+    )
     base = rows[0][5]
     for label, delivered, seconds, boot, rate, steady in rows:
-        print(f"{label:<26}{delivered:>8}{seconds:>9.2f}{boot:>10.2f}{rate:>10.1f}"
-              f"{steady:>13.1f}{steady / base:>12.1f}x")
+        print(
+            f"{label:<26}{delivered:>8}{seconds:>9.2f}{boot:>10.2f}{rate:>10.1f}"
+            f"{steady:>13.1f}{steady / base:>12.1f}x"
+        )
     print("\nevents/s counts from worker start; steady ev/s from the first delivery on.")
     return 0 if all(row[1] >= 1 for row in rows) else 1
 

@@ -10,12 +10,26 @@ from pathlib import Path
 
 
 def test_dev_demo_delivers_to_every_provider_and_exits_zero(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("TRACKING_REDIS_URL",
-                                                            "TRACKING_CONFIG")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TRACKING_REDIS_URL", "TRACKING_CONFIG")
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "tracking_worker.cli", "dev", "--demo", "--duration", "20",
-         "--home", str(tmp_path / "home")],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "tracking_worker.cli",
+            "dev",
+            "--demo",
+            "--duration",
+            "20",
+            "--home",
+            str(tmp_path / "home"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -26,6 +40,7 @@ def test_dev_demo_delivers_to_every_provider_and_exits_zero(tmp_path: Path) -> N
         row = re.search(rf"^{provider}\s+\d+\s+\d+\s+\d+\s+(\d+)", last_table, re.M)
         assert row and int(row.group(1)) > 0, f"{provider} delivered nothing:\n{output}"
     assert (tmp_path / "home" / "redis" / "appendonly.aof").exists()
-    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "home")], capture_output=True,
-                               text=True, check=False)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(tmp_path / "home")], capture_output=True, text=True, check=False
+    )
     assert leftovers.stdout.strip() == "", "children left running"

@@ -29,29 +29,69 @@ class Case:
 
 
 CASES = [
-    Case("graspil", lambda i: i["user_id"], "user_id", lambda n: n,
-         "The user with this id was not found", "api_key"),
-    Case("tganalytics", lambda i: i["user_id"], "user_id", lambda n: n,
-         "VALIDATION_MISMATCH_REPORT", "token"),
-    Case("grampixel", lambda i: i["telegram_id"], "telegram_id", lambda n: n,
-         "telegram_id was rejected", "api_key"),
-    Case("giosg", lambda i: int(i["visitor_identity"].split("-")[1]), "visitor_identity",
-         lambda n: f"visitor-{n}", "no_visitor_session", "token"),
-    Case("vibetrace", lambda i: int(i["user"]["email"][4:].split("@")[0]), "user.email",
-         lambda n: f"user{n}@example.test", "User not found", "api_key"),
+    Case(
+        "graspil",
+        lambda i: i["user_id"],
+        "user_id",
+        lambda n: n,
+        "The user with this id was not found",
+        "api_key",
+    ),
+    Case(
+        "tganalytics",
+        lambda i: i["user_id"],
+        "user_id",
+        lambda n: n,
+        "VALIDATION_MISMATCH_REPORT",
+        "token",
+    ),
+    Case(
+        "grampixel",
+        lambda i: i["telegram_id"],
+        "telegram_id",
+        lambda n: n,
+        "telegram_id was rejected",
+        "api_key",
+    ),
+    Case(
+        "giosg",
+        lambda i: int(i["visitor_identity"].split("-")[1]),
+        "visitor_identity",
+        lambda n: f"visitor-{n}",
+        "no_visitor_session",
+        "token",
+    ),
+    Case(
+        "vibetrace",
+        lambda i: int(i["user"]["email"][4:].split("@")[0]),
+        "user.email",
+        lambda n: f"user{n}@example.test",
+        "User not found",
+        "api_key",
+    ),
 ]
 
 
 def event(n: int, **extra: Any) -> dict[str, Any]:
     """A purchase every provider can take: all identities, value, order id."""
-    return {"name": "purchase", "telegram_id": n, "email": f"user{n}@example.test",
-            "visitor_id": f"visitor-{n}", "session_id": str(uuid.uuid4()), "value": 25.5,
-            "currency": "EUR", "order_id": f"order-{n}", "properties": {"plan": "pro"}, **extra}
+    return {
+        "name": "purchase",
+        "telegram_id": n,
+        "email": f"user{n}@example.test",
+        "visitor_id": f"visitor-{n}",
+        "session_id": str(uuid.uuid4()),
+        "value": 25.5,
+        "currency": "EUR",
+        "order_id": f"order-{n}",
+        "properties": {"plan": "pro"},
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.provider for c in CASES])
-def test_provider_lifecycle(case: Case, make_system: Callable[..., System],
-                            sandbox: SandboxServer) -> None:
+def test_provider_lifecycle(
+    case: Case, make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
     p = case.provider
     sandbox.add_fault(p, 503, count=2)
     sandbox.reject_matching(p, case.reject_field, case.reject_value(107))
@@ -66,14 +106,17 @@ def test_provider_lifecycle(case: Case, make_system: Callable[..., System],
     assert (counts["delivered"], counts["dead"], counts["skipped"]) == (9, 1, 0)
     [dead] = system.queue(p).dead_letters()
     assert case.reason in dead["reason"] and dead["kind"] == "rejected"
-    assert f'"telegram_id":107' in dead["event"]
+    assert '"telegram_id":107' in dead["event"]
     secret = sandbox.credentials(p)[case.key_setting]
     assert secret not in str(dead)
 
     sandbox.set_credentials(p, **{case.key_setting: "rotated-" + secret})
     system.tracker.track_many([event(n) for n in range(200, 205)])
-    wait_for(lambda: system.counts(p)["in_retry"] == 5, 30,
-             message="refused credentials keep the events queued")
+    wait_for(
+        lambda: system.counts(p)["in_retry"] == 5,
+        30,
+        message="refused credentials keep the events queued",
+    )
     circuit = system.queue(p).client.hgetall(system.queue(p).keys.circuit)
     assert circuit[b"state"] == b"open"
     counts = system.counts(p)
@@ -84,26 +127,28 @@ def test_provider_lifecycle(case: Case, make_system: Callable[..., System],
     assert float(circuit[b"open_until"]) > float(circuit[b"updated"]) + 500  # long cooldown
 
 
-def test_one_call_fans_out_to_all_five_exactly_once(make_system: Callable[..., System],
-                                                    sandbox: SandboxServer) -> None:
+def test_one_call_fans_out_to_all_five_exactly_once(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
     system = make_system()
     event_id = system.tracker.track(**event(42))
-    wait_for(lambda: all(system.counts(p)["delivered"] == 1 for p in ALL), 30,
-             message=system.log())
+    wait_for(lambda: all(system.counts(p)["delivered"] == 1 for p in ALL), 30, message=system.log())
     for case in CASES:
         assert [case.identity(i) for i in sandbox.received(case.provider)] == [42]
     assert len(event_id) == 36
 
 
 def test_a_provider_that_is_down_does_not_delay_the_others(
-        make_system: Callable[..., System], sandbox: SandboxServer) -> None:
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
     sandbox.add_fault("graspil", 503, duration=60)
     sandbox.set_latency("graspil", 1.0)
     system = make_system()
     system.tracker.track_many([event(n) for n in range(1, 21)])
     others = [p for p in ALL if p != "graspil"]
-    wait_for(lambda: all(system.counts(p)["delivered"] == 20 for p in others), 15,
-             message=system.log())
+    wait_for(
+        lambda: all(system.counts(p)["delivered"] == 20 for p in others), 15, message=system.log()
+    )
     graspil = system.counts("graspil")
     assert graspil["delivered"] == 0 and graspil["dead"] == 0
     assert graspil["in_retry"] + graspil["pending"] + graspil["leased_batches"] * 20 >= 20
