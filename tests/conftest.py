@@ -67,7 +67,8 @@ def make_system(
     systems: list[System] = []
 
     def make(**kwargs: Any) -> System:
-        system = System(tmp_path / f"system{len(systems)}", redis_url, sandbox.url, **kwargs)
+        url = kwargs.pop("redis_url", redis_url)
+        system = System(tmp_path / f"system{len(systems)}", url, sandbox.url, **kwargs)
         systems.append(system)
         return system.start()
 

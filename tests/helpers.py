@@ -21,3 +21,9 @@ def wait_for(
         time.sleep(interval)  # polling interval of a deadline-bounded wait
         last = condition()
     return last
+
+
+def pause_until(deadline: float) -> None:
+    """Hold until a moment of the test's own schedule (pacing a producer, choosing when to
+    inject a fault). Never used to wait for the system: that is ``wait_for``."""
+    time.sleep(max(0.0, deadline - time.monotonic()))

@@ -35,6 +35,7 @@ class System:
         *,
         providers: list[str] | None = None,
         delivery: dict[str, Any] | None = None,
+        producer: dict[str, Any] | None = None,
         provider_overrides: dict[str, dict[str, Any]] | None = None,
         beat: bool = True,
         concurrency: int = 2,
@@ -52,6 +53,7 @@ class System:
             {
                 "redis": {"url": redis_url},
                 "delivery": {**FAST_DELIVERY, **(delivery or {})},
+                "producer": {"spool_dir": str(home / "spool"), **(producer or {})},
                 "providers": chosen,
             },
         )

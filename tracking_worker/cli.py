@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--limit", type=int, default=20)
     dead.set_defaults(func=_dead)
 
+    spool = sub.add_parser("spool", help="events spooled while Redis was unreachable")
+    spool.add_argument("action", choices=["drain", "count"])
+    spool.set_defaults(func=_spool)
+
     tick = sub.add_parser("tick", help="reap leases and start deliveries once (as beat does)")
     tick.set_defaults(func=_tick)
     return parser
@@ -113,6 +117,22 @@ def _dead(args: argparse.Namespace) -> int:
     moved = letters.replay(args.limit)
     print(f"{moved} dead letter(s) of {args.provider} moved back to pending")
     return 0
+
+
+def _spool(args: argparse.Namespace) -> int:
+    from .settings import load_settings
+    from .spool import Spool
+    from .tracker import Tracker
+
+    settings = load_settings()
+    if args.action == "count":
+        print(Spool(settings.producer["spool_dir"]).count())
+        return 0
+    tracker = Tracker(settings)
+    drained = tracker.drain_spool()
+    left = tracker.spool.count()
+    print(f"{drained} spooled event(s) enqueued; {left} left in {tracker.spool.directory}")
+    return 0 if left == 0 else 1
 
 
 def _tick(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from .events import Event
 from .outcomes import Credentials, Delivered, Outcome, Reject, Retry
 from .providers.base import HttpResponse, Provider
 from .queue import Batch, DeadEvent, ProviderQueue, Settlement
+from .ratelimit import RateLimiter
 from .redact import Redactor
 from .transport import Transport, TransportError
 
@@ -67,6 +68,7 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         rand: random.Random | None = None,
         claim_size: int | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.provider = provider
         self.queue = queue
@@ -78,6 +80,7 @@ class Deliverer:
         self.rand = rand or random.Random()
         self.claim_size = claim_size or claim_size_for(provider)
         self.redact = Redactor(provider.secrets)
+        self.limiter = limiter
 
     def run(self, *, flush: bool) -> RunReport:
         """Deliver batches until none is left (full ones only unless ``flush``) or time is up."""
@@ -183,6 +186,8 @@ class Deliverer:
         return Round(left.results + right.results, left.requests + right.requests)
 
     def _exchange(self, request: Any, chunk: Sequence[Item]) -> Outcome:
+        if self.limiter is not None:
+            self.limiter.acquire()
         try:
             response = self.transport.send(request)
         except TransportError as exc:

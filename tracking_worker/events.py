@@ -149,13 +149,24 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> tuple[Event, list[str]]:
-    """Validate one raw event; returns it with its requested provider names (empty = all)."""
+@dataclass(frozen=True)
+class Normalized:
+    """A valid event with what routing needs: the providers asked for (empty = all) and
+    whether the caller chose the event id (then a repeat within dedupe_ttl is dropped)."""
+
+    event: Event
+    providers: tuple[str, ...] = ()
+    caller_id: bool = False
+
+
+def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> Normalized:
+    """Validate one raw event (see EventSchema); raises ValidationError naming bad fields."""
     try:
         clean = schema.load(data)
     except ma.ValidationError as exc:
         raise ValidationError(_flatten(exc.messages)) from None
-    requested = clean.pop("providers", None) or []
+    requested = tuple(clean.pop("providers", None) or ())
+    caller_id = bool(clean.get("event_id"))
     if clean.get("currency"):
         clean["currency"] = clean["currency"].upper()
     clean["event_id"] = clean.get("event_id") or str(uuid.uuid4())
@@ -166,7 +177,7 @@ def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> tuple
     event = Event(**clean, queued_at=now)
     if len(event.to_json().encode()) > MAX_EVENT_BYTES:
         raise ValidationError({"event": [f"Serialized event exceeds {MAX_EVENT_BYTES} bytes."]})
-    return event, requested
+    return Normalized(event, requested, caller_id)
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:

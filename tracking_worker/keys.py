@@ -40,6 +40,10 @@ class Keys:
         return f"{self.base}:circuit"
 
     @property
+    def rate(self) -> str:
+        return f"{self.base}:rate"
+
+    @property
     def trigger(self) -> str:
         return f"{self.base}:trigger"
 
@@ -50,5 +54,6 @@ class Keys:
     def batch(self, batch_id: str) -> str:
         return f"{self.batch_prefix}{batch_id}"
 
-    def dedupe(self, event_id: str) -> str:
-        return f"{self.base}:seen:{event_id}"
+    @property
+    def seen(self) -> str:
+        return f"{self.base}:seen"

@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from .errors import QueueError, TrackingUnavailable, ValidationError
-from .events import Event, EventSchema, normalize
+from .events import EventSchema, Normalized, normalize
 from .keys import Keys
 from .providers.base import Provider
 from .scripts import Scripts
@@ -27,7 +27,7 @@ DROP_WARNING_EVERY = 60.0
 
 @dataclass
 class Route:
-    """What one provider gets from one call."""
+    """What one provider gets from one call: (dedupe id or "", serialized event) pairs."""
 
     events: list[str] = field(default_factory=list)
     skipped: int = 0
@@ -45,6 +45,7 @@ class Producer:
         trigger: Callable[[str], None],
         *,
         key_prefix: str = "tw",
+        dedupe_ttl: float = 86400.0,
         clock: Callable[[], float] = time.time,
         claim_sizes: Mapping[str, int] | None = None,
     ) -> None:
@@ -53,6 +54,7 @@ class Producer:
         self.providers = dict(providers)
         self.keys = {name: Keys(name, key_prefix) for name in providers}
         self.delivery = delivery
+        self.dedupe_ttl = dedupe_ttl
         self.trigger = trigger
         self.clock = clock
         self.claim_sizes = dict(claim_sizes or {})
@@ -61,25 +63,25 @@ class Producer:
 
     def validate(
         self, items: Iterable[Mapping[str, Any]], *, single: bool = False
-    ) -> list[tuple[Event, list[str]]]:
+    ) -> list[Normalized]:
         """Normalize every item or raise one ValidationError naming every bad field."""
         now = self.clock()
-        valid: list[tuple[Event, list[str]]] = []
+        valid: list[Normalized] = []
         errors: dict[str, list[str]] = {}
         for index, item in enumerate(items):
             prefix = "" if single else f"events.{index}."
             try:
-                event, requested = normalize(dict(item), self.schema, now=now)
-                self._check_requested(requested)
+                normalized = normalize(dict(item), self.schema, now=now)
+                self._check_requested(normalized.providers)
             except ValidationError as exc:
                 errors.update({prefix + k: v for k, v in exc.errors.items()})
                 continue
-            valid.append((event, requested))
+            valid.append(normalized)
         if errors:
             raise ValidationError(errors)
         return valid
 
-    def enqueue(self, valid: list[tuple[Event, list[str]]]) -> None:
+    def enqueue(self, valid: list[Normalized]) -> None:
         """Append the events to their providers' lists; raises TrackingUnavailable on failure."""
         routes = self._route(valid)
         if not routes:
@@ -88,13 +90,13 @@ class Producer:
             answers = self._execute(routes)
         except (redis.ConnectionError, redis.TimeoutError, QueueError) as exc:
             raise TrackingUnavailable(f"Redis unavailable: {exc}") from None
-        for name, (_, dropped, trigger) in zip(routes, answers, strict=True):
+        for name, (_, dropped, trigger, _) in zip(routes, answers, strict=True):
             if int(dropped):
                 self._warn_dropped(name, int(dropped))
             if int(trigger):
                 self.trigger(name)
 
-    def _check_requested(self, requested: list[str]) -> None:
+    def _check_requested(self, requested: tuple[str, ...]) -> None:
         unknown = sorted(set(requested) - set(self.providers))
         if unknown:
             configured = ", ".join(sorted(self.providers)) or "none"
@@ -102,19 +104,21 @@ class Producer:
                 {"providers": [f"Not configured: {', '.join(unknown)} (configured: {configured})."]}
             )
 
-    def _route(self, valid: list[tuple[Event, list[str]]]) -> dict[str, Route]:
+    def _route(self, valid: list[Normalized]) -> dict[str, Route]:
         routes: dict[str, Route] = {}
-        for event, requested in valid:
-            raw = event.to_json()
-            for name in requested or self.providers:
+        for item in valid:
+            raw = item.event.to_json()
+            dedupe = item.event.event_id if item.caller_id else ""
+            for name in item.providers or self.providers:
                 route = routes.setdefault(name, Route())
-                if self.providers[name].skip_reason(event) is None:
-                    route.events.append(raw)
+                if self.providers[name].skip_reason(item.event) is None:
+                    route.events += (dedupe, raw)
                 else:
                     route.skipped += 1
         return routes
 
     def _execute(self, routes: Mapping[str, Route]) -> list[Any]:
+        now = self.clock()
         for attempt in (1, 2):
             pipe = self.client.pipeline(transaction=True)
             for name, route in routes.items():
@@ -124,9 +128,12 @@ class Producer:
                     self._claim_size(name),
                     self._trigger_ttl_ms(),
                     route.skipped,
+                    now,
+                    self.dedupe_ttl,
                     *route.events,
                 ]
-                self.scripts.queue_call(pipe, "enqueue", [k.pending, k.stats, k.trigger], args)
+                keys = [k.pending, k.stats, k.trigger, k.seen]
+                self.scripts.queue_call(pipe, "enqueue", keys, args)
             try:
                 return list(pipe.execute())
             except redis.exceptions.NoScriptError:

@@ -19,6 +19,7 @@ from .delivery import Deliverer, RunReport
 from .keys import Keys
 from .producer import trigger_ttl_ms
 from .queue import ProviderQueue
+from .ratelimit import RateLimiter
 from .scripts import Scripts
 from .settings import Settings
 from .transport import Transport
@@ -53,8 +54,20 @@ class Runtime:
                 max_connections=provider.max_connections, timeout=provider.timeout
             )
             executor = ThreadPoolExecutor(provider.max_connections, thread_name_prefix=f"tw-{name}")
+            limiter = (
+                RateLimiter(self.client, self.scripts, keys, provider.rate_limit)
+                if provider.rate_limit
+                else None
+            )
             self.deliverers[name] = Deliverer(
-                provider, queue, circuit, transport, executor, settings.delivery, clock=clock
+                provider,
+                queue,
+                circuit,
+                transport,
+                executor,
+                settings.delivery,
+                clock=clock,
+                limiter=limiter,
             )
 
     def deliver(self, name: str, *, flush: bool) -> RunReport | None:

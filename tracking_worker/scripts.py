@@ -15,7 +15,17 @@ import redis
 
 from .errors import QueueError
 
-NAMES = ("enqueue", "claim", "settle", "reap", "renew", "replay", "circuit_allow", "circuit_record")
+NAMES = (
+    "enqueue",
+    "claim",
+    "settle",
+    "reap",
+    "renew",
+    "replay",
+    "circuit_allow",
+    "circuit_record",
+    "rate_take",
+)
 
 Arg = str | int | float | bytes
 

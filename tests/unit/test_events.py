@@ -15,7 +15,7 @@ NOW = 1_700_000_000.0
 
 
 def load(**data: Any) -> Event:
-    return normalize(data, EventSchema(), now=NOW)[0]
+    return normalize(data, EventSchema(), now=NOW).event
 
 
 @pytest.mark.parametrize(

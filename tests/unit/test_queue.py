@@ -21,20 +21,20 @@ def queue(redis_client: redis.Redis) -> ProviderQueue:
 
 def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int = 100) -> list:
     k = queue.keys
-    events = [json.dumps({"n": i}) for i in range(count)]
+    pairs = [part for i in range(count) for part in ("", json.dumps({"n": i}))]
     return queue.scripts.run(
         queue.client,
         "enqueue",
-        [k.pending, k.stats, k.trigger],
-        [max_pending, size, 10_000, 0, *events],
+        [k.pending, k.stats, k.trigger, k.seen],
+        [max_pending, size, 10_000, 0, NOW, 60, *pairs],
     )
 
 
 def test_enqueue_triggers_once_per_full_batch_and_drops_over_max(queue: ProviderQueue) -> None:
-    assert push(queue, 99) == [99, 0, 0]
-    assert push(queue, 1) == [1, 0, 1]
-    assert push(queue, 100) == [100, 0, 0]  # a trigger is already in flight
-    assert push(queue, 900, max_pending=1000) == [800, 100, 0]
+    assert push(queue, 99) == [99, 0, 0, 0]
+    assert push(queue, 1) == [1, 0, 1, 0]
+    assert push(queue, 100) == [100, 0, 0, 0]  # a trigger is already in flight
+    assert push(queue, 900, max_pending=1000) == [800, 100, 0, 0]
     counts = queue.counts()
     assert counts["pending"] == 1000 and counts["enqueued"] == 1000 and counts["dropped"] == 100
 
@@ -99,3 +99,23 @@ def test_reap_leaves_live_leases_alone(queue: ProviderQueue) -> None:
     assert queue.claim(now=NOW, lease=10, size=3, flush=True) is not None
     assert queue.reap(now=NOW + 9) == 0
     assert queue.counts()["leased_batches"] == 1
+
+
+def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> None:
+    k = queue.keys
+
+    def enqueue(now: float, *ids: str) -> list:
+        pairs = [part for i in ids for part in (i, json.dumps({"id": i}))]
+        return queue.scripts.run(
+            queue.client,
+            "enqueue",
+            [k.pending, k.stats, k.trigger, k.seen],
+            [1000, 100, 10_000, 0, now, 60, *pairs],
+        )
+
+    assert enqueue(NOW, "a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too
+    assert enqueue(NOW + 59, "b", "c") == [1, 0, 0, 1]
+    assert enqueue(NOW + 61, "a") == [1, 0, 0, 0]  # the window has passed
+    assert enqueue(NOW + 62, "", "") == [2, 0, 0, 0]  # generated ids are never deduplicated
+    assert queue.counts()["deduplicated"] == 2
+    assert queue.counts()["pending"] == 6

@@ -1,28 +1,46 @@
--- enqueue: append normalized events to one provider's pending list, within max_pending.
+-- enqueue: append normalized events to one provider's pending list, within max_pending,
+-- skipping events whose caller-given event_id was already enqueued within dedupe_ttl.
 -- KEYS[1] tw:{p}:pending  list of serialized events, oldest first
--- KEYS[2] tw:{p}:stats    hash of counters (enqueued, dropped, skipped)
+-- KEYS[2] tw:{p}:stats    hash of counters (enqueued, dropped, skipped, deduplicated)
 -- KEYS[3] tw:{p}:trigger  string; present while a deliver(p) message is queued
+-- KEYS[4] tw:{p}:seen     zset caller event_id -> time its dedupe window ends
 -- ARGV[1] max_pending     events beyond it are dropped (counted), never block the producer
 -- ARGV[2] claim_size      a full batch waiting starts a delivery at once
 -- ARGV[3] trigger_ttl_ms  how long a trigger mark lives if its message is lost
 -- ARGV[4] skipped         events this provider cannot take, only counted
--- ARGV[5..] events
--- Returns {accepted, dropped, trigger(0|1)}
-local max_pending = tonumber(ARGV[1])
-local n = #ARGV - 4
+-- ARGV[5] now             ARGV[6] dedupe_ttl (seconds)
+-- ARGV[7..] pairs: dedupe id ('' = none), serialized event
+-- Returns {accepted, dropped, trigger(0|1), deduplicated}
+local max_pending, now = tonumber(ARGV[1]), tonumber(ARGV[5])
+local until_ = now + tonumber(ARGV[6])
 local len = redis.call('LLEN', KEYS[1])
-local room = math.min(n, math.max(0, max_pending - len))
-local i = 5
-while i < 5 + room do
-  local last = math.min(i + 999, 4 + room)
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, last))
-  i = last + 1
+local room = math.max(0, max_pending - len)
+local accepted, dropped, deduped = 0, 0, 0
+local batch = {}
+if #ARGV > 6 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
+for i = 7, #ARGV, 2 do
+  local id = ARGV[i]
+  if id ~= '' and redis.call('ZSCORE', KEYS[4], id) then
+    deduped = deduped + 1
+  elseif accepted >= room then
+    dropped = dropped + 1
+  else
+    if id ~= '' then redis.call('ZADD', KEYS[4], until_, id) end
+    batch[#batch + 1] = ARGV[i + 1]
+    accepted = accepted + 1
+    if #batch == 1000 then
+      redis.call('RPUSH', KEYS[1], unpack(batch))
+      batch = {}
+    end
+  end
 end
-if room > 0 then redis.call('HINCRBY', KEYS[2], 'enqueued', room) end
-if n > room then redis.call('HINCRBY', KEYS[2], 'dropped', n - room) end
+if #batch > 0 then redis.call('RPUSH', KEYS[1], unpack(batch)) end
+if accepted > 0 then redis.call('HINCRBY', KEYS[2], 'enqueued', accepted) end
+if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'dropped', dropped) end
+if deduped > 0 then redis.call('HINCRBY', KEYS[2], 'deduplicated', deduped) end
 if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', KEYS[2], 'skipped', ARGV[4]) end
 local trigger = 0
-if room > 0 and len + room >= tonumber(ARGV[2]) then
+if accepted > 0 and len + accepted >= tonumber(ARGV[2]) then
   if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3]) then trigger = 1 end
 end
-return {room, n - room, trigger}
+return {accepted, dropped, trigger, deduped}

@@ -79,6 +79,10 @@ class ProviderSchema(ma.Schema):
     max_connections = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
     connect_timeout = fields.Float(load_default=3.05, validate=validate.Range(min=0.01))
     read_timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.01))
+    #: Requests per second, shared by every worker through Redis; none when absent.
+    rate_limit = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False)
+    )
 
 
 class Provider(ABC):
@@ -101,6 +105,8 @@ class Provider(ABC):
         self.batch_size = min(int(config.get("batch_size") or self.default_batch), self.max_batch)
         self.max_connections = int(config.get("max_connections", 16))
         self.timeout = (float(config["connect_timeout"]), float(config["read_timeout"]))
+        rate = config.get("rate_limit")
+        self.rate_limit = float(rate) if rate else None
 
     @property
     def secrets(self) -> list[str]:

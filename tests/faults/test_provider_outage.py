@@ -1,0 +1,73 @@
+"""A provider that fails for a minute, or rate-limits: nothing lost, nothing hammered."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from tests.faults.accounting import account, report
+from tests.helpers import wait_for
+from tests.system import System
+from tracking_worker.sandbox import SandboxServer
+
+THRESHOLD, COOLDOWN = 5, 5.0
+
+
+def purchases(first: int, count: int) -> list[dict[str, object]]:
+    return [
+        {"name": "purchase", "telegram_id": n, "value": 2.5, "currency": "EUR"}
+        for n in range(first, first + count)
+    ]
+
+
+def test_503_for_60_seconds_loses_nothing_and_the_breaker_spaces_requests(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("graspil", 503, duration=60)
+    outage_ends = time.time() + 60
+    system = make_system(
+        providers=["graspil"],
+        delivery={
+            "breaker_threshold": THRESHOLD,
+            "breaker_cooldown": COOLDOWN,
+            "breaker_cooldown_cap": 10.0,
+            "max_attempts": 10,
+        },
+    )
+    system.tracker.track_many(purchases(1, 200))
+    wait_for(lambda: system.settled("graspil", 200), 110, interval=0.5, message=system.log())
+
+    failed = [r["timestamp"] for r in sandbox.requests("graspil") if r["status"] == 503]
+    assert failed and failed[-1] <= outage_ends + 0.5
+    # After the first THRESHOLD failures the circuit is open: one probe per cooldown at most.
+    gaps = [b - a for a, b in zip(failed[THRESHOLD - 1 :], failed[THRESHOLD:], strict=False)]
+    assert gaps and min(gaps) >= COOLDOWN * 0.95, gaps
+    assert len(failed) <= THRESHOLD + 60 / COOLDOWN
+    dead = [json.loads(d["event"])["telegram_id"] for d in system.queue("graspil").dead_letters()]
+    ledger = account(range(1, 201), [i["user_id"] for i in sandbox.received("graspil")], dead)
+    report(ledger, f"503 for 60 s ({len(failed)} failed requests)")
+    assert (ledger.lost, ledger.dead, ledger.duplicates, ledger.delivered) == (0, 0, 0, 200)
+
+
+def test_429_retry_after_pauses_the_provider_then_all_delivered(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("tganalytics", 429, count=1, retry_after=5)
+    system = make_system(providers=["tganalytics"])
+    events = [
+        {"name": "app-init", "telegram_id": n, "session_id": "9b2e4f10-5a6c-4d7e-8f90-1a2b3c4d5e6f"}
+        for n in range(1, 61)
+    ]
+    system.tracker.track_many(events)
+    wait_for(lambda: system.settled("tganalytics", 60), 40, message=system.log())
+    records = sandbox.requests("tganalytics")
+    limited = [r["timestamp"] for r in records if r["status"] == 429]
+    assert len(limited) == 1
+    after = [r["timestamp"] for r in records if r["timestamp"] > limited[0]]
+    assert after and min(after) >= limited[0] + 5.0  # nothing inside the Retry-After window
+    ledger = account(range(1, 61), [i["user_id"] for i in sandbox.received("tganalytics")], [])
+    report(ledger, "429 Retry-After 5")
+    assert (ledger.lost, ledger.duplicates, ledger.delivered) == (0, 0, 60)
+    queue = system.queue("tganalytics")
+    assert queue.counts()["dead"] == 0
