@@ -7,13 +7,15 @@ sorted set, never as Celery countdowns (the Redis transport redelivers long coun
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.entity import Exchange, Queue
 
+from .observability import add_redaction, setup_sentry
 from .runtime import Runtime
 from .settings import Settings, load_settings
 
@@ -87,4 +89,22 @@ def runtime_for(app: Celery) -> Runtime:
 @lru_cache(maxsize=1)
 def default_app() -> Celery:
     """The app ``celery -A tracking_worker`` finds; settings come from the environment."""
-    return create_app()
+    app = create_app()
+    connect_observability(app)
+    return app
+
+
+def connect_observability(app: Celery) -> None:
+    """Sentry and secret-scrubbing logs for worker and beat processes of ``app``."""
+    settings: Settings = app.tracking_settings  # type: ignore[attr-defined]
+
+    def on_start(**_: Any) -> None:
+        setup_sentry(settings)
+
+    def on_logging(logger: logging.Logger, **_: Any) -> None:
+        add_redaction(logger, settings)
+
+    signals.celeryd_init.connect(on_start, weak=False, dispatch_uid="tw-sentry-worker")
+    signals.beat_init.connect(on_start, weak=False, dispatch_uid="tw-sentry-beat")
+    signals.after_setup_logger.connect(on_logging, weak=False, dispatch_uid="tw-redact")
+    signals.after_setup_task_logger.connect(on_logging, weak=False, dispatch_uid="tw-redact-t")

@@ -27,9 +27,14 @@ def setup_logging(settings: Settings) -> None:
     """Level from settings; a redacting filter on the root handlers."""
     level = str(settings.observability["log_level"]).upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tracking_worker").setLevel(level)
+    add_redaction(logging.getLogger(), settings)
+
+
+def add_redaction(logger: logging.Logger, settings: Settings) -> None:
+    """Mask every configured secret in what ``logger``'s handlers write."""
+    logging.getLogger("tracking_worker").setLevel(str(settings.observability["log_level"]).upper())
     redacting = RedactingFilter(Redactor(settings.secrets()))
-    for handler in logging.getLogger().handlers:
+    for handler in logger.handlers:
         handler.addFilter(redacting)
 
 

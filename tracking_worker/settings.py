@@ -132,7 +132,21 @@ def build_settings(data: Mapping[str, Any]) -> Settings:
         name: _load(schema(), data.get(name) or {}, name) for name, schema in _SECTIONS.items()
     }
     providers = _load_providers(data.get("providers") or {})
+    _check_lease(sections["delivery"], providers)
     return Settings(**sections, providers=MappingProxyType(providers))
+
+
+def _check_lease(delivery: Mapping[str, Any], providers: Mapping[str, Mapping[str, Any]]) -> None:
+    """A lease shorter than one request's worst case would hand a live batch to another worker
+    (it is renewed every third of itself, so it must outlast one request with room to spare)."""
+    lease = float(delivery["lease_seconds"])
+    for name, conf in providers.items():
+        worst = float(conf["connect_timeout"]) + float(conf["read_timeout"])
+        if worst >= lease:
+            raise ConfigurationError(
+                f"providers.{name}.read_timeout: connect_timeout + read_timeout ({worst:g}s) "
+                f"must be shorter than delivery.lease_seconds ({lease:g}s)"
+            )
 
 
 def _load_providers(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

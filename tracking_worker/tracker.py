@@ -61,6 +61,9 @@ class Tracker:
         self._down_until = 0.0
         self._spool_check_at = 0.0
         self._warned_at = float("-inf")
+        #: Events this Tracker spooled, and drained back into Redis, since it was built.
+        self.spooled = 0
+        self.drained = 0
 
     def track(self, name: str, **fields: Any) -> str:
         """Validate and enqueue one event; returns its event id."""
@@ -76,7 +79,9 @@ class Tracker:
 
     def drain_spool(self, limit: int = 1_000_000) -> int:
         """Enqueue spooled events now (``tracking-worker spool drain``); returns how many."""
-        return self.spool.drain(self.producer.enqueue, limit=limit, chunk=SPOOL_CHUNK)
+        drained = self.spool.drain(self.producer.enqueue, limit=limit, chunk=SPOOL_CHUNK)
+        self.drained += drained
+        return drained
 
     def _enqueue(self, valid: list[Normalized]) -> None:
         now = time.monotonic()
@@ -98,6 +103,7 @@ class Tracker:
             self.spool.append(valid)
         except OSError as disk:
             raise TrackingUnavailable(f"{exc}; spooling failed too: {disk}") from None
+        self.spooled += len(valid)
         now = time.monotonic()
         if now - self._warned_at >= SPOOL_WARNING_EVERY:
             self._warned_at = now
@@ -114,6 +120,7 @@ class Tracker:
         except TrackingUnavailable:
             self._down_until = time.monotonic() + DOWN_FOR
             return
+        self.drained += drained
         if drained:
             log.info("drained %d spooled event(s) into Redis", drained)
             self._spool_check_at = now  # more may wait: the next call continues

@@ -112,8 +112,12 @@ def test_one_bad_event_in_100_is_isolated_and_dead_lettered(
 def test_worker_killed_mid_send_loses_nothing(
     make_system: Callable[..., System], sandbox: SandboxServer
 ) -> None:
-    sandbox.set_latency("graspil", 3.0)
-    system = make_system(providers=["graspil"], delivery={"lease_seconds": 3.0})
+    sandbox.set_latency("graspil", 2.5)
+    system = make_system(
+        providers=["graspil"],
+        delivery={"lease_seconds": 4.0},
+        provider_overrides={"graspil": {"connect_timeout": 0.3, "read_timeout": 3.5}},
+    )
     system.tracker.track_many(purchases(100))
     wait_for(
         lambda: system.counts("graspil")["leased_batches"] == 1,

@@ -38,7 +38,12 @@ def test_sigkill_while_events_flow_loses_nothing(
     rand = random.Random(round_)
     sandbox.set_latency("graspil", 0.05)
     sandbox.set_latency("grampixel", 0.02)
-    system = make_system(providers=["graspil", "grampixel"], delivery={"lease_seconds": 2.0})
+    fast = {"connect_timeout": 0.3, "read_timeout": 1.5}
+    system = make_system(
+        providers=["graspil", "grampixel"],
+        delivery={"lease_seconds": 2.0},
+        provider_overrides={"graspil": fast, "grampixel": fast},
+    )
     first = round_ * 100_000
     done = threading.Event()
     producer = threading.Thread(target=produce, args=(system, first, done))

@@ -62,6 +62,17 @@ def test_errors_name_the_key(overrides: dict[str, object], named: str) -> None:
     assert named in str(caught.value)
 
 
+def test_a_lease_shorter_than_one_request_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"providers\.graspil\.read_timeout"):
+        load_settings(
+            {
+                "delivery": {"lease_seconds": 5},
+                "providers": {"graspil": {**GRASPIL, "read_timeout": 5}},
+            },
+            environ={},
+        )
+
+
 def test_unreadable_and_invalid_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot read"):
         load_settings(environ={"TRACKING_CONFIG": str(tmp_path / "none.toml")})
