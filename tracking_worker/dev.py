@@ -210,6 +210,8 @@ def run(
                 target=produce, args=(tracker, rate, dev.stopping), daemon=True
             ).start()
         delivered = _watch(dev, settings, tracker.client, duration)
+        dev.stopping.set()
+        delivered = _settle(dev, settings, tracker.client) or delivered
     except KeyboardInterrupt:
         pass
     finally:
@@ -217,6 +219,20 @@ def run(
         dev.stop()
     print(f"stopped; {delivered} event(s) delivered in total")
     return 0 if delivered > 0 or not demo else 1
+
+
+def _settle(dev: DevRun, settings: Settings, client: redis.Redis, timeout: float = 5.0) -> int:
+    """With the producer stopped, let the workers finish what is queued (briefly: what is left
+    stays in Redis's append-only file for the next run) and print the final table."""
+    deadline = time.monotonic() + timeout
+    rows = collect(settings, client)
+    while time.monotonic() < deadline and any(
+        int(r["pending"]) + int(r["leased_batches"]) + int(r["in_retry"]) for r in rows.values()
+    ):
+        time.sleep(0.2)
+        rows = collect(settings, client)
+    print(f"-- final\n{render(rows)}\n", flush=True)
+    return sum(int(r["delivered"]) for r in rows.values())
 
 
 def _watch(dev: DevRun, settings: Settings, client: redis.Redis, duration: float | None) -> int:

@@ -10,12 +10,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from tests.faults.accounting import account, report
 from tests.helpers import pause_until, wait_for
 from tests.system import System
 from tracking_worker.embedded import EmbeddedRedis
+from tracking_worker.errors import TrackingUnavailable
+from tracking_worker.keys import Keys
 from tracking_worker.sandbox import SandboxServer
+from tracking_worker.settings import load_settings
+from tracking_worker.tracker import Tracker
 
 
 def purchase(n: int) -> dict[str, object]:
@@ -91,3 +98,34 @@ def test_redis_stopped_track_returns_in_time_spools_and_drains(
     ledger = account(range(1, 51), [i["user_id"] for i in sandbox.received("graspil")], [])
     report(ledger, f"redis stopped (slowest track() {slowest * 1000:.0f} ms)")
     assert (ledger.lost, ledger.duplicates, ledger.delivered) == (0, 0, 50)
+
+
+def test_on_unavailable_raise_raises_and_spools_nothing(
+    private_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        {
+            "redis": {"url": private_redis.url},
+            "producer": {"on_unavailable": "raise", "spool_dir": str(tmp_path / "spool")},
+            "providers": {"graspil": {"api_key": "key-123456", "targets": {"purchase": 1}}},
+        },
+        environ={},
+    )
+    tracker = Tracker(settings)
+    private_redis.stop()
+    started = time.monotonic()
+    with pytest.raises(TrackingUnavailable):
+        tracker.track("purchase", telegram_id=1)
+    assert time.monotonic() - started < 0.5 + 0.25
+    assert tracker.spool.count() == 0 and tracker.spooled == 0
+    private_redis.start()
+
+    def enqueued() -> bool:  # calls fail fast for a second after a failure, then go through
+        try:
+            tracker.track("purchase", telegram_id=1, event_id="after")
+        except TrackingUnavailable:
+            return False
+        return True
+
+    wait_for(enqueued, 5)
+    assert tracker.client.llen(Keys("graspil").pending) == 1

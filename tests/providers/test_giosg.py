@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from email.utils import formatdate
 from typing import Any
 
-import marshmallow as ma
 import pytest
 
+from tests.providers.support import (
+    TRANSIENT,
+    answer,
+    assert_bad_settings,
+    assert_classified,
+    assert_post,
+    assert_skip_reason,
+    assert_transient,
+    event_factory,
+    load_provider,
+)
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
+from tracking_worker.outcomes import Credentials, Delivered, Reject
 from tracking_worker.providers import REGISTRY, HttpResponse
 from tracking_worker.providers.giosg import Giosg
 
@@ -25,28 +33,18 @@ SETTINGS = {
     "rooms": ROOMS,
 }
 HEADERS = {"Authorization": "Token giosg-secret-token", "Content-Type": "application/json"}
-NOW = 1_750_000_000.0
 
 
 def provider(**settings: Any) -> Giosg:
-    return Giosg(Giosg.schema().load({**SETTINGS, **settings}))
+    return load_provider(Giosg, SETTINGS, **settings)
 
 
-def event(**overrides: Any) -> Event:
-    fields: dict[str, Any] = {
-        "event_id": "e1",
-        "name": "purchase",
-        "occurred_at": "2016-10-10T22:00:49.123+00:00",
-        "visitor_id": "customer-12345678",
-        "value": 123.45,
-        "currency": "EUR",
-    }
-    return Event(**{**fields, **overrides})
-
-
-def answer(status: int, body: Any = None, **headers: str) -> HttpResponse:
-    text = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
-    return HttpResponse(status, text, {k.replace("_", "-"): v for k, v in headers.items()}, NOW)
+event = event_factory(
+    occurred_at="2016-10-10T22:00:49.123+00:00",
+    visitor_id="customer-12345678",
+    value=123.45,
+    currency="EUR",
+)
 
 
 MAPPING = [
@@ -77,10 +75,8 @@ MAPPING = [
 @pytest.mark.parametrize(("given", "goal", "body"), MAPPING)
 def test_maps_one_event_to_one_goal_match(given: Event, goal: str, body: dict[str, Any]) -> None:
     request = provider().build_request([given])
-    assert request.method == "POST"
-    assert request.url == f"https://service.giosg.com/api/v5/orgs/{ORG}/goals/{goal}/matches"
-    assert dict(request.headers) == HEADERS
-    assert request.body == body
+    url = f"https://service.giosg.com/api/v5/orgs/{ORG}/goals/{goal}/matches"
+    assert_post(request, url, HEADERS, body)
 
 
 def test_base_url_is_configurable() -> None:
@@ -97,14 +93,9 @@ SKIPS = [
 
 @pytest.mark.parametrize(("given", "reason"), SKIPS)
 def test_skip_reason(given: Event, reason: str | None) -> None:
-    found = provider().skip_reason(given)
-    if reason is None:
-        assert found is None
-    else:
-        assert found is not None and reason in found
+    assert_skip_reason(provider().skip_reason(given), reason)
 
 
-RETRY_DATE = formatdate(NOW + 120, usegmt=True)
 CLASSIFY = [
     (answer(200, {}), Delivered, None),
     (answer(201, ""), Delivered, None),
@@ -137,21 +128,12 @@ CLASSIFY = [
     (answer(404, {"detail": "Unknown visitor_identity."}), Reject, "no_visitor_session: Unknown"),
     (answer(404, {"detail": "No connected rooms found."}), Reject, "no_visitor_session: No conn"),
     (answer(405, "Method Not Allowed"), Reject, "Method Not Allowed"),
-    (answer(429, "", Retry_After="30"), Retry, "rate limited"),
-    (answer(429, "", Retry_After=RETRY_DATE), Retry, "rate limited"),
-    (answer(500, "boom"), Retry, "server error 500"),
-    (answer(502, ""), Retry, "server error 502"),
-    (answer(503, ""), Retry, "server error 503"),
-    (answer(408, ""), Retry, "408"),
 ]
 
 
 @pytest.mark.parametrize(("response", "kind", "text"), CLASSIFY)
 def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
-    outcome = provider().classify(response)
-    assert type(outcome) is kind
-    if text is not None:
-        assert text in outcome.reason  # type: ignore[union-attr]
+    assert_classified(provider(), response, kind, text)
 
 
 @pytest.mark.parametrize(
@@ -167,11 +149,9 @@ def test_the_two_404s_get_distinct_named_reasons(detail: str, prefix: str) -> No
     assert outcome.reason.startswith(prefix)
 
 
-@pytest.mark.parametrize(("header", "after"), [("30", 30.0), (RETRY_DATE, 120.0)])
-def test_429_honours_retry_after(header: str, after: float) -> None:
-    outcome = provider().classify(answer(429, "", Retry_After=header))
-    assert isinstance(outcome, Retry)
-    assert outcome.throttled and outcome.after == after
+@pytest.mark.parametrize(("response", "text", "after", "throttled"), TRANSIENT)
+def test_transient(response: HttpResponse, text: str, after: float | None, throttled: bool) -> None:
+    assert_transient(provider(), response, text, after, throttled)
 
 
 def test_uuids_are_kept_as_canonical_text() -> None:
@@ -212,7 +192,4 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize(("change", "key"), BAD_SETTINGS)
 def test_bad_settings_name_the_key(change: dict[str, Any], key: str) -> None:
-    settings = {k: v for k, v in {**SETTINGS, **change}.items() if v is not None}
-    with pytest.raises(ma.ValidationError) as caught:
-        Giosg.schema().load(settings)
-    assert key in caught.value.messages  # type: ignore[operator]
+    assert_bad_settings(Giosg.schema, SETTINGS, change, key)

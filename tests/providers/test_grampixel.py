@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from email.utils import formatdate
 from typing import Any
 
-import marshmallow as ma
 import pytest
 
+from tests.providers.support import (
+    TRANSIENT,
+    answer,
+    assert_bad_settings,
+    assert_classified,
+    assert_post,
+    assert_skip_reason,
+    assert_transient,
+    event_factory,
+    load_provider,
+)
 from tracking_worker.events import Event
 from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
 from tracking_worker.providers import REGISTRY, HttpResponse
@@ -21,7 +29,6 @@ SETTINGS = {
     "events": {"purchase": "Purchase", "first_deposit": "FTD", "signup": "REG"},
 }
 HEADERS = {"x-api-key": "gp-secret-key", "Content-Type": "application/json"}
-NOW = 1_750_000_000.0
 SUCCESS = {
     "ok": True,
     "data": {"event_id": "evt_89237498237", "session_id": "gp_a1b2c3", "status": "processed"},
@@ -29,24 +36,10 @@ SUCCESS = {
 
 
 def provider(**settings: Any) -> GramPixel:
-    return GramPixel(GramPixel.schema().load({**SETTINGS, **settings}))
+    return load_provider(GramPixel, SETTINGS, **settings)
 
 
-def event(**overrides: Any) -> Event:
-    fields: dict[str, Any] = {
-        "event_id": "e1",
-        "name": "purchase",
-        "occurred_at": "2025-04-01T10:33:19.534+00:00",
-        "telegram_id": 123456789,
-        "value": 150.0,
-        "currency": "USD",
-    }
-    return Event(**{**fields, **overrides})
-
-
-def answer(status: int, body: Any = None, **headers: str) -> HttpResponse:
-    text = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
-    return HttpResponse(status, text, {k.replace("_", "-"): v for k, v in headers.items()}, NOW)
+event = event_factory(telegram_id=123456789, value=150.0, currency="USD")
 
 
 MAPPING = [
@@ -95,10 +88,7 @@ MAPPING = [
 @pytest.mark.parametrize(("given", "body"), MAPPING)
 def test_maps_one_event_to_one_request(given: Event, body: dict[str, Any]) -> None:
     request = provider().build_request([given])
-    assert request.method == "POST"
-    assert request.url == "https://api.grampixel.com/v1/events/custom"
-    assert dict(request.headers) == HEADERS
-    assert request.body == body
+    assert_post(request, "https://api.grampixel.com/v1/events/custom", HEADERS, body)
 
 
 def test_base_url_and_path_are_configurable() -> None:
@@ -125,14 +115,9 @@ SKIPS = [
 
 @pytest.mark.parametrize(("given", "reason"), SKIPS)
 def test_skip_reason(given: Event, reason: str | None) -> None:
-    found = provider().skip_reason(given)
-    if reason is None:
-        assert found is None
-    else:
-        assert found is not None and reason in found
+    assert_skip_reason(provider().skip_reason(given), reason)
 
 
-RETRY_DATE = formatdate(NOW + 120, usegmt=True)
 CLASSIFY = [
     (answer(200, SUCCESS), Delivered, None),
     (answer(201, {"ok": True}), Delivered, None),
@@ -145,28 +130,17 @@ CLASSIFY = [
     (answer(404, "Not Found"), Reject, "Not Found"),
     (answer(401, {"ok": False, "error": "Invalid API key"}), Credentials, "Invalid API key"),
     (answer(403, ""), Credentials, "403"),
-    (answer(429, "", Retry_After="30"), Retry, "rate limited"),
-    (answer(429, "", Retry_After=RETRY_DATE), Retry, "rate limited"),
-    (answer(500, "boom"), Retry, "server error 500"),
-    (answer(502, ""), Retry, "server error 502"),
-    (answer(503, ""), Retry, "server error 503"),
-    (answer(408, ""), Retry, "408"),
 ]
 
 
 @pytest.mark.parametrize(("response", "kind", "text"), CLASSIFY)
 def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
-    outcome = provider().classify(response)
-    assert type(outcome) is kind
-    if text is not None:
-        assert text in outcome.reason  # type: ignore[union-attr]
+    assert_classified(provider(), response, kind, text)
 
 
-@pytest.mark.parametrize(("header", "after"), [("30", 30.0), (RETRY_DATE, 120.0)])
-def test_429_honours_retry_after(header: str, after: float) -> None:
-    outcome = provider().classify(answer(429, "", Retry_After=header))
-    assert isinstance(outcome, Retry)
-    assert outcome.throttled and outcome.after == after
+@pytest.mark.parametrize(("response", "text", "after", "throttled"), TRANSIENT)
+def test_transient(response: HttpResponse, text: str, after: float | None, throttled: bool) -> None:
+    assert_transient(provider(), response, text, after, throttled)
 
 
 @pytest.mark.parametrize(
@@ -203,7 +177,4 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize(("change", "key"), BAD_SETTINGS)
 def test_bad_settings_name_the_key(change: dict[str, Any], key: str) -> None:
-    settings = {k: v for k, v in {**SETTINGS, **change}.items() if v is not None}
-    with pytest.raises(ma.ValidationError) as caught:
-        GramPixel.schema().load(settings)
-    assert key in caught.value.messages  # type: ignore[operator]
+    assert_bad_settings(GramPixel.schema, SETTINGS, change, key)

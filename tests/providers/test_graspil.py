@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from email.utils import formatdate
 from typing import Any
 
-import marshmallow as ma
 import pytest
 
+from tests.providers.support import (
+    TRANSIENT,
+    answer,
+    assert_bad_settings,
+    assert_classified,
+    assert_post,
+    assert_skip_reason,
+    assert_transient,
+    event_factory,
+    load_provider,
+)
 from tracking_worker.events import Event
 from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
 from tracking_worker.providers import REGISTRY, HttpResponse
@@ -16,28 +24,18 @@ from tracking_worker.providers.graspil import Graspil
 
 SETTINGS = {"api_key": "graspil-secret-key", "targets": {"purchase": 1, "signup": 7}}
 HEADERS = {"Api-Key": "graspil-secret-key", "Content-Type": "application/json"}
-NOW = 1_750_000_000.0
 
 
 def provider(**settings: Any) -> Graspil:
-    return Graspil(Graspil.schema().load({**SETTINGS, **settings}))
+    return load_provider(Graspil, SETTINGS, **settings)
 
 
-def event(**overrides: Any) -> Event:
-    fields: dict[str, Any] = {
-        "event_id": "e1",
-        "name": "purchase",
-        "occurred_at": "2024-08-03T18:00:00.123+00:00",
-        "telegram_id": 5842703839,
-        "value": 10.0,
-        "currency": "USD",
-    }
-    return Event(**{**fields, **overrides})
-
-
-def answer(status: int, body: Any = None, **headers: str) -> HttpResponse:
-    text = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
-    return HttpResponse(status, text, {k.replace("_", "-"): v for k, v in headers.items()}, NOW)
+event = event_factory(
+    occurred_at="2024-08-03T18:00:00.123+00:00",
+    telegram_id=5842703839,
+    value=10.0,
+    currency="USD",
+)
 
 
 MAPPING = [
@@ -79,10 +77,7 @@ MAPPING = [
 @pytest.mark.parametrize(("given", "body"), MAPPING)
 def test_maps_events_to_one_array(given: list[Event], body: list[dict[str, Any]]) -> None:
     request = provider().build_request(given)
-    assert request.method == "POST"
-    assert request.url == "https://api.graspil.com/v1/send-target"
-    assert dict(request.headers) == HEADERS
-    assert request.body == body
+    assert_post(request, "https://api.graspil.com/v1/send-target", HEADERS, body)
 
 
 def test_base_url_is_configurable() -> None:
@@ -99,14 +94,9 @@ SKIPS = [
 
 @pytest.mark.parametrize(("given", "reason"), SKIPS)
 def test_skip_reason(given: Event, reason: str | None) -> None:
-    found = provider().skip_reason(given)
-    if reason is None:
-        assert found is None
-    else:
-        assert found is not None and reason in found
+    assert_skip_reason(provider().skip_reason(given), reason)
 
 
-RETRY_DATE = formatdate(NOW + 120, usegmt=True)
 FIELD_ERRORS = {
     "ok": False,
     "error": {
@@ -129,28 +119,17 @@ CLASSIFY = [
     (answer(401, ""), Credentials, "401"),
     (answer(403, {"ok": False}), Credentials, "403"),
     (answer(200, "<html>proxy</html>"), Retry, "unexpected answer 200"),
-    (answer(429, "", Retry_After="30"), Retry, "rate limited"),
-    (answer(429, "", Retry_After=RETRY_DATE), Retry, "rate limited"),
-    (answer(500, "boom"), Retry, "server error 500"),
-    (answer(502, ""), Retry, "server error 502"),
-    (answer(503, ""), Retry, "server error 503"),
-    (answer(408, ""), Retry, "408"),
 ]
 
 
 @pytest.mark.parametrize(("response", "kind", "text"), CLASSIFY)
 def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
-    outcome = provider().classify(response)
-    assert type(outcome) is kind
-    if text is not None:
-        assert text in outcome.reason  # type: ignore[union-attr]
+    assert_classified(provider(), response, kind, text)
 
 
-@pytest.mark.parametrize(("header", "after"), [("30", 30.0), (RETRY_DATE, 120.0)])
-def test_429_honours_retry_after(header: str, after: float) -> None:
-    outcome = provider().classify(answer(429, "", Retry_After=header))
-    assert isinstance(outcome, Retry)
-    assert outcome.throttled and outcome.after == after
+@pytest.mark.parametrize(("response", "text", "after", "throttled"), TRANSIENT)
+def test_transient(response: HttpResponse, text: str, after: float | None, throttled: bool) -> None:
+    assert_transient(provider(), response, text, after, throttled)
 
 
 def test_defaults_and_registry() -> None:
@@ -175,7 +154,4 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize(("change", "key"), BAD_SETTINGS)
 def test_bad_settings_name_the_key(change: dict[str, Any], key: str) -> None:
-    settings = {k: v for k, v in {**SETTINGS, **change}.items() if v is not None}
-    with pytest.raises(ma.ValidationError) as caught:
-        Graspil.schema().load(settings)
-    assert key in caught.value.messages  # type: ignore[operator]
+    assert_bad_settings(Graspil.schema, SETTINGS, change, key)

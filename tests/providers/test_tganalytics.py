@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from email.utils import formatdate
 from typing import Any
 
-import marshmallow as ma
 import pytest
 
+from tests.providers.support import (
+    answer,
+    assert_bad_settings,
+    assert_classified,
+    assert_post,
+    assert_skip_reason,
+    assert_transient,
+    event_factory,
+    load_provider,
+    transient_cases,
+)
 from tracking_worker.events import Event
 from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
 from tracking_worker.providers import REGISTRY, HttpResponse
@@ -22,27 +30,13 @@ HEADERS = {
     "Origin": "https://app.example.com",
     "Referer": "https://app.example.com/",
 }
-NOW = 1_750_000_000.0
 
 
 def provider(**settings: Any) -> TgAnalytics:
-    return TgAnalytics(TgAnalytics.schema().load({**SETTINGS, **settings}))
+    return load_provider(TgAnalytics, SETTINGS, **settings)
 
 
-def event(**overrides: Any) -> Event:
-    fields: dict[str, Any] = {
-        "event_id": "e1",
-        "name": "app-init",
-        "occurred_at": "2025-04-01T10:33:19.534+00:00",
-        "telegram_id": 111111111,
-        "session_id": SESSION,
-    }
-    return Event(**{**fields, **overrides})
-
-
-def answer(status: int, body: Any = None, **headers: str) -> HttpResponse:
-    text = body if isinstance(body, str) else ("" if body is None else json.dumps(body))
-    return HttpResponse(status, text, {k.replace("_", "-"): v for k, v in headers.items()}, NOW)
+event = event_factory(name="app-init", telegram_id=111111111, session_id=SESSION)
 
 
 def base_item(**extra: Any) -> dict[str, Any]:
@@ -87,10 +81,7 @@ MAPPING = [
 @pytest.mark.parametrize(("given", "expected"), MAPPING)
 def test_maps_one_event_to_one_array_item(given: Event, expected: dict[str, Any]) -> None:
     request = provider().build_request([given])
-    assert request.method == "POST"
-    assert request.url == "https://tganalytics.xyz/events"
-    assert dict(request.headers) == HEADERS
-    assert request.body == [expected]
+    assert_post(request, "https://tganalytics.xyz/events", HEADERS, [expected])
 
 
 def test_sends_a_batch_as_one_array_to_the_configured_url() -> None:
@@ -118,14 +109,9 @@ SKIPS = [
 
 @pytest.mark.parametrize(("given", "reason"), SKIPS)
 def test_skip_reason(given: Event, reason: str | None) -> None:
-    found = provider().skip_reason(given)
-    if reason is None:
-        assert found is None
-    else:
-        assert found is not None and reason in found
+    assert_skip_reason(provider().skip_reason(given), reason)
 
 
-RETRY_DATE = formatdate(NOW + 120, usegmt=True)
 TOO_MANY = {"message": "Too many requests. Try again later."}
 CLASSIFY = [
     (answer(201, {"message": "Success record."}), Delivered, None),
@@ -150,13 +136,6 @@ CLASSIFY = [
     (answer(403, {"message": "The domain name does not match."}), Credentials, "domain name"),
     (answer(400, {"message": "The domain name does not match."}), Credentials, "domain name"),
     (answer(401, "Unauthorized"), Credentials, "Unauthorized"),
-    (answer(429, TOO_MANY, Retry_After="30"), Retry, "rate limited"),
-    (answer(429, TOO_MANY, Retry_After=RETRY_DATE), Retry, "rate limited"),
-    (answer(429, TOO_MANY), Retry, "rate limited"),
-    (answer(500, "boom"), Retry, "server error 500"),
-    (answer(502, "<html>bad gateway</html>"), Retry, "server error 502"),
-    (answer(503, ""), Retry, "server error 503"),
-    (answer(408, ""), Retry, "408"),
     (answer(404, {"message": "Cannot POST /event"}), Reject, "Cannot POST /event"),
     (answer(413, "Payload Too Large"), Reject, "Payload Too Large"),
     (answer(302, ""), Retry, "unexpected answer 302"),
@@ -165,21 +144,20 @@ CLASSIFY = [
 
 @pytest.mark.parametrize(("response", "kind", "text"), CLASSIFY)
 def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
-    outcome = provider().classify(response)
-    assert type(outcome) is kind
-    if text is not None:
-        assert text in outcome.reason  # type: ignore[union-attr]
-    if kind is not Delivered:
-        assert outcome.status == response.status  # type: ignore[union-attr]
+    assert_classified(provider(), response, kind, text)
 
 
-@pytest.mark.parametrize(("header", "after"), [("30", 30.0), (RETRY_DATE, 120.0), (None, None)])
-def test_429_honours_retry_after_and_pauses_the_provider(header: str | None, after: Any) -> None:
-    headers = {"Retry-After": header} if header else {}
-    outcome = provider().classify(HttpResponse(429, json.dumps(TOO_MANY), headers, NOW))
-    assert isinstance(outcome, Retry)
-    assert outcome.throttled
-    assert outcome.after == after
+# The shared transient cases with TG Analytics' own 429 and 502 bodies, and its 429 without
+# Retry-After (still pauses the provider, for no given time).
+TRANSIENT = [
+    *transient_cases({429: TOO_MANY, 502: "<html>bad gateway</html>"}),
+    pytest.param(answer(429, TOO_MANY), "rate limited", None, True, id="429-no-retry-after"),
+]
+
+
+@pytest.mark.parametrize(("response", "text", "after", "throttled"), TRANSIENT)
+def test_transient(response: HttpResponse, text: str, after: float | None, throttled: bool) -> None:
+    assert_transient(provider(), response, text, after, throttled)
 
 
 def test_failed_to_record_is_retried_without_pausing_the_provider() -> None:
@@ -216,10 +194,7 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize(("change", "key"), BAD_SETTINGS)
 def test_bad_settings_name_the_key(change: dict[str, Any], key: str) -> None:
-    settings = {k: v for k, v in {**SETTINGS, **change}.items() if v is not None}
-    with pytest.raises(ma.ValidationError) as caught:
-        TgAnalytics.schema().load(settings)
-    assert key in caught.value.messages  # type: ignore[operator]
+    assert_bad_settings(TgAnalytics.schema, SETTINGS, change, key)
 
 
 def test_domain_with_port_is_accepted_for_local_testing() -> None:
