@@ -59,3 +59,14 @@ def test_events_a_provider_cannot_take_are_counted_as_skipped(
     tracker.track_many([{"name": "purchase"}, {"name": "signup", "telegram_id": 3}])
     assert redis_client.llen(Keys("graspil").pending) == 0
     assert stats(redis_client)[b"skipped"] == b"2"
+
+
+def test_a_flushed_script_cache_is_reloaded_without_losing_or_doubling(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    tracker = tracker_for(redis_url)
+    tracker.track("purchase", telegram_id=1)
+    redis_client.script_flush()  # what a Redis restart does to loaded scripts
+    tracker.track_many([{"name": "purchase", "telegram_id": 2}, {"name": "x", "telegram_id": 3}])
+    assert redis_client.llen(Keys("graspil").pending) == 2
+    assert stats(redis_client)[b"enqueued"] == b"2" and stats(redis_client)[b"skipped"] == b"1"

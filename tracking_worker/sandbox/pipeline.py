@@ -74,8 +74,8 @@ class Pipeline:
     def _emulate(self, emulator: Emulator, incoming: Incoming) -> tuple[Reply, str]:
         try:
             reply = emulator.handle(incoming, self._state.credentials(emulator.name))
-        except Exception:
-            logger.exception("the %s emulator failed on %s", emulator.name, incoming.path)
+        except Exception as exc:  # an emulator bug answers 500, logged with its traceback
+            logger.error("the %s emulator failed on %s", emulator.name, incoming.path, exc_info=exc)
             return Reply(500, {"error": f"sandbox {emulator.name} emulator error"}), "error"
         if not reply.ok:
             return reply, "rejected"
