@@ -7,6 +7,7 @@ a Redis failure, and then the lease brings the batch back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -14,6 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from .backoff import compute_backoff
 from .circuit import CREDENTIALS, FAILURE, SUCCESS, THROTTLE, Circuit
@@ -51,6 +55,7 @@ class RunReport:
     dead: int = 0
     paused: bool = False
     more: bool = False
+    busy: bool = False
 
 
 class Deliverer:
@@ -83,32 +88,48 @@ class Deliverer:
         self.limiter = limiter
 
     def run(self, *, flush: bool) -> RunReport:
-        """Deliver batches until none is left (full ones only unless ``flush``) or time is up."""
+        """Deliver batches until none is left (full ones only unless ``flush``) or time is up.
+
+        One run per provider at a time, across all workers: a slow provider then holds one
+        worker slot, never all of them (its concurrency is its own ``max_connections``). A
+        second run finds the lock taken and returns at once; the running one sees its work.
+        """
         report = RunReport()
+        lock = self.queue.run_lock(timeout=self._lease)
+        if not lock.acquire():
+            report.busy = True
+            return report
+        try:
+            self._loop(flush, report, lock)
+        finally:
+            with contextlib.suppress(LockError):
+                lock.release()
+        return report
+
+    def _loop(self, flush: bool, report: RunReport, lock: Lock) -> None:
         deadline = self.clock() + float(self.delivery["run_seconds"])
         while True:
-            if self.clock() >= deadline:
+            if self.clock() >= deadline or not _hold(lock):
                 report.more = True
-                break
+                return
             now = self.clock()
             if not self.circuit.allow(now=now).allowed:
                 report.paused = True
-                break
+                return
             batch = self.queue.claim(now=now, lease=self._lease, size=self.claim_size, flush=flush)
             if batch is None:
-                break
-            self._process(batch, report)
-        return report
+                return
+            self._process(batch, report, lock)
 
     @property
     def _lease(self) -> float:
         return float(self.delivery["lease_seconds"])
 
-    def _process(self, batch: Batch, report: RunReport) -> None:
+    def _process(self, batch: Batch, report: RunReport, lock: Lock) -> None:
         now = self.clock()
         settlement = Settlement()
         live = self._screen(batch, settlement, now)
-        sent = self._send(batch, live) if live else Round()
+        sent = self._send(batch, live, lock) if live else Round()
         settlement.requests = sent.requests
         kind, wait_for, reason = self._health(sent.results)
         change = self.circuit.record(kind, now=self.clock(), wait=wait_for, reason=reason)
@@ -147,7 +168,7 @@ class Deliverer:
                 live.append((raw, event))
         return live
 
-    def _send(self, batch: Batch, items: list[Item]) -> Round:
+    def _send(self, batch: Batch, items: list[Item], lock: Lock) -> Round:
         """Send every chunk concurrently (bounded by the pool), renewing the lease meanwhile."""
         size = self.provider.batch_size
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -157,6 +178,7 @@ class Deliverer:
             _, pending = wait(pending, timeout=self._lease / 3, return_when=FIRST_EXCEPTION)
             if pending:
                 self.queue.renew(batch, now=self.clock(), lease=self._lease)
+                _hold(lock)
         total = Round()
         for future in futures:
             part = future.result()
@@ -314,6 +336,14 @@ def claim_size_for(provider: Provider) -> int:
     if provider.batch_size > 1:
         return provider.batch_size
     return 8 * provider.max_connections
+
+
+def _hold(lock: Lock) -> bool:
+    """Extend the run lock; False when it was lost (expired), so the run hands over."""
+    try:
+        return bool(lock.reacquire())
+    except LockError:
+        return False
 
 
 def _with_last(reason: str, batch: Batch) -> str:

@@ -44,6 +44,10 @@ class Keys:
         return f"{self.base}:rate"
 
     @property
+    def running(self) -> str:
+        return f"{self.base}:running"
+
+    @property
     def trigger(self) -> str:
         return f"{self.base}:trigger"
 

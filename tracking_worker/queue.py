@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
+from redis.lock import Lock
 
 from .errors import QueueError
 from .keys import Keys
@@ -135,6 +136,12 @@ class ProviderQueue:
             self.scripts.run(
                 self.client, "reap", [k.leases, k.retry, k.stats], [now, k.batch_prefix, limit]
             )
+        )
+
+    def run_lock(self, *, timeout: float) -> Lock:
+        """The one-run-at-a-time lock of this provider (expires if its holder dies)."""
+        return Lock(
+            self.client, self.keys.running, timeout=timeout, blocking=False, thread_local=False
         )
 
     def has_work(self, *, now: float) -> bool:

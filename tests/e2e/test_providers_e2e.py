@@ -152,3 +152,19 @@ def test_a_provider_that_is_down_does_not_delay_the_others(
     graspil = system.counts("graspil")
     assert graspil["delivered"] == 0 and graspil["dead"] == 0
     assert graspil["in_retry"] + graspil["pending"] + graspil["leased_batches"] * 20 >= 20
+
+
+def test_a_slow_provider_does_not_starve_the_others(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    # Slow but healthy: the breaker never opens, so only run isolation keeps slots free.
+    sandbox.set_latency("vibetrace", 2.0)
+    system = make_system(
+        providers=["vibetrace", "grampixel"],
+        provider_overrides={"vibetrace": {"max_connections": 1, "read_timeout": 5.0}},
+    )
+    system.tracker.track_many([event(n) for n in range(1, 41)])
+    system.wait_worker_ready()
+    wait_for(lambda: system.counts("vibetrace")["leased_batches"] > 0, 10)
+    wait_for(lambda: system.settled("grampixel", 40), 8, message=system.log())
+    assert system.counts("vibetrace")["delivered"] < 40  # still working through its backlog
