@@ -44,7 +44,9 @@ class Circuit:
         )
         return Verdict(bool(int(allowed)), float(wait), _text(state))
 
-    def record(self, kind: str, *, now: float, wait: float = 0.0, reason: str = "") -> Change:
+    def record(
+        self, kind: str, *, now: float, wait: float = 0.0, reason: str = "", failures: int = 1
+    ) -> Change:
         d = self.delivery
         state, open_until, opened = self.scripts.run(
             self.client,
@@ -59,6 +61,7 @@ class Circuit:
                 d["credentials_cooldown"],
                 wait,
                 reason[:500],
+                failures,
             ],
         )
         return Change(_text(state), float(open_until), bool(int(opened)))
@@ -67,6 +70,12 @@ class Circuit:
         """When the current pause ends (0 when closed); read-only, takes no probe slot."""
         raw = self.client.hget(self.keys.circuit, "open_until")
         return float(raw) if raw else 0.0
+
+    def reset(self, *, now: float) -> int:
+        """Close the circuit now (an operator fixed the key, or a provider's pause was wrong);
+        the retry batches waiting for it are due at once. Returns how many."""
+        keys = [self.keys.circuit, self.keys.retry]
+        return int(self.scripts.run(self.client, "circuit_reset", keys, [now]))
 
     def state(self) -> dict[str, str]:
         raw = self.client.hgetall(self.keys.circuit)

@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--limit", type=int, default=20)
     dead.set_defaults(func=_dead)
 
+    circuit = sub.add_parser("circuit", help="show or reset a provider's circuit breaker")
+    circuit.add_argument("action", choices=["show", "reset"])
+    circuit.add_argument("provider")
+    circuit.set_defaults(func=_circuit)
+
     spool = sub.add_parser("spool", help="events spooled while Redis was unreachable")
     spool.add_argument("action", choices=["drain", "count"])
     spool.set_defaults(func=_spool)
@@ -116,6 +121,27 @@ def _dead(args: argparse.Namespace) -> int:
         return 0
     moved = letters.replay(args.limit)
     print(f"{moved} dead letter(s) of {args.provider} moved back to pending")
+    return 0
+
+
+def _circuit(args: argparse.Namespace) -> int:
+    from .circuit import Circuit
+    from .errors import ConfigurationError
+    from .keys import Keys
+    from .scripts import Scripts
+
+    settings, client = _client_and_settings()
+    if args.provider not in settings.providers:
+        raise ConfigurationError(f"provider {args.provider!r} is not configured")
+    keys = Keys(args.provider, settings.redis["key_prefix"])
+    circuit = Circuit(client, Scripts(), keys, settings.delivery)
+    if args.action == "reset":
+        import time
+
+        due = circuit.reset(now=time.time())
+        print(f"{args.provider}: circuit closed; {due} retry batch(es) due now")
+        return 0
+    print(json.dumps(circuit.state()))
     return 0
 
 

@@ -12,8 +12,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
-from dataclasses import dataclass, field
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import LockError
@@ -23,28 +23,14 @@ from .backoff import compute_backoff
 from .circuit import CREDENTIALS, FAILURE, SUCCESS, THROTTLE, Circuit
 from .events import Event
 from .outcomes import Credentials, Delivered, Outcome, Reject, Retry
-from .providers.base import HttpResponse, Provider
+from .providers.base import Provider
 from .queue import Batch, DeadEvent, ProviderQueue, Settlement
 from .ratelimit import RateLimiter
 from .redact import Redactor
-from .transport import Transport, TransportError
+from .sender import Item, MappingFailed, Round, Sender
+from .transport import Transport
 
 log = logging.getLogger("tracking_worker.delivery")
-
-Item = tuple[str, Event]
-
-
-@dataclass(frozen=True)
-class MappingFailed(Reject):
-    """The provider's mapping raised on this event: poison data, not the provider's answer."""
-
-
-@dataclass
-class Round:
-    """What sending one claimed batch produced, event by event."""
-
-    results: list[tuple[str, Outcome]] = field(default_factory=list)
-    requests: int = 0
 
 
 @dataclass
@@ -78,14 +64,19 @@ class Deliverer:
         self.provider = provider
         self.queue = queue
         self.circuit = circuit
-        self.transport = transport
-        self.executor = executor
         self.delivery = delivery
         self.clock = clock
         self.rand = rand or random.Random()
-        self.claim_size = claim_size or claim_size_for(provider)
+        self.claim_size = claim_size or claim_size_for(provider, delivery)
         self.redact = Redactor(provider.secrets)
-        self.limiter = limiter
+        self.sender = Sender(
+            provider,
+            transport,
+            executor,
+            redact=self.redact,
+            limiter=limiter,
+            stop_after=int(delivery["breaker_threshold"]),
+        )
 
     def run(self, *, flush: bool) -> RunReport:
         """Deliver batches until none is left (full ones only unless ``flush``) or time is up.
@@ -113,10 +104,13 @@ class Deliverer:
                 report.more = True
                 return
             now = self.clock()
-            if not self.circuit.allow(now=now).allowed:
+            verdict = self.circuit.allow(now=now)
+            if not verdict.allowed:
                 report.paused = True
                 return
-            batch = self.queue.claim(now=now, lease=self._lease, size=self.claim_size, flush=flush)
+            # A half-open probe is one request's worth, not a whole claim of them.
+            size = self.provider.batch_size if verdict.state == "half" else self.claim_size
+            batch = self.queue.claim(now=now, lease=self._lease, size=size, flush=flush)
             if batch is None:
                 return
             self._process(batch, report, lock)
@@ -131,8 +125,11 @@ class Deliverer:
         live = self._screen(batch, settlement, now)
         sent = self._send(batch, live, lock) if live else Round()
         settlement.requests = sent.requests
-        kind, wait_for, reason = self._health(sent.results)
-        change = self.circuit.record(kind, now=self.clock(), wait=wait_for, reason=reason)
+        kind, wait_for, reason, failed = self._health(sent.results, sent.requests)
+        reason = self.redact(reason)
+        change = self.circuit.record(
+            kind, now=self.clock(), wait=wait_for, reason=reason, failures=failed
+        )
         if change.opened:
             self._log_opened(kind, reason, change.open_until)
         self._decide(batch, sent.results, settlement, change.open_until)
@@ -155,10 +152,11 @@ class Deliverer:
         for raw in batch.events:
             try:
                 event = Event.from_json(raw)
+                age = now - float(event.queued_at)
             except (ValueError, TypeError) as exc:
                 settlement.dead.append(DeadEvent(raw, f"malformed: {exc}", "malformed"))
                 continue
-            if now - event.queued_at > max_age:
+            if age > max_age:
                 reason = f"expired: older than max_age ({max_age:g}s)"
                 settlement.dead.append(DeadEvent(raw, _with_last(reason, batch), "expired"))
             elif batch.attempts >= int(self.delivery["max_attempts"]):
@@ -169,87 +167,36 @@ class Deliverer:
         return live
 
     def _send(self, batch: Batch, items: list[Item], lock: Lock) -> Round:
-        """Send every chunk concurrently (bounded by the pool), renewing the lease meanwhile."""
-        size = self.provider.batch_size
-        chunks = [items[i : i + size] for i in range(0, len(items), size)]
-        futures = [self.executor.submit(self._send_chunk, chunk) for chunk in chunks]
-        pending: set[Future[Round]] = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=self._lease / 3, return_when=FIRST_EXCEPTION)
-            if pending:
-                self.queue.renew(batch, now=self.clock(), lease=self._lease)
-                _hold(lock)
-        total = Round()
-        for future in futures:
-            part = future.result()
-            total.results += part.results
-            total.requests += part.requests
-        return total
+        def keep_alive() -> None:
+            self.queue.renew(batch, now=self.clock(), lease=self._lease)
+            _hold(lock)
 
-    def _send_chunk(self, chunk: Sequence[Item]) -> Round:
-        """One request for the chunk; a rejected multi-event chunk is split to isolate culprits."""
-        try:
-            request = self.provider.build_request([event for _, event in chunk])
-        except Exception as exc:  # noqa: BLE001 - a mapping bug must not block the queue
-            if len(chunk) > 1:
-                return self._split(chunk)
-            reason = self.redact(f"mapping failed: {type(exc).__name__}: {exc}")
-            return Round([(chunk[0][0], MappingFailed(reason))], 0)
-        outcome = self._exchange(request, chunk)
-        if isinstance(outcome, Reject) and len(chunk) > 1:
-            split = self._split(chunk)
-            split.requests += 1
-            return split
-        return Round([(raw, outcome) for raw, _ in chunk], 1)
+        return self.sender.send(items, keep_alive=keep_alive, every=self._lease / 3)
 
-    def _split(self, chunk: Sequence[Item]) -> Round:
-        middle = len(chunk) // 2
-        left, right = self._send_chunk(chunk[:middle]), self._send_chunk(chunk[middle:])
-        return Round(left.results + right.results, left.requests + right.requests)
-
-    def _exchange(self, request: Any, chunk: Sequence[Item]) -> Outcome:
-        if self.limiter is not None:
-            self.limiter.acquire()
-        try:
-            response = self.transport.send(request)
-        except TransportError as exc:
-            return Retry(self.redact(str(exc)))
-        try:
-            outcome = self.provider.classify(response)
-        except Exception as exc:  # noqa: BLE001 - an answer we cannot read is retried, counted
-            return Retry(
-                self.redact(f"unreadable answer {response.status}: {exc}"), response.status
-            )
-        if isinstance(outcome, Delivered):
-            self._log_delivered(response, chunk)
-        return outcome
-
-    def _log_delivered(self, response: HttpResponse, chunk: Sequence[Item]) -> None:
-        note = self.provider.describe_success(response)
-        if note:
-            log.info(
-                "%s: delivered event %s (%s)",
-                self.provider.name,
-                chunk[0][1].event_id,
-                self.redact(note),
-            )
-
-    def _health(self, results: Sequence[tuple[str, Outcome]]) -> tuple[str, float, str]:
-        """What this round says about the provider: one circuit record per batch."""
+    def _health(
+        self, results: Sequence[tuple[str, Outcome]], requests: int = 1
+    ) -> tuple[str, float, str, int]:
+        """What this round says about the provider: one circuit record per batch, a failed
+        round counting as many failures as it sent requests."""
         outcomes = [o for _, o in results]
         creds = [o for o in outcomes if isinstance(o, Credentials)]
         if creds:
-            return CREDENTIALS, 0.0, creds[0].reason
+            return CREDENTIALS, 0.0, creds[0].reason, 0
         throttles = [o for o in outcomes if isinstance(o, Retry) and o.throttled]
         if throttles:
-            waits = [o.after for o in throttles if o.after is not None]
-            default = float(self.delivery["breaker_cooldown"])
-            return THROTTLE, max(waits) if waits else default, throttles[0].reason
+            # At least one cooldown: "Retry-After: 0" must not turn into a tight loop.
+            asked = max((o.after or 0.0 for o in throttles), default=0.0)
+            floor = float(self.delivery["breaker_cooldown"])
+            return THROTTLE, self._bounded(max(asked, floor)), throttles[0].reason, 0
         failures = [o for o in outcomes if isinstance(o, Retry)]
         if failures and not any(isinstance(o, Delivered) for o in outcomes):
-            waits = [o.after for o in failures if o.after is not None]
-            return FAILURE, max(waits, default=0.0), failures[0].reason
-        return SUCCESS, 0.0, ""
+            asked = max((o.after or 0.0 for o in failures), default=0.0)
+            return FAILURE, self._bounded(asked), failures[0].reason, requests
+        return SUCCESS, 0.0, "", 0
+
+    def _bounded(self, wait: float) -> float:
+        """A provider's own wait, capped: a Retry-After of years must not pause it for years."""
+        return min(wait, float(self.delivery["breaker_cooldown_cap"]))
 
     def _decide(
         self,
@@ -298,7 +245,7 @@ class Deliverer:
         due = now
         if counted:
             asked = max((o.after or 0.0 for o in outcomes if isinstance(o, Retry)), default=0.0)
-            due = now + max(asked, self._backoff(attempts))
+            due = now + max(self._bounded(asked), self._backoff(attempts))
         settlement.retry = [raw for raw, _ in retry]
         settlement.retry_due = max(due, open_until)
         settlement.count_attempt = counted
@@ -330,12 +277,15 @@ class Deliverer:
             )
 
 
-def claim_size_for(provider: Provider) -> int:
+def claim_size_for(provider: Provider, delivery: Mapping[str, Any] | None = None) -> int:
     """Events claimed at once: one full request for batching APIs; enough single requests to
-    keep every pooled connection busy for one-event APIs."""
-    if provider.batch_size > 1:
-        return provider.batch_size
-    return 8 * provider.max_connections
+    keep every pooled connection busy for one-event APIs; under a rate limit, no more than
+    half a lease's worth, so a claim is always sent well within its lease."""
+    size = provider.batch_size if provider.batch_size > 1 else 8 * provider.max_connections
+    if provider.rate_limit and delivery is not None:
+        allowed = int(provider.rate_limit * float(delivery["lease_seconds"]) / 2)
+        size = min(size, max(provider.batch_size, allowed))
+    return size
 
 
 def _hold(lock: Lock) -> bool:

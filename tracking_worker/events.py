@@ -104,18 +104,23 @@ class _AwareDateTime(fields.Field[str]):
             raise ma.ValidationError("Must be a datetime or an ISO 8601 string.")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ma.ValidationError("Must be timezone-aware (a naive datetime is ambiguous).")
-        return format_time(value)
+        try:
+            return format_time(value)
+        except (OverflowError, ValueError):
+            raise ma.ValidationError("Out of range once converted to UTC.") from None
 
 
 class _JsonObject(fields.Dict):
     """A dict that survives JSON as it is (string keys, no NaN, no custom objects)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        result = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
         try:
+            result = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
             return json.loads(json.dumps(result, allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise ma.ValidationError(f"Must be JSON-serializable: {exc}") from None
+        except RecursionError:
+            raise ma.ValidationError("Nested too deeply.") from None
 
 
 class EventSchema(ma.Schema):

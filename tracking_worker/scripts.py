@@ -24,6 +24,7 @@ NAMES = (
     "replay",
     "circuit_allow",
     "circuit_record",
+    "circuit_reset",
     "rate_take",
 )
 

@@ -16,12 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from .errors import ConfigurationError
 from .providers import REGISTRY, Provider
+from .redact import Redactor
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -91,8 +93,8 @@ class Settings:
     def __repr__(self) -> str:
         # Provider sections hold keys and tokens: show only which providers are enabled.
         return (
-            f"Settings(redis_url={self.redis_url!r}, providers={sorted(self.providers)}, "
-            f"delivery={dict(self.delivery)})"
+            f"Settings(redis_url={Redactor(self._own_secrets())(self.redis_url)!r}, "
+            f"providers={sorted(self.providers)}, delivery={dict(self.delivery)})"
         )
 
     @property
@@ -104,7 +106,15 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value configured, so logs and Sentry events can be scrubbed."""
-        return [s for p in self.build_providers().values() for s in p.secrets]
+        return [s for p in self.build_providers().values() for s in p.secrets] + (
+            self._own_secrets()
+        )
+
+    def _own_secrets(self) -> list[str]:
+        """The Redis password and the Sentry DSN (its key authorises sending events)."""
+        found = [urlsplit(self.redis_url).password or ""]
+        found.append(str(self.observability.get("sentry_dsn") or ""))
+        return [s for s in found if s]
 
 
 def load_settings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 from tests.helpers import wait_for
@@ -84,3 +85,18 @@ def test_tick_starts_a_delivery_without_beat(
     ticked = cli(system, "tick")
     assert ticked.returncode == 0 and "deliveries started: graspil" in ticked.stdout
     wait_for(lambda: system.counts("graspil")["delivered"] == 7, 30, message=system.log())
+
+
+def test_circuit_reset_resumes_a_paused_provider_at_once(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    sandbox.set_credentials("graspil", api_key="rotated-key")
+    system = make_system(providers=["graspil"])
+    system.tracker.track_many([{"name": "purchase", "telegram_id": n} for n in range(1, 4)])
+    wait_for(lambda: system.counts("graspil")["in_retry"] == 3, 30, message=system.log())
+    shown = json.loads(cli(system, "circuit", "show", "graspil").stdout)
+    assert shown["state"] == "open" and float(shown["open_until"]) > time.time() + 500
+    sandbox.reset()  # the key is valid again
+    reset = cli(system, "circuit", "reset", "graspil")
+    assert "circuit closed; 1 retry batch(es) due now" in reset.stdout
+    wait_for(lambda: system.counts("graspil")["delivered"] == 3, 15, message=system.log())

@@ -57,7 +57,7 @@ def deliverer(
 
 
 def exchange(d: Deliverer) -> object:
-    return d._exchange(d.provider.build_request([EVENT]), [(EVENT.to_json(), EVENT)])
+    return d.sender._exchange(d.provider.build_request([EVENT]), [(EVENT.to_json(), EVENT)])
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -71,3 +71,39 @@ def test_429_retry_after_pauses_the_provider_then_all_delivered(
     assert (ledger.lost, ledger.duplicates, ledger.delivered) == (0, 0, 60)
     queue = system.queue("tganalytics")
     assert queue.counts()["dead"] == 0
+
+
+def test_a_down_single_event_provider_gets_a_few_requests_not_a_claim_of_them(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("grampixel", 503, duration=120)
+    system = make_system(
+        providers=["grampixel"],
+        delivery={"breaker_threshold": THRESHOLD, "breaker_cooldown": COOLDOWN},
+        provider_overrides={"grampixel": {"max_connections": 4}},
+        beat=False,
+    )
+    system.tracker.track_many([{"name": "signup", "telegram_id": n} for n in range(1, 33)])
+    system.tracker._trigger("grampixel")  # one run on the full claim (32 = 8 x 4 connections)
+    queue = system.queue("grampixel")
+    wait_for(
+        lambda: queue.client.hget(queue.keys.circuit, "state") == b"open", 20, message=system.log()
+    )
+    # The round stops once THRESHOLD requests failed in a row; at most the requests already
+    # in flight on the other connections follow: not all 32.
+    assert len(sandbox.requests("grampixel")) <= THRESHOLD + 4
+    counts = system.counts("grampixel")
+    assert counts["in_retry"] == 32 and counts["dead"] == 0
+
+
+def test_retry_after_zero_is_no_tight_loop(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    sandbox.add_fault("graspil", 429, duration=3, retry_after=0)
+    started = time.time()
+    system = make_system(providers=["graspil"], delivery={"breaker_cooldown": 1.0})
+    system.tracker.track_many(purchases(1, 5))
+    wait_for(lambda: system.settled("graspil", 5), 30, message=system.log())
+    limited = [r["timestamp"] for r in sandbox.requests("graspil") if r["status"] == 429]
+    assert 1 <= len(limited) <= (time.time() - started) / 1.0 + 1  # one per cooldown at most
+    assert sorted(i["user_id"] for i in sandbox.received("graspil")) == list(range(1, 6))

@@ -64,6 +64,17 @@ def test_throttle_pauses_without_counting_a_failure(circuit: Circuit) -> None:
     assert circuit.state()["failures"] == "0"
 
 
+def test_reset_closes_and_makes_waiting_batches_due(circuit: Circuit) -> None:
+    circuit.record(CREDENTIALS, now=NOW, reason="key refused")
+    client, retry = circuit.client, circuit.keys.retry
+    client.zadd(retry, {"due-later": NOW + 600, "due-before": NOW - 1})
+    assert circuit.reset(now=NOW) == 1
+    assert circuit.allow(now=NOW).allowed and circuit.state() == {"state": "closed"}
+    assert (
+        client.zscore(retry, "due-later") == NOW and client.zscore(retry, "due-before") == NOW - 1
+    )
+
+
 def test_credentials_open_for_the_long_cooldown(circuit: Circuit) -> None:
     change = circuit.record(CREDENTIALS, now=NOW, reason="key refused")
     assert change.opened and change.open_until == NOW + 600

@@ -14,6 +14,16 @@ from tracking_worker.events import MAX_EVENT_BYTES, Event, EventSchema, normaliz
 NOW = 1_700_000_000.0
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    """A dict nested deeper than the interpreter's recursion limit allows to serialize."""
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(depth):
+        node["a"] = {}
+        node = node["a"]
+    return root
+
+
 def load(**data: Any) -> Event:
     return normalize(data, EventSchema(), now=NOW).event
 
@@ -41,6 +51,8 @@ def load(**data: Any) -> Event:
         ({"name": "a", "occurred_at": datetime(2024, 1, 1)}, "occurred_at"),
         ({"name": "a", "occurred_at": "yesterday"}, "occurred_at"),
         ({"name": "a", "occurred_at": 1700000000}, "occurred_at"),
+        ({"name": "a", "occurred_at": "0001-01-01T00:00:00+05:00"}, "occurred_at"),
+        ({"name": "a", "properties": _nested(3000)}, "properties"),
         ({"name": "a", "properties": {"x": object()}}, "properties"),
         ({"name": "a", "properties": {"x": float("nan")}}, "properties"),
         ({"name": "a", "properties": [1, 2]}, "properties"),

@@ -3,7 +3,8 @@
 -- ARGV[1] kind: success | failure | throttle | credentials   ARGV[2] now
 -- ARGV[3] threshold (consecutive failures that open)  ARGV[4] cooldown  ARGV[5] cooldown cap
 -- ARGV[6] credentials cooldown  ARGV[7] wait asked by the provider (Retry-After), 0 if none
--- ARGV[8] reason
+-- ARGV[8] reason  ARGV[9] failed requests in this round (a failure round counts each one, so
+--                          a one-event provider opens after N failed requests, like a batching one)
 -- A failure while half-open reopens at once; cooldowns double per reopening up to the cap.
 -- A throttle pauses without counting a failure. Returns {state, open_until, opened (0|1)}
 local kind, now = ARGV[1], tonumber(ARGV[2])
@@ -21,7 +22,7 @@ elseif kind == 'credentials' then
   state, opens, opened = 'open', opens + 1, 1
   open_until = now + tonumber(ARGV[6])
 else
-  failures = failures + 1
+  failures = failures + math.max(1, tonumber(ARGV[9] or 1))
   if state == 'half' or failures >= tonumber(ARGV[3]) then
     opens = opens + 1
     local cooldown = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (opens - 1))
