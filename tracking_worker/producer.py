@@ -22,7 +22,8 @@ from .scripts import Scripts
 
 log = logging.getLogger("tracking_worker.producer")
 
-DROP_WARNING_EVERY = 60.0
+#: A warning about the same thing (a full list, a removed provider) at most this often.
+WARNING_EVERY = 60.0
 
 
 @dataclass
@@ -88,7 +89,7 @@ class Producer:
             return
         try:
             answers = self._execute(routes)
-        except (redis.ConnectionError, redis.TimeoutError, QueueError) as exc:
+        except QueueError as exc:
             raise TrackingUnavailable(f"Redis unavailable: {exc}") from None
         for name, (_, dropped, trigger, _) in zip(routes, answers, strict=True):
             if int(dropped):
@@ -109,7 +110,7 @@ class Producer:
         for item in valid:
             raw = item.event.to_json()
             dedupe = item.event.event_id if item.caller_id else ""
-            for name in item.providers or self.providers:
+            for name in self._configured(item.providers or tuple(self.providers)):
                 route = routes.setdefault(name, Route())
                 if self.providers[name].skip_reason(item.event) is None:
                     route.events += (dedupe, raw)
@@ -117,34 +118,46 @@ class Producer:
                     route.skipped += 1
         return routes
 
+    def _configured(self, names: tuple[str, ...]) -> list[str]:
+        """The configured ones of ``names``. validate() rejects the others, but a spooled event
+        may name a provider that a redeploy has since removed: it goes to the rest."""
+        unknown = [name for name in names if name not in self.providers]
+        for name in unknown:
+            if self._may_warn(f"unconfigured:{name}"):
+                log.warning("%s: provider not configured (any more); its events are dropped", name)
+        return [name for name in names if name in self.providers]
+
     def _execute(self, routes: Mapping[str, Route]) -> list[Any]:
+        """One MULTI/EXEC of enqueue calls, repeated once after a NOSCRIPT (Redis restarted
+        and lost its scripts); any redis error leaves as QueueError."""
+        try:
+            return self._execute_once(routes)
+        except redis.RedisError as exc:
+            if not _is_noscript(exc):
+                raise QueueError(str(exc)) from None
+        self.scripts.load(self.client)
+        try:
+            return self._execute_once(routes)
+        except redis.RedisError as exc:
+            raise QueueError(str(exc)) from None
+
+    def _execute_once(self, routes: Mapping[str, Route]) -> list[Any]:
         now = self.clock()
-        for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=True)
-            for name, route in routes.items():
-                k = self.keys[name]
-                args = [
-                    self.delivery["max_pending"],
-                    self._claim_size(name),
-                    self._trigger_ttl_ms(),
-                    route.skipped,
-                    now,
-                    self.dedupe_ttl,
-                    *route.events,
-                ]
-                keys = [k.pending, k.stats, k.trigger, k.seen]
-                self.scripts.queue_call(pipe, "enqueue", keys, args)
-            try:
-                return list(pipe.execute())
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self.scripts.load(self.client)
-            except redis.ResponseError as exc:
-                if "NOSCRIPT" not in str(exc) or attempt == 2:
-                    raise QueueError(str(exc)) from None
-                self.scripts.load(self.client)
-        raise AssertionError("unreachable")
+        pipe = self.client.pipeline(transaction=True)
+        for name, route in routes.items():
+            k = self.keys[name]
+            args = [
+                self.delivery["max_pending"],
+                self._claim_size(name),
+                self._trigger_ttl_ms(),
+                route.skipped,
+                now,
+                self.dedupe_ttl,
+                *route.events,
+            ]
+            keys = [k.pending, k.stats, k.trigger, k.seen]
+            self.scripts.queue_call(pipe, "enqueue", keys, args)
+        return list(pipe.execute())
 
     def _claim_size(self, name: str) -> int:
         return self.claim_sizes.get(name) or self.providers[name].batch_size
@@ -153,15 +166,29 @@ class Producer:
         return trigger_ttl_ms(self.delivery)
 
     def _warn_dropped(self, name: str, dropped: int) -> None:
-        now = self.clock()
-        if now - self._warned_at.get(name, float("-inf")) >= DROP_WARNING_EVERY:
-            self._warned_at[name] = now
+        if self._may_warn(f"dropped:{name}"):
             log.warning(
                 "%s: pending list is full (max_pending=%s); dropped %d event(s)",
                 name,
                 self.delivery["max_pending"],
                 dropped,
             )
+
+    def _may_warn(self, topic: str) -> bool:
+        """At most one warning a minute per topic: these run on every web request."""
+        now = self.clock()
+        if now - self._warned_at.get(topic, float("-inf")) < WARNING_EVERY:
+            return False
+        self._warned_at[topic] = now
+        return True
+
+
+def _is_noscript(exc: redis.RedisError) -> bool:
+    """redis-py maps the NOSCRIPT reply to NoScriptError; the message test also covers replies
+    it passes on as a plain ResponseError (older servers, proxies)."""
+    return isinstance(exc, redis.exceptions.NoScriptError) or (
+        isinstance(exc, redis.ResponseError) and "NOSCRIPT" in str(exc)
+    )
 
 
 def trigger_ttl_ms(delivery: Mapping[str, Any]) -> int:

@@ -3,7 +3,10 @@
 One Tracker per configuration. The package-level ``track()`` uses a default one built from the
 environment on first use, or the one ``configure()`` made. When Redis cannot be reached the
 events go to the local spool (or ``TrackingUnavailable`` is raised, if so configured), and later
-calls drain the spool in small chunks once Redis answers again.
+calls drain it, one small spool file per call, once Redis answers again.
+
+Only ``ValidationError`` and ``TrackingUnavailable`` leave ``track()``: draining the spool and
+starting a delivery are side work of a request and never fail it.
 """
 
 from __future__ import annotations
@@ -33,9 +36,13 @@ log = logging.getLogger("tracking_worker")
 #: After a failed round trip, skip Redis this long and spool at once: a web request during an
 #: outage then costs a file append, not a connect timeout.
 DOWN_FOR = 1.0
-#: How often a call looks for spooled events, and how many it drains at most.
+#: How often a call looks for spooled events (it then drains one spool file, at most
+#: ``Spool.max_lines`` events), and how many events go to Redis per round trip.
 SPOOL_CHECK_EVERY = 1.0
 SPOOL_CHUNK = 100
+#: After draining failed for a reason other than Redis being down (a bug, an unreadable spool
+#: directory), leave the spool alone this long: the error is logged once per try, not per call.
+SPOOL_BACKOFF = 30 * SPOOL_CHECK_EVERY
 SPOOL_WARNING_EVERY = 60.0
 
 
@@ -54,7 +61,7 @@ class Tracker:
             self._trigger,
             key_prefix=settings.redis["key_prefix"],
             dedupe_ttl=float(settings.producer["dedupe_ttl"]),
-            claim_sizes={n: claim_size_for(p) for n, p in providers.items()},
+            claim_sizes={n: claim_size_for(p, settings.delivery) for n, p in providers.items()},
         )
         self.spool = Spool(settings.producer["spool_dir"])
         self._celery: Celery | None = None
@@ -77,9 +84,10 @@ class Tracker:
         self._enqueue(valid)
         return [item.event.event_id for item in valid]
 
-    def drain_spool(self, limit: int = 1_000_000) -> int:
-        """Enqueue spooled events now (``tracking-worker spool drain``); returns how many."""
-        drained = self.spool.drain(self.producer.enqueue, limit=limit, chunk=SPOOL_CHUNK)
+    def drain_spool(self, files: int | None = None) -> int:
+        """Enqueue spooled events now (``tracking-worker spool drain``): every spool file, or
+        ``files`` of them; returns how many events."""
+        drained = self.spool.drain(self.producer.enqueue, files=files, chunk=SPOOL_CHUNK)
         self.drained += drained
         return drained
 
@@ -110,32 +118,36 @@ class Tracker:
             log.warning("Redis unavailable (%s): events spooled to %s", exc, self.spool.directory)
 
     def _drain_some(self, now: float) -> None:
+        """Move one spool file into Redis, at most once per SPOOL_CHECK_EVERY; never raises,
+        since the request's own events are already enqueued."""
         if now < self._spool_check_at:
             return
         self._spool_check_at = now + SPOOL_CHECK_EVERY
-        if not self.spool.has_events():
-            return
         try:
-            drained = self.spool.drain(self.producer.enqueue, limit=SPOOL_CHUNK)
+            drained = self._drain_one_file()
         except TrackingUnavailable:
             self._down_until = time.monotonic() + DOWN_FOR
+            return
+        except Exception:  # logged with its traceback, tried again after SPOOL_BACKOFF
+            self._spool_check_at = now + SPOOL_BACKOFF
+            log.exception("draining the spool failed; next try in %.0f s", SPOOL_BACKOFF)
             return
         self.drained += drained
         if drained:
             log.info("drained %d spooled event(s) into Redis", drained)
             self._spool_check_at = now  # more may wait: the next call continues
 
-    def _trigger(self, provider: str) -> None:
-        from .celery_app import create_app, queue_name
+    def _drain_one_file(self) -> int:
+        if not self.spool.has_events():
+            return 0
+        return self.spool.drain(self.producer.enqueue, files=1, chunk=SPOOL_CHUNK)
 
-        if self._celery is None:
-            self._celery = create_app(self.settings)
-            # A web request must not wait on kombu's publish retries: the tick starts it anyway.
-            self._celery.conf.update(
-                task_publish_retry=False,
-                broker_connection_timeout=float(self.settings.redis["socket_timeout"]),
-            )
+    def _trigger(self, provider: str) -> None:
+        from .celery_app import queue_name
+
         try:
+            if self._celery is None:
+                self._celery = producer_celery(self.settings)
             self._celery.send_task(
                 "tracking_worker.deliver",
                 args=[provider],
@@ -151,6 +163,27 @@ class Tracker:
 
     def close(self) -> None:
         self.client.close()
+
+
+def producer_celery(settings: Settings) -> Celery:
+    """A Celery app for sending triggers from web requests: one attempt, bounded waits.
+
+    ``broker_connection_timeout`` bounds only kombu's connection retries; a broker that accepts
+    the connection but never answers is bounded by the Redis socket timeouts alone (kombu
+    leaves them unset, i.e. it waits forever). The beat tick starts a missed delivery anyway.
+    """
+    from .celery_app import create_app
+
+    app = create_app(settings)
+    timeout = float(settings.redis["socket_timeout"])
+    transport = dict(app.conf.broker_transport_options or {})
+    transport.update(socket_timeout=timeout, socket_connect_timeout=timeout)
+    app.conf.update(
+        task_publish_retry=False,
+        broker_connection_timeout=timeout,
+        broker_transport_options=transport,
+    )
+    return app
 
 
 def producer_client(settings: Settings) -> redis.Redis:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 
+from tracking_worker.errors import TrackingUnavailable
 from tracking_worker.keys import Keys
 from tracking_worker.settings import load_settings
 from tracking_worker.tracker import Tracker
@@ -70,3 +71,35 @@ def test_a_flushed_script_cache_is_reloaded_without_losing_or_doubling(
     tracker.track_many([{"name": "purchase", "telegram_id": 2}, {"name": "x", "telegram_id": 3}])
     assert redis_client.llen(Keys("graspil").pending) == 2
     assert stats(redis_client)[b"enqueued"] == b"2" and stats(redis_client)[b"skipped"] == b"1"
+
+
+def raising_tracker_for(url: str) -> Tracker:
+    settings = load_settings(
+        {
+            "redis": {"url": url},
+            "producer": {"on_unavailable": "raise"},
+            "providers": {"graspil": GRASPIL},
+        },
+        environ={},
+    )
+    return Tracker(settings)
+
+
+def test_noscript_twice_in_a_row_is_tracking_unavailable(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    tracker = raising_tracker_for(redis_url)
+    tracker.producer.scripts.sha["enqueue"] = "0" * 40  # loading the scripts cannot help
+    with pytest.raises(TrackingUnavailable, match="No matching script"):
+        tracker.track("purchase", telegram_id=1)
+    assert redis_client.llen(Keys("graspil").pending) == 0
+
+
+def test_any_redis_error_is_tracking_unavailable(redis_url: str, redis_client: redis.Redis) -> None:
+    tracker = raising_tracker_for(redis_url)
+    redis_client.config_set("maxmemory", 1)  # every write now answers -OOM
+    try:
+        with pytest.raises(TrackingUnavailable, match="maxmemory"):
+            tracker.track("purchase", telegram_id=1)
+    finally:
+        redis_client.config_set("maxmemory", 0)
