@@ -95,6 +95,8 @@ class DevRun:
         self.redis: EmbeddedRedis | None = None
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        #: Events delivered so far, as the last table showed.
+        self.delivered = 0
 
     def start(self) -> Settings:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -201,7 +203,6 @@ def run(
     """The ``dev`` command; returns the exit code (0 when events were delivered, or no demo)."""
     dev = DevRun(Path(home), demo=demo, rate=rate, concurrency=concurrency)
     signal.signal(signal.SIGTERM, lambda *_: dev.stopping.set())
-    delivered = 0
     try:
         settings = dev.start()
         tracker = Tracker(settings)
@@ -209,16 +210,19 @@ def run(
             threading.Thread(
                 target=produce, args=(tracker, rate, dev.stopping), daemon=True
             ).start()
-        delivered = _watch(dev, settings, tracker.client, duration)
+        try:
+            _watch(dev, settings, tracker.client, duration)
+        except KeyboardInterrupt:
+            print("\nstopping: letting the workers finish (Ctrl-C again skips that)", flush=True)
         dev.stopping.set()
-        delivered = _settle(dev, settings, tracker.client) or delivered
+        dev.delivered = _settle(dev, settings, tracker.client) or dev.delivered
     except KeyboardInterrupt:
         pass
     finally:
         dev.stopping.set()
         dev.stop()
-    print(f"stopped; {delivered} event(s) delivered in total")
-    return 0 if delivered > 0 or not demo else 1
+    print(f"stopped; {dev.delivered} event(s) delivered in total")
+    return 0 if dev.delivered > 0 or not demo else 1
 
 
 def _settle(dev: DevRun, settings: Settings, client: redis.Redis, timeout: float = 5.0) -> int:
@@ -238,13 +242,12 @@ def _settle(dev: DevRun, settings: Settings, client: redis.Redis, timeout: float
 def _watch(dev: DevRun, settings: Settings, client: redis.Redis, duration: float | None) -> int:
     """Print the table every second until Ctrl-C, SIGTERM or the duration is up."""
     start = time.monotonic()
-    delivered = 0
     live = sys.stdout.isatty()
     ticks = 0
     while not dev.stopping.wait(1.0):
         ticks += 1
         rows = collect(settings, client)
-        delivered = sum(int(r["delivered"]) for r in rows.values())
+        dev.delivered = sum(int(r["delivered"]) for r in rows.values())
         table = render(rows)
         elapsed = time.monotonic() - start
         if live:
@@ -258,4 +261,4 @@ def _watch(dev: DevRun, settings: Settings, client: redis.Redis, duration: float
         if dead:
             print(f"child process(es) exited: {', '.join(dead)}; see {dev.home}/*.log")
             break
-    return delivered
+    return dev.delivered

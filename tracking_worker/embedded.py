@@ -81,7 +81,9 @@ class EmbeddedRedis:
             "--logfile",
             str((self.data_dir / "redis.log").resolve()),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C in the terminal reaches our process, which stops Redis last,
+        # after the workers, not Redis first.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         self._wait_ready(timeout)
         return self
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.helpers import wait_for
 
 
 def test_dev_demo_delivers_to_every_provider_and_exits_zero(tmp_path: Path) -> None:
@@ -42,5 +45,36 @@ def test_dev_demo_delivers_to_every_provider_and_exits_zero(tmp_path: Path) -> N
     assert (tmp_path / "home" / "redis" / "appendonly.aof").exists()
     leftovers = subprocess.run(
         ["pgrep", "-f", str(tmp_path / "home")], capture_output=True, text=True, check=False
+    )
+    assert leftovers.stdout.strip() == "", "children left running"
+
+
+def test_ctrl_c_stops_every_child_cleanly(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TRACKING_REDIS_URL", "TRACKING_CONFIG")
+    }
+    home = tmp_path / "home"
+    out = tmp_path / "out.log"
+    with out.open("w") as sink:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "tracking_worker.cli", "dev", "--demo", "--home", str(home)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: "-- 5s" in out.read_text(), 60, message="the first table")
+            os.killpg(dev.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+            assert dev.wait(60) == 0
+        finally:
+            if dev.poll() is None:
+                os.killpg(dev.pid, signal.SIGKILL)
+    output = out.read_text()
+    total = re.search(r"stopped; (\d+) event\(s\) delivered", output)
+    assert total and int(total.group(1)) > 0, output
+    assert "-- final" in output  # the workers were let finish before stopping
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(home)], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout.strip() == "", "children left running"
