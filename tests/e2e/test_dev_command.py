@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import redis
+
 from tests.helpers import wait_for
 
 
@@ -49,10 +51,11 @@ def test_dev_demo_delivers_to_every_provider_and_exits_zero(tmp_path: Path) -> N
     assert leftovers.stdout.strip() == "", "children left running"
 
 
-def test_ctrl_c_stops_every_child_cleanly(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("TRACKING_REDIS_URL", "TRACKING_CONFIG")
-    }
+def test_ctrl_c_stops_every_child_cleanly_on_a_given_redis(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TRACKING_CONFIG"}
+    env["TRACKING_REDIS_URL"] = redis_url  # used instead of a private redis-server
     home = tmp_path / "home"
     out = tmp_path / "out.log"
     with out.open("w") as sink:
@@ -74,6 +77,8 @@ def test_ctrl_c_stops_every_child_cleanly(tmp_path: Path) -> None:
     total = re.search(r"stopped; (\d+) event\(s\) delivered", output)
     assert total and int(total.group(1)) > 0, output
     assert "-- final" in output  # the workers were let finish before stopping
+    assert int(redis_client.hget("tw:{graspil}:stats", "delivered") or 0) > 0
+    assert not (home / "redis").exists()
     leftovers = subprocess.run(
         ["pgrep", "-f", str(home)], capture_output=True, text=True, check=False
     )

@@ -1,0 +1,43 @@
+"""The package-level API a web app uses: configure(), track(), track_many()."""
+
+from __future__ import annotations
+
+import redis
+
+import tracking_worker
+from tracking_worker.keys import Keys
+
+GRASPIL = {"api_key": "key-123456", "targets": {"purchase": 12}}
+
+
+def test_configure_then_track_and_track_many(redis_url: str, redis_client: redis.Redis) -> None:
+    tracker = tracking_worker.configure(
+        redis={"url": redis_url}, providers={"graspil": GRASPIL}, delivery={"max_pending": 50}
+    )
+    tracker.producer.trigger = lambda name: None  # no worker here: only the enqueue is checked
+    assert tracking_worker.get_tracker() is tracker
+    event_id = tracking_worker.track("purchase", telegram_id=5, value=3, currency="eur")
+    ids = tracking_worker.track_many([{"name": "purchase", "telegram_id": n} for n in (6, 7)])
+    assert len(event_id) == 36 and len(set(ids)) == 2
+    pending = [
+        tracking_worker.Event.from_json(raw)
+        for raw in redis_client.lrange(Keys("graspil").pending, 0, -1)
+    ]
+    assert [e.event_id for e in pending] == [event_id, *ids]
+    assert pending[0].currency == "EUR" and pending[0].value == 3.0
+
+
+def test_configure_again_replaces_the_tracker(redis_url: str) -> None:
+    first = tracking_worker.configure(redis={"url": redis_url})
+    second = tracking_worker.configure(redis={"url": redis_url}, providers={"graspil": GRASPIL})
+    assert tracking_worker.get_tracker() is second and second is not first
+    assert list(second.settings.providers) == ["graspil"]
+
+
+def test_every_error_derives_from_one_root() -> None:
+    for error in (
+        tracking_worker.ValidationError,
+        tracking_worker.ConfigurationError,
+        tracking_worker.TrackingUnavailable,
+    ):
+        assert issubclass(error, tracking_worker.TrackingError)
