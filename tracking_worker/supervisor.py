@@ -97,6 +97,10 @@ class Child:
         self.process = None
 
 
+#: How every Celery child starts: this interpreter, our app.
+CELERY = (sys.executable, "-m", "celery", "-A", "tracking_worker")
+
+
 def worker_args(
     *,
     concurrency: int = 2,
@@ -105,11 +109,7 @@ def worker_args(
     pool: str = "prefork",
 ) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "tracking_worker",
+        *CELERY,
         "worker",
         f"--loglevel={loglevel}",
         f"--concurrency={concurrency}",
@@ -122,16 +122,7 @@ def worker_args(
 
 
 def beat_args(schedule: Path, *, loglevel: str = "WARNING") -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "tracking_worker",
-        "beat",
-        f"--loglevel={loglevel}",
-        f"--schedule={schedule}",
-    ]
+    return [*CELERY, "beat", f"--loglevel={loglevel}", f"--schedule={schedule}"]
 
 
 def sandbox_args(port: int) -> list[str]:
