@@ -58,7 +58,6 @@ class Deliverer:
         *,
         clock: Callable[[], float] = time.time,
         rand: random.Random | None = None,
-        claim_size: int | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
         self.provider = provider
@@ -67,7 +66,7 @@ class Deliverer:
         self.delivery = delivery
         self.clock = clock
         self.rand = rand or random.Random()
-        self.claim_size = claim_size or claim_size_for(provider, delivery)
+        self.claim_size = provider.claim_size(float(delivery["lease_seconds"]))
         self.redact = Redactor(provider.secrets)
         self.sender = Sender(
             provider,
@@ -275,17 +274,6 @@ class Deliverer:
                 pause,
                 self.redact(reason),
             )
-
-
-def claim_size_for(provider: Provider, delivery: Mapping[str, Any] | None = None) -> int:
-    """Events claimed at once: one full request for batching APIs; enough single requests to
-    keep every pooled connection busy for one-event APIs; under a rate limit, no more than
-    half a lease's worth, so a claim is always sent well within its lease."""
-    size = provider.batch_size if provider.batch_size > 1 else 8 * provider.max_connections
-    if provider.rate_limit and delivery is not None:
-        allowed = int(provider.rate_limit * float(delivery["lease_seconds"]) / 2)
-        size = min(size, max(provider.batch_size, allowed))
-    return size
 
 
 def _hold(lock: Lock) -> bool:

@@ -18,6 +18,7 @@ from .errors import QueueError, TrackingUnavailable, ValidationError
 from .events import EventSchema, Normalized, normalize
 from .keys import Keys
 from .providers.base import Provider
+from .quiet import Quiet
 from .scripts import Scripts
 
 log = logging.getLogger("tracking_worker.producer")
@@ -48,7 +49,6 @@ class Producer:
         key_prefix: str = "tw",
         dedupe_ttl: float = 86400.0,
         clock: Callable[[], float] = time.time,
-        claim_sizes: Mapping[str, int] | None = None,
     ) -> None:
         self.client = client
         self.scripts = scripts
@@ -58,9 +58,11 @@ class Producer:
         self.dedupe_ttl = dedupe_ttl
         self.trigger = trigger
         self.clock = clock
-        self.claim_sizes = dict(claim_sizes or {})
+        lease = float(delivery["lease_seconds"])
+        #: A full batch (what one claim takes) starts a delivery at once.
+        self.claim_sizes = {name: p.claim_size(lease) for name, p in providers.items()}
         self.schema = EventSchema()
-        self._warned_at: dict[str, float] = {}
+        self._may_warn = Quiet(WARNING_EVERY, clock)
 
     def validate(
         self, items: Iterable[Mapping[str, Any]], *, single: bool = False
@@ -148,7 +150,7 @@ class Producer:
             k = self.keys[name]
             args = [
                 self.delivery["max_pending"],
-                self._claim_size(name),
+                self.claim_sizes[name],
                 self._trigger_ttl_ms(),
                 route.skipped,
                 now,
@@ -158,9 +160,6 @@ class Producer:
             keys = [k.pending, k.stats, k.trigger, k.seen]
             self.scripts.queue_call(pipe, "enqueue", keys, args)
         return list(pipe.execute())
-
-    def _claim_size(self, name: str) -> int:
-        return self.claim_sizes.get(name) or self.providers[name].batch_size
 
     def _trigger_ttl_ms(self) -> int:
         return trigger_ttl_ms(self.delivery)
@@ -173,14 +172,6 @@ class Producer:
                 self.delivery["max_pending"],
                 dropped,
             )
-
-    def _may_warn(self, topic: str) -> bool:
-        """At most one warning a minute per topic: these run on every web request."""
-        now = self.clock()
-        if now - self._warned_at.get(topic, float("-inf")) < WARNING_EVERY:
-            return False
-        self._warned_at[topic] = now
-        return True
 
 
 def _is_noscript(exc: redis.RedisError) -> bool:

@@ -20,10 +20,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .delivery import claim_size_for
 from .errors import TrackingUnavailable
 from .events import Normalized
 from .producer import Producer
+from .quiet import Quiet
 from .scripts import Scripts
 from .settings import Settings
 from .spool import Spool
@@ -61,13 +61,12 @@ class Tracker:
             self._trigger,
             key_prefix=settings.redis["key_prefix"],
             dedupe_ttl=float(settings.producer["dedupe_ttl"]),
-            claim_sizes={n: claim_size_for(p, settings.delivery) for n, p in providers.items()},
         )
         self.spool = Spool(settings.producer["spool_dir"])
         self._celery: Celery | None = None
         self._down_until = 0.0
         self._spool_check_at = 0.0
-        self._warned_at = float("-inf")
+        self._may_warn = Quiet(SPOOL_WARNING_EVERY)
         #: Events this Tracker spooled, and drained back into Redis, since it was built.
         self.spooled = 0
         self.drained = 0
@@ -112,9 +111,7 @@ class Tracker:
         except OSError as disk:
             raise TrackingUnavailable(f"{exc}; spooling failed too: {disk}") from None
         self.spooled += len(valid)
-        now = time.monotonic()
-        if now - self._warned_at >= SPOOL_WARNING_EVERY:
-            self._warned_at = now
+        if self._may_warn("spooled"):
             log.warning("Redis unavailable (%s): events spooled to %s", exc, self.spool.directory)
 
     def _drain_some(self, now: float) -> None:

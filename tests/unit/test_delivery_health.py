@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from tracking_worker.circuit import FAILURE, THROTTLE, Circuit
-from tracking_worker.delivery import Deliverer, claim_size_for
+from tracking_worker.delivery import Deliverer
 from tracking_worker.keys import Keys
 from tracking_worker.outcomes import Delivered, Retry
 from tracking_worker.queue import ProviderQueue
@@ -64,5 +64,5 @@ def test_a_failed_round_counts_each_failed_request(redis_client: redis.Redis) ->
 def test_claims_fit_the_rate_limit_within_half_a_lease(redis_client: redis.Redis) -> None:
     d = deliverer(redis_client, rate_limit=0.4)
     assert d.claim_size == 12  # 0.4 req/s * 60 s / 2
-    assert claim_size_for(d.provider, d.delivery) == 12
+    assert d.provider.claim_size(60.0) == 12
     assert deliverer(redis_client).claim_size == 128  # 8 x 16 connections without a limit

@@ -108,6 +108,16 @@ class Provider(ABC):
         rate = config.get("rate_limit")
         self.rate_limit = float(rate) if rate else None
 
+    def claim_size(self, lease_seconds: float) -> int:
+        """Events claimed at once (and the full batch that starts a delivery): one request's
+        worth for batching APIs; enough single requests to keep every pooled connection busy
+        for one-event APIs; under a rate limit, no more than half a lease's worth, so a claim is
+        always sent well within its lease."""
+        size = self.batch_size if self.batch_size > 1 else 8 * self.max_connections
+        if self.rate_limit:
+            size = min(size, max(self.batch_size, int(self.rate_limit * lease_seconds / 2)))
+        return size
+
     @property
     def secrets(self) -> list[str]:
         return [str(self.config[k]) for k in self.secret_keys if self.config.get(k)]
