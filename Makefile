@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean fmt
+.PHONY: run test lint typecheck pytest install-check bench clean fmt
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,17 @@ $(STAMP): setup.cfg setup.py
 run: $(STAMP)
 	$(BIN)/tracking-worker dev --demo $(if $(DURATION),--duration $(DURATION))
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) lint typecheck install-check pytest
+
+# The user's install: the built wheel with only the [embedded] extra, in a fresh venv, runs a
+# worker, beat and `tracking-worker dev --demo` (tests/install_check.py says what it checks).
+CHECK := build/install-check
+install-check: $(STAMP)
+	rm -rf $(CHECK)
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir $(CHECK)/dist .
+	$(PYTHON) -m venv $(CHECK)/venv
+	$(CHECK)/venv/bin/pip install --quiet "$$(ls $(CHECK)/dist/*.whl)[embedded]"
+	cd $(CHECK) && venv/bin/python $(CURDIR)/tests/install_check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check tracking_worker tests benchmarks
