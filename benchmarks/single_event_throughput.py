@@ -19,12 +19,19 @@ from pathlib import Path
 import redis
 import requests
 
-from tracking_worker.dev import demo_providers, wait_http, write_config
-from tracking_worker.embedded import EmbeddedRedis, free_port
+from tracking_worker.devtools import (
+    Child,
+    EmbeddedRedis,
+    demo_providers,
+    free_port,
+    sandbox_args,
+    wait_http,
+    worker_args,
+    write_config,
+)
 from tracking_worker.keys import Keys
+from tracking_worker.producer.tracker import Tracker
 from tracking_worker.settings import load_settings
-from tracking_worker.supervisor import Child, sandbox_args, worker_args
-from tracking_worker.tracker import Tracker
 
 PROVIDER = "grampixel"
 
@@ -63,7 +70,7 @@ def run_once(
         "worker", [*worker_args(concurrency=1, pool="solo")], env=env, log_path=home / "worker.log"
     ).start()
     tracker.client.set(Keys(PROVIDER).trigger, "1", px=10_000)
-    from tracking_worker.celery_app import create_app, queue_name
+    from tracking_worker.worker.app import create_app, queue_name
 
     create_app(tracker.settings).send_task(
         "tracking_worker.deliver",

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tests.system import System
-from tracking_worker.embedded import EmbeddedRedis
+from tracking_worker.devtools import EmbeddedRedis
 from tracking_worker.sandbox import SandboxServer
 
 
@@ -25,7 +25,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 @pytest.fixture
 def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
     """A client on an empty database; flushed before and after each test (rq's way)."""
-    if redis_server.process is None:  # a fault test may have left it stopped
+    if not redis_server.running:  # a fault test may have left it stopped
         redis_server.start()
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -43,8 +42,7 @@ def main() -> int:
 
 def check_worker_and_beat(home: Path) -> str | None:
     """(a): the Celery commands a user types, from the venv's bin folder."""
-    from tracking_worker.dev import demo_providers, write_config
-    from tracking_worker.embedded import EmbeddedRedis, free_port
+    from tracking_worker.devtools import EmbeddedRedis, demo_providers, free_port, write_config
 
     home.mkdir(parents=True)
     server = EmbeddedRedis(home / "redis").start()
@@ -102,14 +100,18 @@ def _track_and_see(home: Path, env: dict[str, str], sandbox_url: str) -> str | N
         return f"event {event_id} not delivered to {missing}\n{_logs(home)}"
     if "Error" in (home / "worker.log").read_text(errors="replace"):
         return f"the worker logged an error\n{_logs(home)}"
-    print(f"(a) worker + beat from the wheel delivered event {event_id} to {len(PROVIDERS)} providers")
+    print(
+        f"(a) worker + beat from the wheel delivered event {event_id} to {len(PROVIDERS)} providers"
+    )
     return None
 
 
 def check_dev_demo(home: Path) -> str | None:
     """(b): ``make run``'s command, from the venv."""
     home.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("TRACKING_CONFIG", "TRACKING_REDIS_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TRACKING_CONFIG", "TRACKING_REDIS_URL")
+    }
     args = [str(BIN / "tracking-worker"), "dev", "--demo", "--duration", "15", "--home", str(home)]
     done = subprocess.run(args, env=env, cwd=home, capture_output=True, text=True, timeout=90)
     output = done.stdout + done.stderr

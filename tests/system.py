@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import wait_for
-from tracking_worker.celery_app import create_app
-from tracking_worker.dev import demo_providers, write_config
+from tracking_worker.devtools import Child, beat_args, demo_providers, worker_args, write_config
 from tracking_worker.keys import Keys
-from tracking_worker.queue import ProviderQueue
+from tracking_worker.producer.tracker import Tracker
 from tracking_worker.settings import Settings, load_settings
-from tracking_worker.supervisor import Child, beat_args, worker_args
-from tracking_worker.tracker import Tracker
+from tracking_worker.store.queue import ProviderQueue
+from tracking_worker.worker.app import create_app
 
 FAST_DELIVERY = {
     "flush_interval": 0.5,
@@ -103,7 +102,7 @@ class System:
         self.tracker.close()
 
     def queue(self, provider: str) -> ProviderQueue:
-        from tracking_worker.scripts import Scripts
+        from tracking_worker.store.lua_scripts import Scripts
 
         return ProviderQueue(self.tracker.client, Scripts(), Keys(provider))
 

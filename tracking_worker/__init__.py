@@ -18,8 +18,8 @@ from .errors import (
     ValidationError,
 )
 from .events import Event
+from .producer.tracker import Tracker
 from .settings import Settings, load_settings
-from .tracker import Tracker
 
 __all__ = [
     "ConfigurationError",
@@ -111,7 +111,7 @@ def __getattr__(name: str) -> Any:
     # ``celery -A tracking_worker`` looks for ``app``; build it only when asked, so web
     # processes that only call track() never construct a worker app.
     if name in ("app", "celery"):
-        from .celery_app import default_app
+        from .worker.app import default_app
 
         return default_app()
     raise AttributeError(f"module 'tracking_worker' has no attribute {name!r}")

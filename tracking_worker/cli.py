@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from .dev import run
+    from .devtools.dev import run
 
     return run(demo=args.demo, duration=args.duration, rate=args.rate, home=args.home)
 
@@ -86,15 +86,15 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _client_and_settings() -> tuple[Settings, redis.Redis]:
-    from .runtime import worker_client
     from .settings import load_settings
+    from .store.connection import worker_client
 
     settings = load_settings()
     return settings, worker_client(settings)
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .status import collect, render
+    from .store.status import collect, render
 
     settings, client = _client_and_settings()
     rows = collect(settings, client)
@@ -103,15 +103,18 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .store.connection import converted
+
     settings, client = _client_and_settings()
-    client.ping()
+    with converted("reaching Redis"):
+        client.ping()
     names = ", ".join(settings.providers) or "none"
     print(f"configuration valid; Redis reachable; providers: {names}")
     return 0
 
 
 def _dead(args: argparse.Namespace) -> int:
-    from .deadletters import DeadLetters
+    from .store.deadletters import DeadLetters
 
     settings, client = _client_and_settings()
     letters = DeadLetters(settings, client, args.provider)
@@ -125,15 +128,15 @@ def _dead(args: argparse.Namespace) -> int:
 
 
 def _circuit(args: argparse.Namespace) -> int:
-    from .circuit import Circuit
     from .errors import ConfigurationError
     from .keys import Keys
-    from .scripts import Scripts
+    from .store.circuit import Circuit
+    from .store.lua_scripts import Scripts
 
     settings, client = _client_and_settings()
     if args.provider not in settings.providers:
         raise ConfigurationError(f"provider {args.provider!r} is not configured")
-    keys = Keys(args.provider, settings.redis["key_prefix"])
+    keys = Keys(args.provider, settings.redis.key_prefix)
     circuit = Circuit(client, Scripts(), keys, settings.delivery)
     if args.action == "reset":
         import time
@@ -146,13 +149,13 @@ def _circuit(args: argparse.Namespace) -> int:
 
 
 def _spool(args: argparse.Namespace) -> int:
+    from .producer.spool import Spool
+    from .producer.tracker import Tracker
     from .settings import load_settings
-    from .spool import Spool
-    from .tracker import Tracker
 
     settings = load_settings()
     if args.action == "count":
-        print(Spool(settings.producer["spool_dir"]).count())
+        print(Spool(settings.producer.spool_dir).count())
         return 0
     tracker = Tracker(settings)
     drained = tracker.drain_spool()
@@ -162,9 +165,10 @@ def _spool(args: argparse.Namespace) -> int:
 
 
 def _tick(args: argparse.Namespace) -> int:
-    from .celery_app import create_app, runtime_for
+    from .routing import TICK_TASK
+    from .worker.app import create_app
 
-    started = runtime_for(create_app()).tick()
+    started = create_app().tasks[TICK_TASK]()
     print(f"deliveries started: {', '.join(started) or 'none'}")
     return 0
 

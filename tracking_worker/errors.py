@@ -33,8 +33,13 @@ class TrackingUnavailable(TrackingError):
     """Redis could not be reached in time and the caller asked us to raise, not to spool."""
 
 
-class QueueError(TrackingError):
-    """A Redis command of the queue failed (wraps redis-py's errors)."""
+class StoreError(TrackingError):
+    """A Redis command failed (a wrong type, a refused password, a script error); raised by
+    ``store/`` in place of redis-py's errors, so nothing above it sees a raw redis exception."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis could not be reached or did not answer in time."""
 
 
 def _describe(errors: Mapping[str, list[str]]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -196,7 +195,3 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
             name = prefix or "event"
         flat.update(_flatten(value, name))
     return flat
-
-
-def now() -> float:
-    return time.time()

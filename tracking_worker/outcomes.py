@@ -47,4 +47,9 @@ class Credentials:
     status: int | None = None
 
 
+@dataclass(frozen=True)
+class MappingFailed(Reject):
+    """The provider's mapping raised on this event: poison data, not the provider's answer."""
+
+
 Outcome = Delivered | Retry | Reject | Credentials

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import marshmallow as ma
@@ -32,45 +32,113 @@ else:  # pragma: no cover
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _POSITIVE = validate.Range(min=0, min_inclusive=False)
+_COUNT = validate.Range(min=1)
 
 
-class RedisSchema(ma.Schema):
-    url = fields.String(load_default="redis://localhost:6379/0")
+# Each section: a frozen dataclass that holds the defaults (written once, here) and a schema
+# that validates what a source gives; the schema's post_load builds the dataclass.
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = "redis://localhost:6379/0"
     #: Bounds how long track() may wait on Redis before spooling (or raising).
-    socket_timeout = fields.Float(load_default=0.5, validate=_POSITIVE)
-    key_prefix = fields.String(load_default="tw", validate=validate.Length(min=1))
+    socket_timeout: float = 0.5
+    key_prefix: str = "tw"
 
 
-class DeliverySchema(ma.Schema):
-    flush_interval = fields.Float(load_default=2.0, validate=_POSITIVE)
-    max_attempts = fields.Integer(load_default=10, validate=validate.Range(min=1))
-    max_age = fields.Float(load_default=86400.0, validate=_POSITIVE)
-    lease_seconds = fields.Float(load_default=60.0, validate=validate.Range(min=1))
-    backoff_base = fields.Float(load_default=1.0, validate=_POSITIVE)
-    backoff_cap = fields.Float(load_default=300.0, validate=_POSITIVE)
-    run_seconds = fields.Float(load_default=20.0, validate=_POSITIVE)
-    breaker_threshold = fields.Integer(load_default=5, validate=validate.Range(min=1))
-    breaker_cooldown = fields.Float(load_default=5.0, validate=_POSITIVE)
-    breaker_cooldown_cap = fields.Float(load_default=300.0, validate=_POSITIVE)
-    credentials_cooldown = fields.Float(load_default=600.0, validate=_POSITIVE)
-    max_pending = fields.Integer(load_default=1_000_000, validate=validate.Range(min=1))
-    dead_max = fields.Integer(load_default=100_000, validate=validate.Range(min=1))
+@dataclass(frozen=True)
+class DeliverySettings:
+    #: How long a partial batch may wait, and how often beat ticks.
+    flush_interval: float = 2.0
+    max_attempts: int = 10
+    max_age: float = 86400.0
+    lease_seconds: float = 60.0
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+    run_seconds: float = 20.0
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 5.0
+    breaker_cooldown_cap: float = 300.0
+    credentials_cooldown: float = 600.0
+    max_pending: int = 1_000_000
+    dead_max: int = 100_000
+
+    @property
+    def trigger_ttl_ms(self) -> int:
+        """A trigger mark outlives a lost message by a few beat ticks at most."""
+        return int(max(10.0, 5 * self.flush_interval) * 1000)
 
 
-class ProducerSchema(ma.Schema):
-    on_unavailable = fields.String(
-        load_default="spool", validate=validate.OneOf(["spool", "raise"])
-    )
-    spool_dir = fields.String(load_default=".tracking/spool")
-    dedupe_ttl = fields.Float(load_default=86400.0, validate=_POSITIVE)
+@dataclass(frozen=True)
+class ProducerSettings:
+    on_unavailable: str = "spool"
+    spool_dir: str = ".tracking/spool"
+    dedupe_ttl: float = 86400.0
 
 
-class ObservabilitySchema(ma.Schema):
-    log_level = fields.String(load_default="INFO")
-    sentry_dsn = fields.String(load_default=None, allow_none=True)
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    log_level: str = "INFO"
+    sentry_dsn: str | None = None
 
 
-_SECTIONS: Mapping[str, type[ma.Schema]] = MappingProxyType(
+class _SectionSchema(ma.Schema):
+    """Builds the section's dataclass; keys a source leaves out take the dataclass default."""
+
+    section: ClassVar[type[Any]]
+
+    @ma.post_load
+    def _build(self, data: dict[str, Any], **_: Any) -> Any:
+        return self.section(**data)
+
+
+def _float(**kwargs: Any) -> fields.Float:
+    return fields.Float(allow_nan=False, **kwargs)
+
+
+def _int(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, **kwargs)
+
+
+class RedisSchema(_SectionSchema):
+    section = RedisSettings
+    url = fields.String()
+    socket_timeout = _float(validate=_POSITIVE)
+    key_prefix = fields.String(validate=validate.Length(min=1))
+
+
+class DeliverySchema(_SectionSchema):
+    section = DeliverySettings
+    flush_interval = _float(validate=_POSITIVE)
+    max_attempts = _int(validate=_COUNT)
+    max_age = _float(validate=_POSITIVE)
+    lease_seconds = _float(validate=validate.Range(min=1))
+    backoff_base = _float(validate=_POSITIVE)
+    backoff_cap = _float(validate=_POSITIVE)
+    run_seconds = _float(validate=_POSITIVE)
+    breaker_threshold = _int(validate=_COUNT)
+    breaker_cooldown = _float(validate=_POSITIVE)
+    breaker_cooldown_cap = _float(validate=_POSITIVE)
+    credentials_cooldown = _float(validate=_POSITIVE)
+    max_pending = _int(validate=_COUNT)
+    dead_max = _int(validate=_COUNT)
+
+
+class ProducerSchema(_SectionSchema):
+    section = ProducerSettings
+    on_unavailable = fields.String(validate=validate.OneOf(["spool", "raise"]))
+    spool_dir = fields.String()
+    dedupe_ttl = _float(validate=_POSITIVE)
+
+
+class ObservabilitySchema(_SectionSchema):
+    section = ObservabilitySettings
+    log_level = fields.String()
+    sentry_dsn = fields.String(allow_none=True)
+
+
+_SECTIONS: Mapping[str, type[_SectionSchema]] = MappingProxyType(
     {
         "redis": RedisSchema,
         "delivery": DeliverySchema,
@@ -84,22 +152,19 @@ _SECTIONS: Mapping[str, type[ma.Schema]] = MappingProxyType(
 class Settings:
     """Everything tracking_worker is configured with; immutable once built."""
 
-    redis: Mapping[str, Any]
-    delivery: Mapping[str, Any]
-    producer: Mapping[str, Any]
-    observability: Mapping[str, Any]
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    producer: ProducerSettings = field(default_factory=ProducerSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    #: Each enabled provider's section, validated by its own schema.
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # Provider sections hold keys and tokens: show only which providers are enabled.
         return (
-            f"Settings(redis_url={Redactor(self._own_secrets())(self.redis_url)!r}, "
-            f"providers={sorted(self.providers)}, delivery={dict(self.delivery)})"
+            f"Settings(redis_url={Redactor(self._own_secrets())(self.redis.url)!r}, "
+            f"providers={sorted(self.providers)}, delivery={self.delivery})"
         )
-
-    @property
-    def redis_url(self) -> str:
-        return str(self.redis["url"])
 
     def build_providers(self) -> dict[str, Provider]:
         return {name: REGISTRY[name](conf) for name, conf in self.providers.items()}
@@ -112,8 +177,7 @@ class Settings:
 
     def _own_secrets(self) -> list[str]:
         """The Redis password and the Sentry DSN (its key authorises sending events)."""
-        found = [urlsplit(self.redis_url).password or ""]
-        found.append(str(self.observability.get("sentry_dsn") or ""))
+        found = [urlsplit(self.redis.url).password or "", self.observability.sentry_dsn or ""]
         return [s for s in found if s]
 
 
@@ -142,14 +206,15 @@ def build_settings(data: Mapping[str, Any]) -> Settings:
         name: _load(schema(), data.get(name) or {}, name) for name, schema in _SECTIONS.items()
     }
     providers = _load_providers(data.get("providers") or {})
-    _check_lease(sections["delivery"], providers)
-    return Settings(**sections, providers=MappingProxyType(providers))
+    settings = Settings(**sections, providers=MappingProxyType(providers))
+    _check_lease(settings.delivery, providers)
+    return settings
 
 
-def _check_lease(delivery: Mapping[str, Any], providers: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_lease(delivery: DeliverySettings, providers: Mapping[str, Mapping[str, Any]]) -> None:
     """A lease shorter than one request's worst case would hand a live batch to another worker
     (it is renewed every third of itself, so it must outlast one request with room to spare)."""
-    lease = float(delivery["lease_seconds"])
+    lease = delivery.lease_seconds
     for name, conf in providers.items():
         worst = float(conf["connect_timeout"]) + float(conf["read_timeout"])
         if worst >= lease:
@@ -168,19 +233,18 @@ def _load_providers(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         if not isinstance(section, Mapping):
             raise ConfigurationError(f"providers.{name}: must be a table")
         loaded[name] = MappingProxyType(
-            _load(REGISTRY[name].schema(), section, f"providers.{name}")
+            dict(_load(REGISTRY[name].schema(), section, f"providers.{name}"))
         )
     return loaded
 
 
-def _load(schema: ma.Schema, section: Any, where: str) -> dict[str, Any]:
+def _load(schema: ma.Schema, section: Any, where: str) -> Any:
     if not isinstance(section, Mapping):
         raise ConfigurationError(f"{where}: must be a table")
     try:
-        result = dict(schema.load(section))
+        return schema.load(section)
     except ma.ValidationError as exc:
         raise ConfigurationError(_describe(exc.messages, where)) from None
-    return result
 
 
 def _describe(messages: Any, where: str) -> str:

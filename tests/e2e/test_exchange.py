@@ -9,18 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from tracking_worker.circuit import Circuit
-from tracking_worker.delivery import Deliverer
-from tracking_worker.dev import demo_providers
-from tracking_worker.embedded import free_port
+from tracking_worker.delivery.deliverer import Deliverer
+from tracking_worker.delivery.transport import Transport
+from tracking_worker.devtools import demo_providers, free_port
 from tracking_worker.events import Event
 from tracking_worker.keys import Keys
 from tracking_worker.outcomes import Delivered, Retry
-from tracking_worker.queue import ProviderQueue
 from tracking_worker.sandbox import SandboxServer
-from tracking_worker.scripts import Scripts
 from tracking_worker.settings import load_settings
-from tracking_worker.transport import Transport
+from tracking_worker.store.circuit import Circuit
+from tracking_worker.store.lua_scripts import Scripts
+from tracking_worker.store.queue import ProviderQueue
 
 ALL = ["graspil", "tganalytics", "grampixel", "giosg", "vibetrace"]
 EVENT = Event(

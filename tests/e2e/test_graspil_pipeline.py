@@ -14,9 +14,9 @@ import redis
 from tests.helpers import wait_for
 from tests.system import System
 from tracking_worker.errors import ValidationError
+from tracking_worker.producer.tracker import Tracker
 from tracking_worker.sandbox import SandboxServer
 from tracking_worker.settings import load_settings
-from tracking_worker.tracker import Tracker
 
 DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 

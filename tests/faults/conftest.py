@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tracking_worker.embedded import EmbeddedRedis
+from tracking_worker.devtools import EmbeddedRedis
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ import pytest
 from tests.faults.accounting import account, report
 from tests.helpers import pause_until, wait_for
 from tests.system import System
-from tracking_worker.embedded import EmbeddedRedis
+from tracking_worker.devtools import EmbeddedRedis
 from tracking_worker.errors import TrackingUnavailable
 from tracking_worker.keys import Keys
+from tracking_worker.producer.tracker import Tracker
 from tracking_worker.sandbox import SandboxServer
 from tracking_worker.settings import load_settings
-from tracking_worker.tracker import Tracker
 
 
 def purchase(n: int) -> dict[str, object]:
@@ -61,7 +61,7 @@ def test_redis_restart_while_events_flow_loses_nothing(
     system.tracker.drain_spool()  # whatever the last calls did not reach yet
     assert system.tracker.spool.count() == 0
     wait_for(lambda: system.settled("graspil", len(produced)), 60, message=system.log())
-    dead = [json.loads(d["event"])["telegram_id"] for d in system.queue("graspil").dead_letters()]
+    dead = [json.loads(d.event)["telegram_id"] for d in system.queue("graspil").dead_letters()]
     ledger = account(produced, [i["user_id"] for i in sandbox.received("graspil")], dead)
     report(ledger, f"redis restart (spooled {system.tracker.spooled})")
     assert (ledger.lost, ledger.dead) == (0, 0)
@@ -72,7 +72,7 @@ def test_redis_stopped_track_returns_in_time_spools_and_drains(
 ) -> None:
     system = make_system(providers=["graspil"], redis_url=private_redis.url)
     private_redis.stop()
-    timeout = float(system.settings.redis["socket_timeout"])
+    timeout = system.settings.redis.socket_timeout
     slowest = 0.0
     for n in range(1, 51):
         started = time.monotonic()

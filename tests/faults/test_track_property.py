@@ -9,7 +9,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_producer import stats, tracker_for
+from tests.producer.test_enqueue import stats, tracker_for
 from tracking_worker.errors import ValidationError
 from tracking_worker.keys import Keys
 

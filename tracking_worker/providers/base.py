@@ -139,6 +139,11 @@ class Provider(ABC):
         return ""
 
 
+def messages_text(value: Any) -> str:
+    """A provider's error messages as one line: a list joined, anything else as text."""
+    return "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def retry_after(response: HttpResponse) -> float | None:
     """Seconds to wait from a Retry-After header (seconds or HTTP date), if any."""
     raw = response.header("Retry-After")

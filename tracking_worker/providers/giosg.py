@@ -21,6 +21,7 @@ from .base import (
     Provider,
     ProviderSchema,
     UuidText,
+    messages_text,
     transient,
 )
 
@@ -99,11 +100,7 @@ def _reason(response: HttpResponse) -> str:
     if isinstance(body, dict) and body.get("detail"):
         return str(body["detail"])
     if isinstance(body, dict) and body:
-        return "; ".join(f"{key}: {_text(value)}" for key, value in body.items())
+        return "; ".join(f"{key}: {messages_text(value)}" for key, value in body.items())
     if isinstance(body, list) and body:
-        return _text(body)
+        return messages_text(body)
     return response.excerpt[:200] or f"HTTP {response.status}"
-
-
-def _text(value: Any) -> str:
-    return "; ".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -14,7 +14,14 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
-from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, transient
+from .base import (
+    HttpRequest,
+    HttpResponse,
+    Provider,
+    ProviderSchema,
+    messages_text,
+    transient,
+)
 
 _KEY_FIELDS = {"api_key", "api-key", "apikey", "key", "token"}
 
@@ -86,7 +93,6 @@ def _error_text(error: Any) -> str:
     if isinstance(error, dict):
         parts = []
         for field_name, messages in error.items():
-            text = "; ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
-            parts.append(f"{field_name}: {text}")
+            parts.append(f"{field_name}: {messages_text(messages)}")
         return ", ".join(parts) or "ok:false"
     return str(error) if error else "ok:false"

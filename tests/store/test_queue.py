@@ -1,0 +1,121 @@
+"""The Lua state changes of one provider's buffer, against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+from tracking_worker.keys import Keys
+from tracking_worker.store.lua_scripts import Scripts
+from tracking_worker.store.queue import DeadEvent, ProviderQueue, Settlement
+
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture
+def queue(redis_client: redis.Redis) -> ProviderQueue:
+    return ProviderQueue(redis_client, Scripts(), Keys("graspil"))
+
+
+def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int = 100) -> list:
+    k = queue.keys
+    pairs = [part for i in range(count) for part in ("", json.dumps({"n": i}))]
+    return queue.scripts.run(
+        queue.client,
+        "enqueue",
+        [k.pending, k.stats, k.trigger, k.seen],
+        [max_pending, size, 10_000, 0, NOW, 60, *pairs],
+    )
+
+
+def test_enqueue_triggers_once_per_full_batch_and_drops_over_max(queue: ProviderQueue) -> None:
+    assert push(queue, 99) == [99, 0, 0, 0]
+    assert push(queue, 1) == [1, 0, 1, 0]
+    assert push(queue, 100) == [100, 0, 0, 0]  # a trigger is already in flight
+    assert push(queue, 900, max_pending=1000) == [800, 100, 0, 0]
+    counts = queue.counts()
+    assert counts["pending"] == 1000 and counts["enqueued"] == 1000 and counts["dropped"] == 100
+
+
+def test_claim_full_batches_only_unless_flushing(queue: ProviderQueue) -> None:
+    push(queue, 150)
+    first = queue.claim(now=NOW, lease=30, size=100, flush=False)
+    assert first is not None and len(first.events) == 100
+    assert json.loads(first.events[0]) == {"n": 0}
+    assert queue.claim(now=NOW, lease=30, size=100, flush=False) is None
+    rest = queue.claim(now=NOW, lease=30, size=100, flush=True)
+    assert rest is not None and len(rest.events) == 50
+    assert queue.claim(now=NOW, lease=30, size=100, flush=True) is None
+
+
+def test_settle_splits_outcomes_atomically(queue: ProviderQueue) -> None:
+    push(queue, 10)
+    batch = queue.claim(now=NOW, lease=30, size=10, flush=True)
+    assert batch is not None
+    result = Settlement(
+        delivered=7,
+        requests=4,
+        retry=batch.events[7:9],
+        retry_due=NOW + 5,
+        last_error="503",
+        dead=[DeadEvent(batch.events[9], "bad", "rejected", 400, "{}")],
+    )
+    assert queue.settle(batch, result, now=NOW)
+    counts = queue.counts()
+    assert (counts["delivered"], counts["retried"], counts["dead"], counts["in_retry"]) == (
+        7,
+        2,
+        1,
+        2,
+    )
+    assert counts["leased_batches"] == 0 and counts["retry_batches"] == 1
+    assert queue.claim(now=NOW + 4, lease=30, size=10, flush=True) is None  # not due yet
+    again = queue.claim(now=NOW + 5, lease=30, size=10, flush=True)
+    assert again is not None and again.id == batch.id
+    assert again.events == batch.events[7:9] and again.attempts == 1 and again.last_error == "503"
+    assert queue.counts()["in_retry"] == 0
+    [dead] = queue.dead_letters()
+    assert dead["reason"] == "bad" and dead["status"] == "400" and dead["kind"] == "rejected"
+
+
+def test_a_stale_lease_cannot_settle(queue: ProviderQueue) -> None:
+    push(queue, 3)
+    batch = queue.claim(now=NOW, lease=10, size=3, flush=True)
+    assert batch is not None
+    assert queue.reap(now=NOW + 11) == 1
+    again = queue.claim(now=NOW + 11, lease=10, size=3, flush=True)
+    assert again is not None and again.id == batch.id and again.attempts == 1
+    assert not queue.settle(batch, Settlement(delivered=3), now=NOW + 12)
+    assert not queue.renew(batch, now=NOW + 12, lease=10)
+    assert queue.renew(again, now=NOW + 12, lease=10)
+    assert queue.settle(again, Settlement(delivered=3), now=NOW + 12)
+    assert queue.counts()["delivered"] == 3
+
+
+def test_reap_leaves_live_leases_alone(queue: ProviderQueue) -> None:
+    push(queue, 3)
+    assert queue.claim(now=NOW, lease=10, size=3, flush=True) is not None
+    assert queue.reap(now=NOW + 9) == 0
+    assert queue.counts()["leased_batches"] == 1
+
+
+def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> None:
+    k = queue.keys
+
+    def enqueue(now: float, *ids: str) -> list:
+        pairs = [part for i in ids for part in (i, json.dumps({"id": i}))]
+        return queue.scripts.run(
+            queue.client,
+            "enqueue",
+            [k.pending, k.stats, k.trigger, k.seen],
+            [1000, 100, 10_000, 0, now, 60, *pairs],
+        )
+
+    assert enqueue(NOW, "a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too
+    assert enqueue(NOW + 59, "b", "c") == [1, 0, 0, 1]
+    assert enqueue(NOW + 61, "a") == [1, 0, 0, 0]  # the window has passed
+    assert enqueue(NOW + 62, "", "") == [2, 0, 0, 0]  # generated ids are never deduplicated
+    assert queue.counts()["deduplicated"] == 2
+    assert queue.counts()["pending"] == 6

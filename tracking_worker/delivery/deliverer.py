@@ -1,0 +1,187 @@
+"""Deliver one provider: circuit check, claim, send (concurrently, bisecting rejects), settle.
+
+Every event of a claimed batch ends in exactly one place: delivered, back in the retry set with
+a due time, or in the dead-letter stream with a reason. Nothing here raises past ``run`` except
+a Redis failure, and then the lease brings the batch back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from ..providers.base import Provider
+from ..redact import Redactor
+from ..settings import DeliverySettings
+from ..store.circuit import CREDENTIALS, NOTHING, Circuit
+from ..store.queue import Batch, ProviderQueue, RunSlot
+from ..store.ratelimit import RateLimiter
+from . import policy
+from .bisect import Item, Round
+from .sender import Sender
+from .transport import Transport
+
+log = logging.getLogger("tracking_worker.delivery")
+
+
+@dataclass
+class RunReport:
+    """What one run did; the deliver task returns it, so Flower shows it."""
+
+    batches: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    paused: bool = False
+    more: bool = False
+    busy: bool = False
+
+
+class Deliverer:
+    """Runs deliveries of one provider in one worker process."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        queue: ProviderQueue,
+        circuit: Circuit,
+        transport: Transport,
+        executor: Executor,
+        delivery: DeliverySettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        rand: random.Random | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.provider = provider
+        self.queue = queue
+        self.circuit = circuit
+        self.delivery = delivery
+        self.clock = clock
+        self.rand = rand or random.Random()
+        self.claim_size = provider.claim_size(delivery.lease_seconds)
+        self.redact = Redactor(provider.secrets)
+        self.sender = Sender(
+            provider,
+            transport,
+            executor,
+            redact=self.redact,
+            limiter=limiter,
+            stop_after=delivery.breaker_threshold,
+        )
+
+    def run(self, *, flush: bool) -> RunReport:
+        """Deliver batches until none is left (full ones only unless ``flush``) or time is up.
+
+        One run per provider at a time, across all workers: a slow provider then holds one
+        worker slot, never all of them (its concurrency is its own ``max_connections``). A
+        second run finds the lock taken and returns at once; the running one sees its work.
+        """
+        report = RunReport()
+        slot = self.queue.run_slot(timeout=self._lease)
+        if not slot.acquire():
+            report.busy = True
+            return report
+        try:
+            self._loop(flush, report, slot)
+        finally:
+            slot.release()
+        return report
+
+    def _loop(self, flush: bool, report: RunReport, slot: RunSlot) -> None:
+        deadline = self.clock() + self.delivery.run_seconds
+        while True:
+            if self.clock() >= deadline or not slot.hold():
+                report.more = True
+                return
+            now = self.clock()
+            verdict = self.circuit.allow(now=now)
+            if not verdict.allowed:
+                report.paused = True
+                return
+            # A half-open probe is one request's worth, not a whole claim of them.
+            size = self.provider.batch_size if verdict.state == "half" else self.claim_size
+            batch = self.queue.claim(now=now, lease=self._lease, size=size, flush=flush)
+            if batch is None:
+                return
+            self._process(batch, report, slot)
+
+    @property
+    def _lease(self) -> float:
+        return self.delivery.lease_seconds
+
+    def _process(self, batch: Batch, report: RunReport, slot: RunSlot) -> None:
+        screened = policy.screen(
+            batch.events,
+            attempts=batch.attempts,
+            last_error=batch.last_error,
+            now=self.clock(),
+            delivery=self.delivery,
+        )
+        sent = self._send(batch, screened.live, slot) if screened.live else Round()
+        health = policy.round_health(
+            [o for _, o in sent.results], requests=sent.requests, delivery=self.delivery
+        )
+        open_until = self._record(health)
+        settlement = policy.settle_round(
+            sent.results,
+            attempts=batch.attempts,
+            now=self.clock(),
+            open_until=open_until,
+            delivery=self.delivery,
+            redact=self.redact,
+            rand=self.rand,
+        )
+        settlement.dead[:0] = screened.dead
+        settlement.requests = sent.requests
+        if not self.queue.settle(batch, settlement, now=self.clock()):
+            log.warning(
+                "%s: lease of batch %s lost before settling; it will be resent",
+                self.provider.name,
+                batch.id,
+            )
+            return
+        report.batches += 1
+        report.delivered += settlement.delivered
+        report.retried += len(settlement.retry)
+        report.dead += len(settlement.dead)
+
+    def _record(self, health: policy.Health) -> float:
+        """Tell the circuit what the round said; returns when the provider may be tried again."""
+        if health.kind == NOTHING:
+            return 0.0
+        reason = self.redact(health.reason)
+        change = self.circuit.record(
+            health.kind, now=self.clock(), wait=health.wait, reason=reason, failures=health.failures
+        )
+        if change.opened:
+            self._log_opened(health.kind, reason, change.open_until)
+        return change.open_until
+
+    def _send(self, batch: Batch, items: list[Item], slot: RunSlot) -> Round:
+        def keep_alive() -> None:
+            self.queue.renew(batch, now=self.clock(), lease=self._lease)
+            slot.hold()
+
+        return self.sender.send(items, keep_alive=keep_alive, every=self._lease / 3)
+
+    def _log_opened(self, kind: str, reason: str, open_until: float) -> None:
+        pause = max(0.0, open_until - self.clock())
+        if kind == CREDENTIALS:
+            log.error(
+                "%s: credentials refused, provider paused for %.0fs, events kept: %s",
+                self.provider.name,
+                pause,
+                self.redact(reason),
+            )
+        else:
+            log.warning(
+                "%s: circuit opened for %.0fs after failures: %s",
+                self.provider.name,
+                pause,
+                self.redact(reason),
+            )

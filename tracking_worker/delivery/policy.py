@@ -1,0 +1,170 @@
+"""What a round's results mean: pure functions of values, tested from tables without Redis.
+
+A round is one claimed batch: screened (what can never be sent is dead at once), sent, and then
+judged twice: what it says about the provider (``round_health``: the circuit's input) and where
+each event goes (``settle_round``: delivered, retried at a due time, or dead with a reason).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..events import Event
+from ..outcomes import Credentials, Delivered, MappingFailed, Outcome, Reject, Retry
+from ..settings import DeliverySettings
+from ..store.circuit import CREDENTIALS, FAILURE, NOTHING, SUCCESS, THROTTLE
+from ..store.queue import DeadEvent, Settlement
+from .backoff import compute_backoff
+
+#: A serialized event and its parsed form.
+Item = tuple[str, Event]
+Redact = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Screened:
+    """A claimed batch split into what may be sent and what is dead before sending."""
+
+    live: list[Item] = field(default_factory=list)
+    dead: list[DeadEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Health:
+    """What one round says about the provider: the circuit breaker's input."""
+
+    kind: str
+    #: The provider's own wait (Retry-After, throttling), already bounded.
+    wait: float = 0.0
+    reason: str = ""
+    #: How many failures the round counts as (one per request sent).
+    failures: int = 0
+
+
+def screen(
+    raws: Sequence[str],
+    *,
+    attempts: int,
+    last_error: str,
+    now: float,
+    delivery: DeliverySettings,
+) -> Screened:
+    """Parse the batch and drop what can never be sent: malformed, too old, too tried."""
+    screened = Screened()
+    for raw in raws:
+        try:
+            event = Event.from_json(raw)
+            age = now - float(event.queued_at)
+        except (ValueError, TypeError) as exc:
+            screened.dead.append(DeadEvent(raw, f"malformed: {exc}", "malformed"))
+            continue
+        if age > delivery.max_age:
+            reason = _with_last(f"expired: older than max_age ({delivery.max_age:g}s)", last_error)
+            screened.dead.append(DeadEvent(raw, reason, "expired"))
+        elif attempts >= delivery.max_attempts:
+            reason = _with_last(f"expired: {attempts} attempts used", last_error)
+            screened.dead.append(DeadEvent(raw, reason, "expired"))
+        else:
+            screened.live.append((raw, event))
+    return screened
+
+
+def round_health(
+    outcomes: Sequence[Outcome], *, requests: int, delivery: DeliverySettings
+) -> Health:
+    """One circuit record per round. A round that sent nothing says nothing about the provider
+    (it must neither close an open circuit nor reset its cooldown); a failed round counts as
+    many failures as it sent requests."""
+    if requests == 0:
+        return Health(NOTHING)
+    creds = [o for o in outcomes if isinstance(o, Credentials)]
+    if creds:
+        return Health(CREDENTIALS, reason=creds[0].reason)
+    throttles = [o for o in outcomes if isinstance(o, Retry) and o.throttled]
+    if throttles:
+        # At least one cooldown: "Retry-After: 0" must not turn into a tight loop.
+        asked = max(_asked(throttles), delivery.breaker_cooldown)
+        return Health(THROTTLE, bounded_wait(asked, delivery), throttles[0].reason)
+    failures = [o for o in outcomes if isinstance(o, Retry)]
+    if failures and not any(isinstance(o, Delivered) for o in outcomes):
+        wait = bounded_wait(_asked(failures), delivery)
+        return Health(FAILURE, wait, failures[0].reason, requests)
+    return Health(SUCCESS)
+
+
+def settle_round(
+    results: Sequence[tuple[str, Outcome]],
+    *,
+    attempts: int,
+    now: float,
+    open_until: float,
+    delivery: DeliverySettings,
+    redact: Redact,
+    rand: random.Random,
+) -> Settlement:
+    """Where each sent event goes. Retried events go back together as one batch, due after a
+    backoff (or the provider's own wait), never before the circuit reopens; a throttled round
+    does not use up an attempt."""
+    settlement = Settlement()
+    retry: list[tuple[str, Outcome]] = []
+    for raw, outcome in results:
+        if isinstance(outcome, Delivered):
+            settlement.delivered += 1
+        elif isinstance(outcome, Reject):
+            kind = "mapping" if isinstance(outcome, MappingFailed) else "rejected"
+            reason, excerpt = redact(outcome.reason), redact(outcome.excerpt)
+            settlement.dead.append(DeadEvent(raw, reason, kind, outcome.status, excerpt))
+        else:
+            retry.append((raw, outcome))
+    if retry:
+        _schedule(settlement, retry, attempts, now, open_until, delivery, redact, rand)
+    return settlement
+
+
+def _schedule(
+    settlement: Settlement,
+    retry: Sequence[tuple[str, Outcome]],
+    attempts: int,
+    now: float,
+    open_until: float,
+    delivery: DeliverySettings,
+    redact: Redact,
+    rand: random.Random,
+) -> None:
+    outcomes = [o for _, o in retry]
+    counted = any(isinstance(o, Retry) and not o.throttled for o in outcomes)
+    last = redact(getattr(outcomes[0], "reason", ""))
+    used = attempts + (1 if counted else 0)
+    if counted and used >= delivery.max_attempts:
+        reason = f"expired: {used} attempts used; last error: {last}"
+        settlement.dead += [DeadEvent(raw, reason, "expired", _status(o)) for raw, o in retry]
+        return
+    due = now
+    if counted:
+        backoff = compute_backoff(
+            used - 1, base=delivery.backoff_base, cap=delivery.backoff_cap, rand=rand
+        )
+        due = now + max(bounded_wait(_asked(outcomes), delivery), backoff)
+    settlement.retry = [raw for raw, _ in retry]
+    settlement.retry_due = max(due, open_until)
+    settlement.count_attempt = counted
+    settlement.last_error = last
+
+
+def bounded_wait(wait: float, delivery: DeliverySettings) -> float:
+    """A provider's own wait, capped: a Retry-After of years must not pause it for years."""
+    return min(wait, delivery.breaker_cooldown_cap)
+
+
+def _asked(outcomes: Sequence[Outcome]) -> float:
+    return max((o.after or 0.0 for o in outcomes if isinstance(o, Retry)), default=0.0)
+
+
+def _with_last(reason: str, last_error: str) -> str:
+    return f"{reason}; last error: {last_error}" if last_error else reason
+
+
+def _status(outcome: Outcome) -> int | None:
+    return getattr(outcome, "status", None)

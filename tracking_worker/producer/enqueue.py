@@ -1,0 +1,128 @@
+"""Route and enqueue: the only code that runs inside web requests.
+
+Validate every event, pick its providers, and append it to each provider's pending list in one
+Redis round trip (one MULTI/EXEC pipeline of ``enqueue.lua`` calls, all or nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ..errors import StoreError, TrackingUnavailable, ValidationError
+from ..events import EventSchema, Normalized, normalize
+from ..providers.base import Provider
+from ..settings import DeliverySettings
+from ..store.intake import Intake, Limits, Route
+from .throttle import WarningThrottle
+
+log = logging.getLogger("tracking_worker.producer")
+
+#: A warning about the same thing (a full list, a removed provider) at most this often.
+WARNING_EVERY = 60.0
+
+
+class Producer:
+    """Validates and enqueues events; ``trigger(provider)`` starts a delivery for full batches."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        providers: Mapping[str, Provider],
+        delivery: DeliverySettings,
+        trigger: Callable[[str], None],
+        *,
+        dedupe_ttl: float = 86400.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.intake = intake
+        self.providers = dict(providers)
+        self.trigger = trigger
+        self.clock = clock
+        self.limits = Limits(
+            max_pending=delivery.max_pending,
+            trigger_ttl_ms=delivery.trigger_ttl_ms,
+            dedupe_ttl=dedupe_ttl,
+            # A full batch (what one claim takes) starts a delivery at once.
+            full_batch={
+                name: p.claim_size(delivery.lease_seconds) for name, p in providers.items()
+            },
+        )
+        self.schema = EventSchema()
+        self._may_warn = WarningThrottle(WARNING_EVERY, clock)
+
+    def validate(
+        self, items: Iterable[Mapping[str, Any]], *, single: bool = False
+    ) -> list[Normalized]:
+        """Normalize every item or raise one ValidationError naming every bad field."""
+        now = self.clock()
+        valid: list[Normalized] = []
+        errors: dict[str, list[str]] = {}
+        for index, item in enumerate(items):
+            prefix = "" if single else f"events.{index}."
+            try:
+                normalized = normalize(dict(item), self.schema, now=now)
+                self._check_requested(normalized.providers)
+            except ValidationError as exc:
+                errors.update({prefix + k: v for k, v in exc.errors.items()})
+                continue
+            valid.append(normalized)
+        if errors:
+            raise ValidationError(errors)
+        return valid
+
+    def enqueue(self, valid: list[Normalized]) -> None:
+        """Append the events to their providers' lists; raises TrackingUnavailable on failure."""
+        routes = self._route(valid)
+        if not routes:
+            return
+        try:
+            admitted = self.intake.enqueue(routes, self.limits, now=self.clock())
+        except StoreError as exc:
+            raise TrackingUnavailable(str(exc)) from None
+        for name, result in admitted.items():
+            if result.dropped:
+                self._warn_dropped(name, result.dropped)
+            if result.trigger:
+                self.trigger(name)
+
+    def _check_requested(self, requested: tuple[str, ...]) -> None:
+        unknown = sorted(set(requested) - set(self.providers))
+        if unknown:
+            configured = ", ".join(sorted(self.providers)) or "none"
+            raise ValidationError(
+                {"providers": [f"Not configured: {', '.join(unknown)} (configured: {configured})."]}
+            )
+
+    def _route(self, valid: list[Normalized]) -> dict[str, Route]:
+        routes: dict[str, Route] = {}
+        for item in valid:
+            raw = item.event.to_json()
+            dedupe = item.event.event_id if item.caller_id else ""
+            for name in self._configured(item.providers or tuple(self.providers)):
+                route = routes.setdefault(name, Route())
+                if self.providers[name].skip_reason(item.event) is None:
+                    route.events += (dedupe, raw)
+                else:
+                    route.skipped += 1
+        return routes
+
+    def _configured(self, names: tuple[str, ...]) -> list[str]:
+        """The configured ones of ``names``. validate() rejects the others, but a spooled event
+        may name a provider that a redeploy has since removed: it goes to the rest."""
+        unknown = [name for name in names if name not in self.providers]
+        for name in unknown:
+            if self._may_warn(f"unconfigured:{name}"):
+                log.warning("%s: provider not configured (any more); its events are dropped", name)
+        return [name for name in names if name in self.providers]
+
+    def _warn_dropped(self, name: str, dropped: int) -> None:
+        if self._may_warn(f"dropped:{name}"):
+            log.warning(
+                "%s: pending list is full (max_pending=%s); dropped %d event(s)",
+                name,
+                self.limits.max_pending,
+                dropped,
+            )

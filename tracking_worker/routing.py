@@ -1,0 +1,70 @@
+"""Where deliveries are asked for: queue and task names, and sending a deliver trigger.
+
+The web side's only contact with Celery. A trigger is a message carrying a provider name and
+nothing else (events live in our own Redis keys), so this module needs no worker code: the app
+it sends with has no tasks registered, only the broker and the queue layout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from kombu.entity import Queue
+
+    from .settings import Settings
+
+#: Beat's tick and anything not bound to one provider.
+CONTROL_QUEUE = "tracking"
+DELIVER_TASK = "tracking_worker.deliver"
+TICK_TASK = "tracking_worker.tick"
+
+
+def queue_name(provider: str) -> str:
+    return f"{CONTROL_QUEUE}.{provider}"
+
+
+def make_queue(name: str) -> Queue:
+    """Its own direct exchange and routing key: a message for one provider reaches one queue."""
+    from kombu.entity import Exchange, Queue
+
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def send_deliver(app: Celery, provider: str, *, flush: bool) -> None:
+    """Ask a worker to run ``deliver(provider)`` (flush: also partial batches)."""
+    app.send_task(
+        DELIVER_TASK,
+        args=[provider],
+        kwargs={"flush": flush},
+        queue=make_queue(queue_name(provider)),
+    )
+
+
+def message_config() -> dict[str, Any]:
+    """What producers and workers must agree on: JSON only, both ways, and how long an
+    unacknowledged message stays invisible before the Redis transport redelivers it."""
+    return {
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "broker_transport_options": {"visibility_timeout": 3600},
+    }
+
+
+def trigger_app(settings: Settings) -> Celery:
+    """A task-less Celery app for sending triggers from web requests: one attempt, bounded
+    waits. ``broker_connection_timeout`` bounds only kombu's connection retries; a broker that
+    accepts the connection and never answers is bounded by the socket timeouts alone (kombu
+    leaves them unset, i.e. waits forever). The beat tick starts a missed delivery anyway."""
+    from celery import Celery
+
+    timeout = settings.redis.socket_timeout
+    app = Celery("tracking_worker.producer", broker=settings.redis.url, set_as_current=False)
+    config = message_config()
+    config["broker_transport_options"].update(
+        socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    app.conf.update(config, task_publish_retry=False, broker_connection_timeout=timeout)
+    return app

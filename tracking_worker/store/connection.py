@@ -1,0 +1,50 @@
+"""How the store talks to Redis: clients with bounded waits, and redis-py's errors converted
+where they enter (dramatiq's way), so nothing above ``store/`` sees a raw redis exception."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..errors import StoreError, StoreUnavailable
+from ..settings import Settings
+
+
+@contextmanager
+def converted(what: str) -> Iterator[None]:
+    """Run a Redis call; its errors leave as StoreUnavailable (unreachable, timed out) or
+    StoreError (anything else Redis answered), naming ``what`` was attempted."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StoreUnavailable(f"{what}: Redis unavailable: {exc}") from None
+    except redis.RedisError as exc:
+        raise StoreError(f"{what} failed: {exc}") from None
+
+
+def producer_client(settings: Settings) -> redis.Redis:
+    """Bounded waits and no silent retries: ``socket_timeout`` is all a web request can lose."""
+    timeout = settings.redis.socket_timeout
+    return redis.Redis.from_url(
+        settings.redis.url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def worker_client(settings: Settings) -> redis.Redis:
+    """Workers may wait longer on Redis than web requests do."""
+    return redis.Redis.from_url(
+        settings.redis.url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+    )
+
+
+def as_text(value: Any) -> str:
+    """Redis answers bytes; every reader of the store wants text."""
+    return value.decode() if isinstance(value, bytes) else str(value)

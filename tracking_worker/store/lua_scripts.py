@@ -1,0 +1,66 @@
+"""The Lua scripts of ``store/lua/``, loaded once per Redis client and called by name.
+
+Calls go through EVALSHA; after a Redis restart (empty script cache) a NOSCRIPT answer loads
+the scripts again and the call is repeated, so a restart never loses a write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import redis
+
+from .connection import converted
+
+NAMES = (
+    "enqueue",
+    "claim",
+    "settle",
+    "reap",
+    "renew",
+    "replay",
+    "circuit_allow",
+    "circuit_record",
+    "circuit_reset",
+    "rate_take",
+)
+
+Arg = str | int | float | bytes
+
+
+class Scripts:
+    """Holds the source and SHA1 of every script; stateless towards Redis."""
+
+    def __init__(self) -> None:
+        folder = resources.files("tracking_worker.store") / "lua"
+        self.source = {n: (folder / f"{n}.lua").read_text(encoding="utf-8") for n in NAMES}
+        self.sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in self.source.items()}
+
+    def load(self, client: redis.Redis) -> None:
+        with converted("loading the Lua scripts"):
+            for source in self.source.values():
+                client.script_load(source)
+
+    def run(self, client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run one script atomically; redis errors leave as StoreError (see ``converted``)."""
+        with converted(name):
+            try:
+                return client.evalsha(self.sha[name], len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                self.load(client)
+                return client.evalsha(self.sha[name], len(keys), *keys, *args)
+
+    def queue_call(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Arg]) -> None:
+        """Add a call to a pipeline; the caller executes it (and retries on NOSCRIPT)."""
+        pipe.evalsha(self.sha[name], len(keys), *keys, *args)
+
+
+def is_noscript(exc: redis.RedisError) -> bool:
+    """Redis lost its scripts (a restart). redis-py maps the reply to NoScriptError; the message
+    test also covers replies it passes on as a plain ResponseError (older servers, proxies)."""
+    return isinstance(exc, redis.exceptions.NoScriptError) or (
+        isinstance(exc, redis.ResponseError) and "NOSCRIPT" in str(exc)
+    )

@@ -1,0 +1,221 @@
+"""The Redis buffer of one provider: enqueue, claim, settle, reap, renew.
+
+Every state change of a batch is one Lua script (``store/lua/``), so no crash between two commands
+can lose or duplicate an event. This module knows Redis; it knows nothing of HTTP or Celery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
+
+from ..keys import Keys
+from .connection import as_text, converted
+from .lua_scripts import Scripts
+
+COUNTERS = (
+    "enqueued",
+    "delivered",
+    "retried",
+    "dead",
+    "skipped",
+    "dropped",
+    "requests",
+    "reaped",
+    "in_retry",
+)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Events leased to one worker until ``settle`` or lease expiry."""
+
+    id: str
+    token: str
+    events: list[str]
+    attempts: int
+    last_error: str
+
+
+@dataclass(frozen=True)
+class DeadEvent:
+    raw: str
+    reason: str
+    kind: str
+    status: int | None = None
+    excerpt: str = ""
+
+
+@dataclass
+class Settlement:
+    """Per-event outcomes of one batch, recorded at once by ``settle.lua``."""
+
+    delivered: int = 0
+    requests: int = 0
+    retry: list[str] = field(default_factory=list)
+    retry_due: float = 0.0
+    count_attempt: bool = True
+    last_error: str = ""
+    dead: list[DeadEvent] = field(default_factory=list)
+
+
+class ProviderQueue:
+    """One provider's keys, over a shared client and shared scripts."""
+
+    def __init__(
+        self, client: redis.Redis, scripts: Scripts, keys: Keys, *, dead_max: int = 100_000
+    ) -> None:
+        self.client = client
+        self.scripts = scripts
+        self.keys = keys
+        self.dead_max = dead_max
+
+    def claim(self, *, now: float, lease: float, size: int, flush: bool) -> Batch | None:
+        """Lease a due retry batch, else up to ``size`` pending events (a full batch unless
+        ``flush``)."""
+        k, token, new_id = self.keys, uuid.uuid4().hex, uuid.uuid4().hex
+        got = self.scripts.run(
+            self.client,
+            "claim",
+            [k.pending, k.leases, k.retry, k.batch(new_id), k.stats],
+            [now, now + lease, size, 1 if flush else size, token, new_id, k.batch_prefix],
+        )
+        if not got:
+            return None
+        batch_id, events, attempts, last_error = (as_text(x) for x in got)
+        return Batch(batch_id, token, json.loads(events), int(attempts), last_error)
+
+    def settle(self, batch: Batch, result: Settlement, *, now: float) -> bool:
+        """Record the batch's outcomes; False when the lease was lost (batch resent later)."""
+        k = self.keys
+        args: list[Any] = [
+            batch.id,
+            batch.token,
+            now,
+            result.delivered,
+            result.requests,
+            json.dumps(result.retry) if result.retry else "",
+            len(result.retry),
+            result.retry_due,
+            1 if result.count_attempt else 0,
+            result.last_error[:1000],
+            self.dead_max,
+        ]
+        for d in result.dead:
+            args += [
+                d.raw,
+                d.reason[:2000],
+                d.status or "",
+                d.excerpt[:1000],
+                batch.attempts + 1,
+                d.kind,
+            ]
+        done = self.scripts.run(
+            self.client, "settle", [k.batch(batch.id), k.leases, k.retry, k.dead, k.stats], args
+        )
+        return bool(int(done) == 1)
+
+    def renew(self, batch: Batch, *, now: float, lease: float) -> bool:
+        k = self.keys
+        done = self.scripts.run(
+            self.client,
+            "renew",
+            [k.batch(batch.id), k.leases],
+            [batch.id, batch.token, now + lease],
+        )
+        return bool(int(done) == 1)
+
+    def reap(self, *, now: float, limit: int = 100) -> int:
+        k = self.keys
+        return int(
+            self.scripts.run(
+                self.client, "reap", [k.leases, k.retry, k.stats], [now, k.batch_prefix, limit]
+            )
+        )
+
+    def run_slot(self, *, timeout: float) -> RunSlot:
+        """The one-run-at-a-time slot of this provider (expires if its holder dies)."""
+        return RunSlot(
+            Lock(
+                self.client, self.keys.running, timeout=timeout, blocking=False, thread_local=False
+            )
+        )
+
+    def mark_trigger(self, ttl_ms: int) -> bool:
+        """Mark a deliver message as sent; False when one is already marked (at most one
+        waits per provider, so a burst of events sends one message, not thousands)."""
+        with converted("marking a trigger"):
+            return bool(self.client.set(self.keys.trigger, "1", nx=True, px=ttl_ms))
+
+    def clear_trigger(self) -> None:
+        """The marked message was taken: the next full batch may send another."""
+        with converted("clearing a trigger"):
+            self.client.delete(self.keys.trigger)
+
+    def has_work(self, *, now: float) -> bool:
+        """Whether a flush would find something: pending events or a due retry."""
+        with converted("has_work"):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.llen(self.keys.pending)
+            pipe.zcount(self.keys.retry, "-inf", now)
+            pending, due = pipe.execute()
+        return bool(pending or due)
+
+    def counts(self) -> dict[str, int]:
+        """Counters plus the live sizes: pending, in_flight (leased batches), retry batches."""
+        k = self.keys
+        with converted("reading stats"):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall(k.stats)
+            pipe.llen(k.pending)
+            pipe.zcard(k.leases)
+            pipe.zcard(k.retry)
+            pipe.xlen(k.dead)
+            stats, pending, leased, retry_batches, dead_len = pipe.execute()
+        counts = {name: 0 for name in COUNTERS}
+        counts.update({as_text(a): int(b) for a, b in cast(dict[Any, Any], stats).items()})
+        counts.update(
+            pending=pending,
+            leased_batches=leased,
+            retry_batches=retry_batches,
+            dead_stored=dead_len,
+        )
+        return counts
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        """The newest dead letters, newest first, each with its stream id as ``id``."""
+        with converted("reading dead letters"):
+            entries = cast(list[Any], self.client.xrevrange(self.keys.dead, count=count))
+        return [
+            {"id": as_text(i), **{as_text(a): as_text(b) for a, b in f.items()}} for i, f in entries
+        ]
+
+
+class RunSlot:
+    """A provider's run lock with redis errors converted; a lost slot reads as not held."""
+
+    def __init__(self, lock: Lock) -> None:
+        self.lock = lock
+
+    def acquire(self) -> bool:
+        with converted("taking the run slot"):
+            return bool(self.lock.acquire())
+
+    def hold(self) -> bool:
+        """Extend the slot; False when it was lost (expired), so the run hands over."""
+        try:
+            with converted("extending the run slot"):
+                return bool(self.lock.reacquire())
+        except LockError:
+            return False
+
+    def release(self) -> None:
+        with contextlib.suppress(LockError), converted("releasing the run slot"):
+            self.lock.release()

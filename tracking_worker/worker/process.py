@@ -1,0 +1,117 @@
+"""Everything one worker process needs to deliver, built once from Settings.
+
+Built lazily per process (after a prefork fork), never shared across processes: each has its
+own Redis pool, HTTP sessions and thread pools.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from ..delivery.deliverer import Deliverer, RunReport
+from ..delivery.transport import Transport
+from ..keys import Keys
+from ..settings import Settings
+from ..store.circuit import Circuit
+from ..store.connection import worker_client
+from ..store.lua_scripts import Scripts
+from ..store.queue import ProviderQueue
+from ..store.ratelimit import RateLimiter
+
+log = logging.getLogger("tracking_worker.runtime")
+
+#: Sends deliver(provider, flush) to the provider's queue.
+SendDeliver = Callable[[str, bool], None]
+
+
+class ProcessState:
+    """This process's WorkerProcess, built on first use and rebuilt after a fork, so no socket
+    or thread pool is shared across processes."""
+
+    def __init__(self, settings: Settings, send: SendDeliver) -> None:
+        self.settings = settings
+        self.send = send
+        self._current: WorkerProcess | None = None
+
+    def current(self) -> WorkerProcess:
+        if self._current is None or self._current.pid != os.getpid():
+            self._current = WorkerProcess(self.settings, self.send)
+        return self._current
+
+
+class WorkerProcess:
+    """Deliverers per provider plus the beat tick, over one Redis client."""
+
+    def __init__(
+        self, settings: Settings, send: SendDeliver, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.pid = os.getpid()
+        self.settings = settings
+        self.send = send
+        self.clock = clock
+        self.client = worker_client(settings)
+        self.scripts = Scripts()
+        self.keys: dict[str, Keys] = {}
+        self.deliverers: dict[str, Deliverer] = {}
+        prefix = settings.redis.key_prefix
+        for name, provider in settings.build_providers().items():
+            keys = self.keys[name] = Keys(name, prefix)
+            queue = ProviderQueue(
+                self.client, self.scripts, keys, dead_max=settings.delivery.dead_max
+            )
+            circuit = Circuit(self.client, self.scripts, keys, settings.delivery)
+            transport = Transport(
+                max_connections=provider.max_connections, timeout=provider.timeout
+            )
+            executor = ThreadPoolExecutor(provider.max_connections, thread_name_prefix=f"tw-{name}")
+            limiter = (
+                RateLimiter(self.client, self.scripts, keys, provider.rate_limit)
+                if provider.rate_limit
+                else None
+            )
+            self.deliverers[name] = Deliverer(
+                provider,
+                queue,
+                circuit,
+                transport,
+                executor,
+                settings.delivery,
+                clock=clock,
+                limiter=limiter,
+            )
+
+    def deliver(self, name: str, *, flush: bool) -> RunReport | None:
+        deliverer = self.deliverers.get(name)
+        if deliverer is None:
+            log.error("deliver(%s): provider not configured in this worker", name)
+            return None
+        deliverer.queue.clear_trigger()
+        report = deliverer.run(flush=flush)
+        if report.more:
+            self.trigger(name, flush=flush)
+        return report
+
+    def tick(self) -> dict[str, int]:
+        """Reap expired leases and start a flushing delivery wherever work waits."""
+        started: dict[str, int] = {}
+        now = self.clock()
+        for name, deliverer in self.deliverers.items():
+            reaped = deliverer.queue.reap(now=now)
+            if reaped:
+                log.warning("%s: %d batch(es) lost their worker; returned to retry", name, reaped)
+            if deliverer.circuit.open_until() > now:
+                continue
+            if deliverer.queue.has_work(now=now) and self.trigger(name, flush=True):
+                started[name] = 1
+        return started
+
+    def trigger(self, name: str, *, flush: bool) -> bool:
+        """Send deliver(name) unless one is already queued (at most one in flight)."""
+        if not self.deliverers[name].queue.mark_trigger(self.settings.delivery.trigger_ttl_ms):
+            return False
+        self.send(name, flush)
+        return True

@@ -1,0 +1,24 @@
+"""The two Celery tasks. They only pick a provider; delivery logic lives in ``delivery/``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from celery import Celery
+
+from .. import routing
+from .process import ProcessState
+
+
+def register(app: Celery, state: ProcessState) -> None:
+    """Define the tasks on ``app``, bound to ``state`` (each app gets its own)."""
+
+    @app.task(name=routing.DELIVER_TASK, ignore_result=True)
+    def deliver(provider: str, flush: bool = False) -> dict[str, Any] | None:
+        report = state.current().deliver(provider, flush=flush)
+        return asdict(report) if report else None
+
+    @app.task(name=routing.TICK_TASK, ignore_result=True)
+    def tick() -> dict[str, int]:
+        return state.current().tick()
