@@ -11,6 +11,8 @@ import requests
 from tracking_worker.sandbox import SandboxServer
 
 Post = Callable[..., requests.Response]
+#: ``control(method, name, json=None, **params)`` -> (status, decoded JSON body)
+Control = Callable[..., tuple[int, Any]]
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +47,15 @@ def post(sandbox: SandboxServer, http: requests.Session) -> Post:
         return http.post(sandbox.url + path, json=body, headers=headers, timeout=5)
 
     return send
+
+
+@pytest.fixture
+def control(sandbox: SandboxServer, http: requests.Session) -> Control:
+    """Call the control API under ``/_sandbox/``; every answer must be JSON."""
+
+    def call(method: str, name: str, json: Any = None, **params: str) -> tuple[int, Any]:
+        url = f"{sandbox.url}/_sandbox/{name}"
+        response = http.request(method, url, json=json, params=params, timeout=5)
+        return response.status_code, response.json()
+
+    return call

@@ -10,7 +10,7 @@ import requests
 
 from tracking_worker.sandbox import DEFAULT_CREDENTIALS, SandboxServer
 
-from .conftest import Post
+from .conftest import Control, Post
 from .payloads import (
     GIOSG_HEADERS,
     GIOSG_PATH,
@@ -22,20 +22,6 @@ from .payloads import (
     graspil_item,
     tga_event,
 )
-
-Control = Any
-
-
-@pytest.fixture
-def control(sandbox: SandboxServer, http: requests.Session) -> Control:
-    """``control(method, name, json=None, **params)`` -> (status, body)."""
-
-    def call(method: str, name: str, json: Any = None, **params: str) -> tuple[int, Any]:
-        url = f"{sandbox.url}/_sandbox/{name}"
-        response = http.request(method, url, json=json, params=params, timeout=5)
-        return response.status_code, response.json()
-
-    return call
 
 
 def test_health(control: Control) -> None:

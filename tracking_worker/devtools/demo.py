@@ -12,40 +12,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..sandbox import DEFAULT_CREDENTIALS
+from ..sandbox import provider_settings
 
 DEMO_NAMES = ("purchase", "registration", "app-init", "first_deposit", "subscription-started")
 
 
 def demo_providers(sandbox_url: str) -> dict[str, dict[str, Any]]:
-    """Every provider, pointed at the sandbox with the credentials it accepts."""
-    cred = DEFAULT_CREDENTIALS
-    giosg_goals = list(cred["giosg"]["goals"])
-    return {
-        "graspil": {
-            "api_key": cred["graspil"]["api_key"],
-            "base_url": sandbox_url,
-            "targets": {"purchase": 12, "registration": 3, "first_deposit": 14},
-        },
-        "tganalytics": {
-            **{k: cred["tganalytics"][k] for k in ("token", "app_name", "app_domain")},
-            "base_url": sandbox_url,
-        },
-        "grampixel": {
-            "api_key": cred["grampixel"]["api_key"],
-            "workspace_id": cred["grampixel"]["workspace_id"],
-            "base_url": sandbox_url,
-            "events": {"purchase": "Purchase", "first_deposit": "FTD", "registration": "REG"},
-        },
-        "giosg": {
-            "token": cred["giosg"]["token"],
-            "organization_id": cred["giosg"]["organization_id"],
-            "base_url": sandbox_url,
-            "goals": {"purchase": giosg_goals[0], "registration": giosg_goals[1]},
-            "rooms": ["2c9a1a9e-6d4b-4b7e-9a55-0d5c1f6a2b11"],
-        },
-        "vibetrace": {"api_key": cred["vibetrace"]["api_key"], "base_url": sandbox_url},
-    }
+    """Every provider, pointed at the sandbox with the credentials it accepts (each sandbox
+    emulator declares its provider's settings)."""
+    return provider_settings(sandbox_url)
 
 
 def write_config(path: Path, data: dict[str, dict[str, Any]]) -> None:

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Reply
-from .checks import is_number
 from .control import handle_control
 from .credentials import check_provider, merge_credentials
-from .faults import Fault, Rule, make_fault
+from .faults import Fault, Rule, latency_seconds, make_fault
 from .pipeline import Pipeline
 from .routes import default_router
 from .state import Record, SandboxState
@@ -82,10 +81,8 @@ class Sandbox:
         self._state.clear_faults(None if provider is None else check_provider(provider))
 
     def set_latency(self, provider: str, seconds: float) -> None:
-        """Delay every answer of ``provider`` by ``seconds`` (0 to clear)."""
-        if not is_number(seconds) or seconds < 0:
-            raise ValueError(f"seconds must be a number >= 0, not {seconds!r}")
-        self._state.set_latency(check_provider(provider), float(seconds))
+        """Delay every answer of ``provider`` by ``seconds`` (0 to clear, at most 600)."""
+        self._state.set_latency(check_provider(provider), latency_seconds(seconds))
 
     def reject_matching(
         self, provider: str, field: str, value: Any, message: str | None = None

@@ -1,10 +1,15 @@
-"""What every provider emulator receives and returns, so the pipeline can treat them alike."""
+"""What every provider emulator declares, receives and returns, so the sandbox treats them alike.
+
+An emulator is a subclass of ``Emulator`` in a module of this package that declares a ``name``:
+the registry finds it there, so adding a provider touches no list anywhere.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -40,20 +45,35 @@ class Reply:
         return 200 <= self.status < 300
 
 
-class Emulator(Protocol):
-    """A provider's API: validate like the provider would and answer with its documented bodies."""
+class Emulator(ABC):
+    """A provider's API: validate like the provider would and answer with its documented bodies.
 
-    @property
-    def name(self) -> str: ...
+    Subclasses declare what they are as class attributes; one without ``name`` is not registered.
+    """
 
+    #: Provider name, as in the worker's settings (``[providers.<name>]``) and the control API.
+    name: ClassVar[str]
+    #: Where the provider comes in ``PROVIDERS`` (lower first; ties by name).
+    order: ClassVar[int] = 1000
+    #: The real API paths it serves: regular expressions matched against the whole path; named
+    #: groups become ``Incoming.params``.
+    routes: ClassVar[tuple[str, ...]] = ()
+    #: The keys and settings it accepts until overridden (``SandboxServer(credentials=...)``).
+    default_credentials: ClassVar[Mapping[str, Any]] = {}
+
+    @abstractmethod
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
         """Answer ``request`` given the provider's current settings (keys, ids)."""
-        ...
 
+    @abstractmethod
     def rejection(self, field: str, message: str | None, index: int) -> Reply:
         """The provider's validation error for ``field`` of item ``index`` (reject_matching)."""
-        ...
 
     def documented_body(self, status: int) -> dict[str, Any] | None:
         """The body the provider documents for ``status``, if any (default fault bodies)."""
-        ...
+        return None
+
+    @abstractmethod
+    def provider_settings(self, base_url: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """The worker's settings section for this provider, pointed at ``base_url`` with
+        ``credentials`` (this emulator's), so a demo or a test delivers to the sandbox."""

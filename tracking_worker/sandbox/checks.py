@@ -9,6 +9,9 @@ from datetime import datetime
 from typing import Any, Final, TypeGuard
 
 MISSING: Final = object()
+#: Deepest nesting of arrays and objects a request body may have; real payloads use under 10.
+MAX_DEPTH: Final = 100
+_TOO_DEEP: Final = f"the request body is not valid JSON: nested deeper than {MAX_DEPTH} levels"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _ISO_DATETIME = re.compile(
@@ -62,10 +65,35 @@ def lookup(item: object, dotted: str) -> Any:
 
 
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
-    """``(value, None)`` for a JSON body, ``(None, reason)`` when it is empty or not JSON."""
+    """``(value, None)`` for a JSON body, ``(None, reason)`` when it is empty or not JSON.
+
+    A body nested deeper than ``MAX_DEPTH`` counts as not JSON: ``json`` would raise
+    ``RecursionError`` on a very deep one, and copying or answering a merely deep one would.
+    """
     if not raw.strip():
         return None, "the request body is empty"
     try:
-        return json.loads(raw.decode("utf-8")), None
+        value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, f"the request body is not valid JSON: {exc}"
+    except RecursionError:
+        return None, _TOO_DEEP
+    if _deeper_than(value, MAX_DEPTH, raw):
+        return None, _TOO_DEEP
+    return value, None
+
+
+def _deeper_than(value: Any, limit: int, raw: bytes) -> bool:
+    """True if arrays and objects nest more than ``limit`` deep; walked without recursion."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep: most bodies stop here
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children)
+    return False

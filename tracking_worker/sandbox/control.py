@@ -6,13 +6,13 @@ JSON in, JSON out. Success answers ``{"ok": true, ...}``; a bad call answers 400
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qs
 
 from .base import Reply
+from .checks import parse_json
 from .faults import Fault
 
 
@@ -118,7 +118,9 @@ def _params(method: str, query: str, raw: bytes) -> Params:
         return {name: values[-1] for name, values in parse_qs(query).items()}
     if not raw.strip():
         return {}
-    value = json.loads(raw.decode("utf-8"))
+    value, problem = parse_json(raw)
+    if problem is not None:
+        raise ValueError(problem)
     if not isinstance(value, dict):
         raise ValueError("the body must be a JSON object")
     return value

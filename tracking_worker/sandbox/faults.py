@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .base import Reply
 from .checks import MISSING, is_int, is_number, lookup
+
+#: Longest latency one may inject: a test waiting longer has a bug, and a stop cuts it short.
+MAX_LATENCY: Final = 600.0
+# RFC 9110 token: what a header name may hold.
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# The server frames every answer itself; a second length or encoding would desync the client.
+_FRAMING: Final = frozenset({"content-length", "transfer-encoding"})
+# Control characters other than tab, which no header line may hold.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass
@@ -62,18 +73,29 @@ def make_fault(
     count: object = None,
     duration: object = None,
     retry_after: object = None,
-    headers: Mapping[str, str] | None = None,
+    headers: object = None,
 ) -> Fault:
-    """Validate fault arguments (they may come from JSON) and build the ``Fault``."""
+    """Validate fault arguments (they may come from JSON) and build the ``Fault``.
+
+    Header names and values end up verbatim in an answer, so one holding CR or LF could inject
+    headers or a whole answer: refused, like anything ``http.server`` cannot send (non-Latin-1).
+    """
     seconds = _duration(duration)
     return Fault(
         status=_status(status),
-        body=body,
+        body=_body(body),
         count=_count(count),
         until=None if seconds is None else time.monotonic() + seconds,
         retry_after=_retry_after(retry_after),
-        headers={str(k): str(v) for k, v in (headers or {}).items()},
+        headers=_headers(headers),
     )
+
+
+def latency_seconds(value: object) -> float:
+    """``value`` as a latency: a finite number of seconds from 0 to ``MAX_LATENCY``."""
+    if is_number(value) and 0 <= value <= MAX_LATENCY:
+        return float(value)
+    raise ValueError(f"seconds must be a number from 0 to {MAX_LATENCY:g}, not {value!r}")
 
 
 def _status(value: object) -> int:
@@ -97,9 +119,49 @@ def _duration(value: object) -> float | None:
 
 
 def _retry_after(value: object) -> int | str | None:
-    if value is None or is_int(value) or isinstance(value, str):
+    if value is None or is_int(value):
         return value
+    if isinstance(value, str):
+        return _header_text("retry_after", value)
     raise ValueError(f"retry_after must be whole seconds or an HTTP date, not {value!r}")
+
+
+def _body(value: Any) -> Any:
+    """``value`` if the server can send it as JSON (from Python it could be anything)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"body must be JSON-serializable: {exc}") from None
+    return value
+
+
+def _headers(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"headers must be an object of header names to values, not {value!r}")
+    checked: dict[str, str] = {}
+    for raw_name, text in value.items():
+        name = _header_text("headers: a name", str(raw_name))
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"headers: {name!r} is not a valid header name")
+        if name.lower() in _FRAMING:
+            raise ValueError(f"headers: {name} is set by the sandbox itself")
+        checked[name] = _header_text(f"headers: the value of {name}", str(text))
+    return checked
+
+
+def _header_text(field: str, text: str) -> str:
+    """``text`` if it can go in a header line as it is, else ``ValueError`` naming ``field``."""
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"{field} must not hold CR or LF: {text!r}")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"{field} must be Latin-1 text, as HTTP headers are: {text!r}") from None
+    if _CONTROL.search(text):
+        raise ValueError(f"{field} must not hold control characters: {text!r}")
+    return text
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from .base import Incoming, Reply
+from .base import Emulator, Incoming, Reply
 from .checks import is_datetime, is_nonempty_str, is_number, is_uuid
 
 NOT_AUTHENTICATED: Final = "Authentication credentials were not provided."
@@ -22,6 +22,10 @@ GOAL_NOT_FOUND: Final = "Goal was not found."
 NO_SESSION: Final = "No session is found for 'visitor_identity'."
 NO_ROOMS: Final = "There is no connected rooms found for visitor session."
 _REQUIRED: Final = "This field is required."
+#: Event names of the demo settings, matched to the known goals in order.
+DEMO_GOALS: Final = ("purchase", "registration")
+#: The room of the demo settings; the sandbox takes any room UUID.
+DEMO_ROOM: Final = "2c9a1a9e-6d4b-4b7e-9a55-0d5c1f6a2b11"
 
 
 def _detail(status: int, text: str) -> Reply:
@@ -81,10 +85,22 @@ def _match(request: Incoming) -> dict[str, Any]:
     }
 
 
-class Giosg:
+class Giosg(Emulator):
     """Emulates giosg's External Goal Match API."""
 
-    name: Final = "giosg"
+    #: Provider name, as in the worker's settings.
+    name = "giosg"
+    #: Fourth in PROVIDERS.
+    order = 40
+    #: ``POST /api/v5/orgs/<organization_id>/goals/<goal_id>/matches``, trailing slash optional.
+    routes = (r"^/api/v5/orgs/(?P<organization_id>[^/]+)/goals/(?P<goal_id>[^/]+)/matches/?$",)
+    #: The token, its organization, the goals that exist and visitors without a session.
+    default_credentials = {
+        "token": "sandbox-giosg-token",
+        "organization_id": "ac83d426-be80-4d75-8c62-49a77f98468e",
+        "goals": ["4d0648b8-9074-11e6-963e-f45c89c72de3", "9b2e4f10-5a6c-4d7e-8f90-1a2b3c4d5e6f"],
+        "unknown_visitors": ["unknown-visitor"],
+    }
 
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
         auth = _auth_problem(request, config["token"])
@@ -114,3 +130,13 @@ class Giosg:
     def documented_body(self, status: int) -> dict[str, Any] | None:
         documented = {401: INVALID_TOKEN, 403: NO_ACCESS, 404: GOAL_NOT_FOUND}
         return {"detail": documented[status]} if status in documented else None
+
+    def provider_settings(self, base_url: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """The demo's goals are the first ones the sandbox knows; any room UUID will do."""
+        return {
+            "token": credentials["token"],
+            "organization_id": credentials["organization_id"],
+            "base_url": base_url,
+            "goals": dict(zip(DEMO_GOALS, credentials["goals"], strict=False)),
+            "rooms": [DEMO_ROOM],
+        }

@@ -12,12 +12,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .base import Incoming, Reply
+from .base import Emulator, Incoming, Reply
 from .checks import is_int, is_nonempty_str, is_number, is_uuid
 
 VALUE_REQUIRED_FOR: Final = frozenset({"FTD", "DEP", "Purchase"})
 INVALID_KEY: Final = "Invalid API key"
 _CURRENCY: Final = re.compile(r"^[A-Za-z]{3}$")
+#: Event name -> GramPixel event name of the demo settings.
+DEMO_EVENTS: Final = {"purchase": "Purchase", "first_deposit": "FTD", "registration": "REG"}
 
 
 def _error(status: int, message: str) -> Reply:
@@ -65,10 +67,20 @@ def _processed(event: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "data": data}
 
 
-class GramPixel:
+class GramPixel(Emulator):
     """Emulates GramPixel's custom-event endpoint."""
 
-    name: Final = "grampixel"
+    #: Provider name, as in the worker's settings.
+    name = "grampixel"
+    #: Third in PROVIDERS.
+    order = 30
+    #: ``POST /v1/events/custom`` or ``/api/v1/events/custom``, trailing slash optional.
+    routes = (r"^(?:/api)?/v1/events/custom/?$",)
+    #: The API key and the workspace it belongs to.
+    default_credentials = {
+        "api_key": "sandbox-grampixel-key",
+        "workspace_id": "5f0c7a52-3c1e-4b8e-9d6a-2f4e8b1c7d90",
+    }
 
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
         if request.header("x-api-key") != config["api_key"]:
@@ -85,3 +97,11 @@ class GramPixel:
 
     def documented_body(self, status: int) -> dict[str, Any] | None:
         return {"ok": False, "error": INVALID_KEY} if status == 401 else None
+
+    def provider_settings(self, base_url: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "api_key": credentials["api_key"],
+            "workspace_id": credentials["workspace_id"],
+            "base_url": base_url,
+            "events": dict(DEMO_EVENTS),
+        }

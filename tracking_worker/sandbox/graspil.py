@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .base import Incoming, Reply
+from .base import Emulator, Incoming, Reply
 from .checks import is_datetime, is_int, is_number
 
 MAX_ITEMS: Final = 100
@@ -27,6 +27,9 @@ _DOCUMENTED: Final = {
     "target_id": "Unknown target_id",
     "user_id": "The user with this id was not found",
 }
+
+#: Event name -> target_id of the demo settings; the sandbox takes any target_id.
+DEMO_TARGETS: Final = {"purchase": 12, "registration": 3, "first_deposit": 14}
 
 Errors = dict[str, list[str]]
 
@@ -83,10 +86,17 @@ def _items(request: Incoming) -> tuple[list[Any], str | None]:
     return body, None
 
 
-class Graspil:
+class Graspil(Emulator):
     """Emulates Graspil's send-target endpoint."""
 
-    name: Final = "graspil"
+    #: Provider name, as in the worker's settings.
+    name = "graspil"
+    #: First in PROVIDERS.
+    order = 10
+    #: ``POST /v1/send-target``, trailing slash optional.
+    routes = (r"^/v1/send-target/?$",)
+    #: The API key the sandbox accepts.
+    default_credentials = {"api_key": "sandbox-graspil-key"}
 
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
         if request.header("Api-Key") != config["api_key"]:
@@ -109,3 +119,10 @@ class Graspil:
         if status == 401:
             return {"ok": False, "error": {"api_key": ["Invalid API key"]}}
         return None
+
+    def provider_settings(self, base_url: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "api_key": credentials["api_key"],
+            "base_url": base_url,
+            "targets": dict(DEMO_TARGETS),
+        }

@@ -1,4 +1,4 @@
-"""Which real API path belongs to which provider emulator."""
+"""Which real API path belongs to which provider emulator (each declares its ``routes``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .base import Emulator
-from .giosg import Giosg
-from .grampixel import GramPixel
-from .graspil import Graspil
-from .tganalytics import TGAnalytics
-from .vibetrace import VibeTrace
+from .registry import emulator_classes
 
 
 @dataclass(frozen=True)
@@ -31,9 +27,13 @@ class Match:
 class Router:
     """Finds the emulator for a path, and an emulator by provider name."""
 
-    def __init__(self, routes: Sequence[Route]) -> None:
-        self._routes = tuple(routes)
-        self._by_name = {route.emulator.name: route.emulator for route in routes}
+    def __init__(self, emulators: Sequence[Emulator]) -> None:
+        self._routes = tuple(
+            Route(re.compile(pattern), emulator)
+            for emulator in emulators
+            for pattern in emulator.routes
+        )
+        self._by_name = {emulator.name: emulator for emulator in emulators}
 
     def match(self, path: str) -> Match | None:
         for route in self._routes:
@@ -47,20 +47,5 @@ class Router:
 
 
 def default_router() -> Router:
-    """The real paths of the five providers (trailing slash optional)."""
-    graspil, tga, grampixel = Graspil(), TGAnalytics(), GramPixel()
-    giosg, vibetrace = Giosg(), VibeTrace()
-    return Router(
-        [
-            Route(re.compile(r"^/v1/send-target/?$"), graspil),
-            Route(re.compile(r"^/events/?$"), tga),
-            Route(re.compile(r"^(?:/api)?/v1/events/custom/?$"), grampixel),
-            Route(
-                re.compile(
-                    r"^/api/v5/orgs/(?P<organization_id>[^/]+)/goals/(?P<goal_id>[^/]+)/matches/?$"
-                ),
-                giosg,
-            ),
-            Route(re.compile(r"^/v1/event/?$"), vibetrace),
-        ]
-    )
+    """A fresh instance of every emulator, routes tried in provider order."""
+    return Router([cls() for cls in emulator_classes()])

@@ -19,6 +19,10 @@ from .base import Reply
 logger = logging.getLogger(__name__)
 
 
+def _json(body: Any) -> bytes:
+    return json.dumps(body).encode("utf-8")
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Reads a whole request, lets the sandbox answer it, writes the answer with a length."""
 
@@ -32,15 +36,27 @@ class _Handler(BaseHTTPRequestHandler):
             raw = self._read_body()
         except ValueError as exc:
             self.close_connection = True
-            self._write(Reply(400, {"error": f"cannot read the request body: {exc}"}))
+            reply = Reply(400, {"error": f"cannot read the request body: {exc}"})
+            self._write(reply, _json(reply.body))
             return
-        reply = self.server.sandbox.handle(self.command, self.path, dict(self.headers), raw)
+        reply, data = self._answer(raw)
         if reply.status == 0:
             self.close_connection = True  # a simulated reset: no answer at all
             return
-        self._write(reply)
+        self._write(reply, data)
 
     do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+    def _answer(self, raw: bytes) -> tuple[Reply, bytes]:
+        """The sandbox's answer and its encoded body; a failure in the sandbox answers 500 rather
+        than dropping the connection, which a client would take for a network fault."""
+        try:
+            reply = self.server.sandbox.handle(self.command, self.path, dict(self.headers), raw)
+            return reply, _json(reply.body)
+        except Exception:
+            logger.exception("sandbox failed answering %s %s", self.command, self.path)
+            reply = Reply(500, {"error": "sandbox internal error (logged)"})
+            return reply, _json(reply.body)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -61,8 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(self.rfile.read(size))
             self.rfile.readline()  # the CRLF after each chunk
 
-    def _write(self, reply: Reply) -> None:
-        data = json.dumps(reply.body).encode("utf-8")
+    def _write(self, reply: Reply, data: bytes) -> None:
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

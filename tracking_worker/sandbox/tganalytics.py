@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from .base import Incoming, Reply
+from .base import Emulator, Incoming, Reply
 from .checks import is_int, is_nonempty_str, is_number, is_uuid
 
 NO_TOKEN: Final = "The token is not specified in the headers or is specified incorrectly."
@@ -111,10 +111,21 @@ def _domain_matches(request: Incoming, domain: str) -> bool:
     return bool(origins) and origins == {f"https://{domain}".lower()}
 
 
-class TGAnalytics:
+class TgAnalytics(Emulator):
     """Emulates tganalytics.xyz's events endpoint."""
 
-    name: Final = "tganalytics"
+    #: Provider name, as in the worker's settings.
+    name = "tganalytics"
+    #: Second in PROVIDERS.
+    order = 20
+    #: ``POST /events``, trailing slash optional.
+    routes = (r"^/events/?$",)
+    #: The token, the app_name it was created for and the Mini App domain it is bound to.
+    default_credentials = {
+        "token": "sandbox-tga-token",
+        "app_name": "sandbox-app",
+        "app_domain": "app.example.test",
+    }
 
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
         token = (request.header("TGA-Auth-Token") or "").strip()
@@ -138,3 +149,9 @@ class TGAnalytics:
     def documented_body(self, status: int) -> dict[str, Any] | None:
         documented = {400: FAILED, 403: BAD_DOMAIN, 429: TOO_MANY}
         return {"message": documented[status]} if status in documented else None
+
+    def provider_settings(self, base_url: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            **{key: credentials[key] for key in ("token", "app_name", "app_domain")},
+            "base_url": base_url,
+        }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .base import Incoming, Reply
+from .base import Emulator, Incoming, Reply
 from .checks import is_int, is_nonempty_str, is_number
 
 EVENT_TYPES: Final = ("confirmation", "generic", "update", "login")
@@ -88,10 +88,20 @@ def _dedupe_key(body: dict[str, Any]) -> str | None:
     return f"orderId:{confirmation['generic']['orderId']}"
 
 
-class VibeTrace:
+class VibeTrace(Emulator):
     """Emulates VibeTrace's (VTmarketing) event endpoint."""
 
-    name: Final = "vibetrace"
+    #: Provider name, as in the worker's settings.
+    name = "vibetrace"
+    #: Fifth in PROVIDERS.
+    order = 50
+    #: ``POST /v1/event/``, trailing slash optional.
+    routes = (r"^/v1/event/?$",)
+    #: The raw API key and users that do not exist (by email or _id).
+    default_credentials = {
+        "api_key": "sandbox-vibetrace-key",
+        "unknown_users": ["unknown@example.test"],
+    }
 
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
         if request.header("Authorization") != config["api_key"]:
@@ -116,3 +126,6 @@ class VibeTrace:
 
     def documented_body(self, status: int) -> dict[str, Any] | None:
         return {"errors": [dict(UNAUTHORIZED)]} if status == 401 else None
+
+    def provider_settings(self, base_url: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        return {"api_key": credentials["api_key"], "base_url": base_url}
