@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tracking_worker.errors import ValidationError
-from tracking_worker.events import MAX_EVENT_BYTES, Event, EventSchema, normalize
+from tracking_worker.events import MAX_EVENT_BYTES, Event, EventSchema, Normalized, normalize
 
 NOW = 1_700_000_000.0
 
@@ -26,6 +26,13 @@ def _nested(depth: int) -> dict[str, Any]:
 
 def load(**data: Any) -> Event:
     return normalize(data, EventSchema(), now=NOW).event
+
+
+def errors_of(**data: Any) -> dict[str, list[str]]:
+    """The ValidationError's fields; any other exception (ValueError...) fails the test."""
+    with pytest.raises(ValidationError) as caught:
+        normalize(data, EventSchema(), now=NOW)
+    return caught.value.errors
 
 
 @pytest.mark.parametrize(
@@ -109,3 +116,143 @@ def test_caller_event_id_is_kept_and_round_trips() -> None:
 def test_compact_json_leaves_out_empty_fields() -> None:
     raw = load(name="a", event_id="e1").to_json()
     assert "telegram_id" not in raw and "properties" not in raw
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (["graspil", "graspil", "giosg"], ("graspil", "giosg")),
+        (["giosg", "graspil", "giosg", "graspil"], ("giosg", "graspil")),
+        (["vibetrace"], ("vibetrace",)),
+        (None, ()),  # None (like leaving it out) means all providers
+    ],
+)
+def test_requested_providers_are_each_kept_once_in_order(
+    given: list[str] | None, expected: tuple[str, ...]
+) -> None:
+    assert normalize({"name": "a", "providers": given}, EventSchema(), now=NOW).providers == (
+        expected
+    )
+
+
+def test_empty_providers_list_is_refused_not_taken_as_all() -> None:
+    assert errors_of(name="a", providers=[]) == {"providers": ["Must name at least one provider."]}
+
+
+@pytest.mark.parametrize(
+    "currency",
+    ["usd\n", "\nusd", " usd", "usd ", "us", "usdx", "ÜSD", "\uff35\uff33\uff24", "u5d", ""],
+)
+def test_currency_is_exactly_three_ascii_letters(currency: str) -> None:
+    assert "currency" in errors_of(name="a", value=1, currency=currency)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"telegram_id": 10**5000}, "telegram_id"),
+        ({"telegram_id": 2**63}, "telegram_id"),
+        ({"user_id": 10**5000}, "user_id"),
+        ({"user_id": 2**63}, "user_id"),
+        ({"user_id": -(2**63) - 1}, "user_id"),
+        ({"order_id": -(10**5000)}, "order_id"),
+        ({"event_id": 10**5000}, "event_id"),
+        ({"value": 10**5000, "currency": "USD"}, "value"),
+    ],
+)
+def test_out_of_range_ints_are_validation_errors(data: dict[str, Any], field: str) -> None:
+    assert field in errors_of(name="a", **data)
+
+
+def test_ints_at_the_64_bit_bounds_are_accepted() -> None:
+    event = load(name="a", telegram_id=2**63 - 1, user_id=-(2**63), order_id=2**63 - 1)
+    assert event.telegram_id == 2**63 - 1
+    assert event.user_id == "-9223372036854775808"
+    assert event.order_id == "9223372036854775807"
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"properties": {1: "int", "1": "str"}}, "properties.1"),
+        ({"properties": {"nested": {2: "x"}}}, "properties.nested.2"),
+        ({"properties": {"items": [{"ok": 1}, {3: "x"}]}}, "properties.items.1.3"),
+        ({"properties": {"a": ({"b": [{None: 0}]},)}}, "properties.a.0.b.0.None"),
+        ({"properties": {True: "x"}}, "properties.True"),
+        ({"context": {b"k": 1}}, "context.b'k'"),
+        ({"context": {"x": {(1, 2): 1}}}, "context.x.(1, 2)"),
+        ({"context": {10**5000: 1}}, "context.<int of 16610 bits>"),
+    ],
+)
+def test_non_string_keys_are_refused_with_their_path(data: dict[str, Any], path: str) -> None:
+    errors = errors_of(name="a", **data)
+    assert list(errors) == [path]
+    assert path in str(ValidationError(errors))
+
+
+def test_string_keys_at_every_depth_with_lists_pass() -> None:
+    properties = {"a": [{"b": {"c": [1, {"d": None}]}}], "e": ("f", {"g": []})}
+    event = load(name="a", properties=properties, context={"page": {"path": "/"}})
+    assert event.properties == {"a": [{"b": {"c": [1, {"d": None}]}}], "e": ["f", {"g": []}]}
+    assert event.context == {"page": {"path": "/"}}
+
+
+def test_key_check_survives_shared_cyclic_and_many_bad_keys() -> None:
+    shared = {"k": 1}
+    assert load(name="a", properties={"x": shared, "y": [shared, shared]}).properties == {
+        "x": {"k": 1},
+        "y": [{"k": 1}, {"k": 1}],
+    }
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    assert "properties" in errors_of(name="a", properties=cyclic)
+    errors = errors_of(name="a", properties={n: n for n in range(10_000)})
+    assert 1 <= len(errors) <= 10 and "properties.0" in errors
+
+
+def test_size_limit_counts_utf8_bytes_not_json_escapes() -> None:
+    # 20,000 bytes in UTF-8, but 60,000 as \u00e9 escapes.
+    normalized = normalize({"name": "a", "properties": {"t": "é" * 10_000}}, EventSchema(), now=NOW)
+    assert "é" * 10_000 in normalized.raw
+    assert len(normalized.raw.encode()) < MAX_EVENT_BYTES
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_size_limit_boundary_in_utf8(extra: int) -> None:
+    """A blob filling the event to exactly MAX_EVENT_BYTES passes; one more byte fails."""
+    base = {"name": "a", "event_id": "e1"}
+    overhead = len(normalize({**base, "properties": {"t": ""}}, EventSchema(), now=NOW).raw)
+    room = MAX_EVENT_BYTES - overhead
+    blob = "é" * (room // 2) + "x" * (room % 2 + extra)
+    data = {**base, "properties": {"t": blob}}
+    if extra:
+        assert "event" in errors_of(**data)
+    else:
+        assert len(normalize(data, EventSchema(), now=NOW).raw.encode()) == MAX_EVENT_BYTES
+
+
+def test_normalized_raw_is_to_json_compact_utf8() -> None:
+    normalized = normalize(
+        {"name": "покупка", "event_id": "e1", "properties": {"ключ": ["é", 1]}},
+        EventSchema(),
+        now=NOW,
+    )
+    raw = normalized.raw
+    assert raw == normalized.event.to_json()
+    assert "покупка" in raw and "\\u" not in raw
+    assert ", " not in raw and ": " not in raw
+    assert Event.from_json(raw.encode()) == normalized.event
+    assert Normalized(normalized.event).raw == ""  # other constructors keep working
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"properties": {"x": "\ud800"}}, "properties"),
+        ({"context": {"\udc00": 1}}, "context"),
+        ({"name": "a\udfff"}, "name"),
+    ],
+)
+def test_lone_surrogate_is_refused(data: dict[str, Any], field: str) -> None:
+    """UTF-8 cannot encode it, so Redis could not store the (no longer escaped) event."""
+    assert field in errors_of(**{"name": "a", **data})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import TrackingError
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # What the library logs while a command runs (a spooled part failing again, a lost batch)
+    # reads as the command's own lines, never as a bare traceback.
+    logging.basicConfig(level=logging.WARNING, format="tracking-worker: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -36,14 +40,14 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run redis, the sandbox, a worker and beat locally")
     dev.add_argument("--demo", action="store_true", help="also send a stream of demo events")
-    dev.add_argument("--duration", type=float, help="exit after this many seconds")
-    dev.add_argument("--rate", type=float, default=20.0, help="demo events per second")
+    dev.add_argument("--duration", type=_positive(float), help="exit after this many seconds")
+    dev.add_argument("--rate", type=_positive(float), default=20.0, help="demo events per second")
     dev.add_argument("--home", default=".tracking", help="data and logs folder")
     dev.set_defaults(func=_dev)
 
     sandbox = sub.add_parser("sandbox", help="serve the providers' emulated APIs")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
     sandbox.set_defaults(func=_sandbox)
 
     status = sub.add_parser("status", help="per-provider counts and circuit state")
@@ -56,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead", help="list or replay dead letters")
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("provider")
-    dead.add_argument("--limit", type=int, default=20)
+    dead.add_argument("--limit", type=_positive(int), default=20)
     dead.set_defaults(func=_dead)
 
     circuit = sub.add_parser("circuit", help="show or reset a provider's circuit breaker")
@@ -71,6 +75,27 @@ def _parser() -> argparse.ArgumentParser:
     tick = sub.add_parser("tick", help="reap leases and start deliveries once (as beat does)")
     tick.set_defaults(func=_tick)
     return parser
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """A parser type: a finite number above zero, or a usage error naming the value."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0-65535): {text!r}")
+    return int(text)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -139,9 +164,7 @@ def _circuit(args: argparse.Namespace) -> int:
     keys = Keys(args.provider, settings.redis.key_prefix)
     circuit = Circuit(client, Scripts(), keys, settings.delivery)
     if args.action == "reset":
-        import time
-
-        due = circuit.reset(now=time.time())
+        due = circuit.reset()
         print(f"{args.provider}: circuit closed; {due} retry batch(es) due now")
         return 0
     print(json.dumps(circuit.state()))
@@ -155,13 +178,23 @@ def _spool(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if args.action == "count":
-        print(Spool(settings.producer.spool_dir).count())
+        spool = Spool(settings.producer.spool_dir)
+        print(f"{spool.count()} spooled; {spool.quarantined()} line(s) in quarantine")
         return 0
     tracker = Tracker(settings)
     drained = tracker.drain_spool()
-    left = tracker.spool.count()
-    print(f"{drained} spooled event(s) enqueued; {left} left in {tracker.spool.directory}")
-    return 0 if left == 0 else 1
+    spool = tracker.spool
+    left = spool.count()
+    print(f"{drained} spooled event(s) enqueued; {left} left in {spool.directory}")
+    if spool.quarantined_now:
+        print(
+            f"tracking-worker: {spool.quarantined_now} unreadable line(s) quarantined in "
+            f"{spool.quarantine_dir} ({spool.quarantined()} in all)",
+            file=sys.stderr,
+        )
+    if left:
+        print(f"tracking-worker: {left} event(s) still spooled", file=sys.stderr)
+    return 0 if left == 0 and not spool.quarantined_now else 1
 
 
 def _tick(args: argparse.Namespace) -> int:

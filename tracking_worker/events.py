@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +21,10 @@ from .errors import ValidationError
 
 MAX_EVENT_BYTES = 32 * 1024
 _ID = validate.Length(min=1, max=256)
+#: The signed 64-bit range: what every provider (and Redis) can hold as an integer id.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: Bad keys reported per object: enough to fix them, bounded however large the input is.
+_MAX_KEY_ERRORS = 10
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,13 @@ class Event:
     queued_at: float = 0.0
 
     def to_json(self) -> str:
-        """Compact form for Redis: empty fields are left out (they are the defaults)."""
+        """Compact form for Redis: empty fields are left out (they are the defaults).
+
+        Non-ASCII text is kept as is (Redis stores UTF-8): ``\\u00e9`` escapes would triple the
+        size of non-Latin text, and MAX_EVENT_BYTES is counted on this very string.
+        """
         data = {k: v for k, v in asdict(self).items() if v is not None and v != {}}
-        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
@@ -65,7 +74,7 @@ class _StrictInteger(fields.Integer):
     def _validated(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
-        return value
+        return int(value)  # a plain int, not an IntEnum or other subclass
 
 
 class _Number(fields.Float):
@@ -81,10 +90,18 @@ class _Number(fields.Float):
 
 
 class _IdString(fields.String):
-    """An identifier: a string, or an int turned into one (app ids are often ints)."""
+    """An identifier: a string, or an int turned into one (app ids are often ints).
+
+    The int must fit in 64 bits: a larger one is a bug, not an id, and Python refuses to turn
+    one of more than 4300 digits into a string (a ValueError, not a validation error).
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool):
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise ma.ValidationError(
+                    "An int id must fit in 64 bits (-2**63 to 2**63 - 1); pass a string."
+                )
             value = str(value)
         result: str = super()._deserialize(value, attr, data, **kwargs)
         return result
@@ -113,6 +130,11 @@ class _JsonObject(fields.Dict):
     """A dict that survives JSON as it is (string keys, no NaN, no custom objects)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise self.make_error("invalid")
+        bad_keys = _non_string_keys(value)
+        if bad_keys:
+            raise ma.ValidationError(bad_keys)
         try:
             result = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
             return json.loads(json.dumps(result, allow_nan=False))
@@ -122,25 +144,87 @@ class _JsonObject(fields.Dict):
             raise ma.ValidationError("Nested too deeply.") from None
 
 
+_Path = tuple[str, "_Path"] | None  # a key and its parent's path, the root's being None
+
+
+def _non_string_keys(root: Mapping[Any, Any]) -> dict[str, list[str]]:
+    """``{"a.0.1": [msg]}`` for each key that is not a string, at any depth (lists included).
+
+    JSON would turn ``1`` into ``"1"``, silently merging ``{1: x, "1": y}`` into one key; an
+    error names the path instead. The walk is iterative with parent-linked paths, so depth costs
+    neither recursion nor quadratic strings (json.dumps refuses excessive depth afterwards), and
+    an object reached twice (a shared or cyclic one) is walked once.
+    """
+    errors: dict[str, list[str]] = {}
+    seen: set[int] = set()
+    stack: list[tuple[Any, _Path]] = [(root, None)]
+    while stack and len(errors) < _MAX_KEY_ERRORS:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        items: Iterable[tuple[Any, Any]]
+        if isinstance(node, Mapping):
+            items = node.items()
+        elif isinstance(node, (list, tuple)):
+            items = enumerate(node)
+        else:
+            continue
+        seen.add(id(node))
+        children: list[tuple[Any, _Path]] = []
+        for key, child in items:
+            if isinstance(node, Mapping) and not isinstance(key, str):
+                name = _join((_key_name(key), path))
+                errors[name] = [f"Keys must be strings, not {type(key).__name__}."]
+                if len(errors) >= _MAX_KEY_ERRORS:
+                    break
+            elif isinstance(child, (Mapping, list, tuple)):
+                children.append((child, (str(key), path)))
+        stack.extend(reversed(children))  # depth first, in the input's order
+    return errors
+
+
+def _key_name(key: Any) -> str:
+    """A bad key as shown in an error path (``1``, ``b'x'``); safe for a huge int."""
+    if isinstance(key, int) and key.bit_length() > 64:
+        return f"<{type(key).__name__} of {key.bit_length()} bits>"
+    return repr(key)[:64]
+
+
+def _join(path: _Path) -> str:
+    parts: list[str] = []
+    while path is not None:
+        name, path = path
+        parts.append(name)
+    return ".".join(reversed(parts))
+
+
 class EventSchema(ma.Schema):
     """Validation rules of one ``track()`` call; unknown keys are errors."""
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    telegram_id = _StrictInteger(validate=validate.Range(min=1), allow_none=True)
+    telegram_id = _StrictInteger(
+        validate=[validate.Range(min=1), validate.Range(max=_INT64_MAX)], allow_none=True
+    )
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     user_id = _IdString(allow_none=True, validate=_ID)
     visitor_id = _IdString(allow_none=True, validate=_ID)
     session_id = _IdString(allow_none=True, validate=_ID)
     value = _Number(allow_none=True, validate=validate.Range(min=0))
+    # \Z, not $: "$" also matches before a trailing newline, and "usd\n" is not a currency.
     currency = fields.String(
-        allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="Must be 3 letters.")
+        allow_none=True, validate=validate.Regexp(r"[A-Za-z]{3}\Z", error="Must be 3 letters.")
     )
     order_id = _IdString(allow_none=True, validate=_ID)
     occurred_at = _AwareDateTime(allow_none=True)
     properties = _JsonObject(keys=fields.String(), allow_none=True)
     context = _JsonObject(keys=fields.String(), allow_none=True)
     event_id = _IdString(allow_none=True, validate=validate.Length(min=1, max=128))
-    providers = fields.List(fields.String(), allow_none=True)
+    # None means all providers; [] would silently mean all too, so it is refused.
+    providers = fields.List(
+        fields.String(),
+        allow_none=True,
+        validate=validate.Length(min=1, error="Must name at least one provider."),
+    )
 
     @ma.validates_schema
     def _currency_with_value(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -156,11 +240,16 @@ def format_time(moment: datetime) -> str:
 @dataclass(frozen=True)
 class Normalized:
     """A valid event with what routing needs: the providers asked for (empty = all) and
-    whether the caller chose the event id (then a repeat within dedupe_ttl is dropped)."""
+    whether the caller chose the event id (then a repeat within dedupe_ttl is dropped).
+
+    ``raw`` is ``event.to_json()`` as computed by ``normalize`` for the size check, so enqueuing
+    need not serialize again; "" where a Normalized was built some other way (call to_json).
+    """
 
     event: Event
     providers: tuple[str, ...] = ()
     caller_id: bool = False
+    raw: str = ""
 
 
 def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> Normalized:
@@ -169,7 +258,8 @@ def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> Norma
         clean = schema.load(data)
     except ma.ValidationError as exc:
         raise ValidationError(_flatten(exc.messages)) from None
-    requested = tuple(clean.pop("providers", None) or ())
+    # Each provider once, in the order given: a repeat must not enqueue the event twice.
+    requested = tuple(dict.fromkeys(clean.pop("providers", None) or ()))
     caller_id = bool(clean.get("event_id"))
     if clean.get("currency"):
         clean["currency"] = clean["currency"].upper()
@@ -179,9 +269,27 @@ def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> Norma
     for key in ("properties", "context"):
         clean[key] = clean.get(key) or {}
     event = Event(**clean, queued_at=now)
-    if len(event.to_json().encode()) > MAX_EVENT_BYTES:
+    raw = event.to_json()
+    try:
+        size = len(raw.encode())  # the UTF-8 bytes Redis will hold
+    except UnicodeEncodeError:
+        raise ValidationError(_unencodable(event)) from None
+    if size > MAX_EVENT_BYTES:
         raise ValidationError({"event": [f"Serialized event exceeds {MAX_EVENT_BYTES} bytes."]})
-    return Normalized(event, requested, caller_id)
+    return Normalized(event, requested, caller_id, raw)
+
+
+def _unencodable(event: Event) -> dict[str, list[str]]:
+    """The fields holding text that UTF-8 cannot encode (a lone surrogate such as "\\ud800"):
+    Redis could not store it, and no provider would accept it."""
+    message = ["Contains a lone surrogate (not valid Unicode text)."]
+    errors: dict[str, list[str]] = {}
+    for name, value in asdict(event).items():
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            errors[name] = message
+    return errors or {"event": message}
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:

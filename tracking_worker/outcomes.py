@@ -17,13 +17,16 @@ class Retry:
     """Not the events' fault: send them again later.
 
     ``after`` is the provider's own wait (Retry-After) in seconds. ``throttled`` marks a rate
-    limit: the whole provider pauses and the events' attempt is not counted.
+    limit: the whole provider pauses and the events' attempt is not counted. ``sent`` is False
+    for events that never went out (the round stopped, the lease was lost, a half-open probe
+    is one request): they use up no attempt and say nothing about the provider.
     """
 
     reason: str
     status: int | None = None
     after: float | None = None
     throttled: bool = False
+    sent: bool = True
 
 
 @dataclass(frozen=True)

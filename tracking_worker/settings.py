@@ -4,7 +4,8 @@ Sources, later wins: built-in defaults, the TOML file named by ``TRACKING_CONFIG
 environment (``TRACKING_REDIS_URL``), explicit ``configure()`` arguments. ``${VAR}`` in a TOML
 string is replaced from the environment so secrets never live in the file. A provider is enabled
 when its section is present. Anything unknown, missing or mistyped stops start-up with a message
-naming the key.
+naming the key: a value that would only fail later (a Redis URL redis-py cannot parse, a
+key with a trailing newline, a batch larger than the provider takes) fails here instead.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import marshmallow as ma
 from marshmallow import fields, validate
+from redis.connection import parse_url
 
 from .errors import ConfigurationError
 from .providers import REGISTRY, Provider
+from .providers.base import single_token
 from .redact import Redactor
 
 if sys.version_info >= (3, 11):
@@ -33,6 +36,8 @@ else:  # pragma: no cover
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _POSITIVE = validate.Range(min=0, min_inclusive=False)
 _COUNT = validate.Range(min=1)
+_DIGITS = re.compile(r"[0-9]+")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 # Each section: a frozen dataclass that holds the defaults (written once, here) and a schema
@@ -73,13 +78,19 @@ class DeliverySettings:
 @dataclass(frozen=True)
 class ProducerSettings:
     on_unavailable: str = "spool"
+    #: Where events wait while Redis is down. A relative path in the TOML file is resolved
+    #: against that file's folder (and kept absolute), so a web app and a worker started from
+    #: different directories share one spool; a relative path from ``configure()``, or this
+    #: default, is relative to the process's working directory.
     spool_dir: str = ".tracking/spool"
     dedupe_ttl: float = 86400.0
 
 
 @dataclass(frozen=True)
 class ObservabilitySettings:
+    #: One of ``LOG_LEVELS``, kept upper-case whatever case the source used.
     log_level: str = "INFO"
+    #: None disables Sentry (an empty string in a source means the same).
     sentry_dsn: str | None = None
 
 
@@ -98,12 +109,60 @@ def _float(**kwargs: Any) -> fields.Float:
 
 
 def _int(**kwargs: Any) -> fields.Integer:
+    """Strict: a float (``3.0``, ``3.5``) or a bool where a count belongs is a typo to report."""
     return fields.Integer(strict=True, **kwargs)
+
+
+def _redis_url(value: str) -> None:
+    """What redis-py or Celery's broker would refuse when the first client connects
+    (``localhost:6379`` without a scheme, a bad port or db; unix:// too, which redis-py takes
+    but Celery's Redis transport does not), refused at start-up with the key named."""
+    single_token(value)
+    if not value.startswith(("redis://", "rediss://")):
+        raise ma.ValidationError("Must start with redis:// or rediss://.")
+    try:
+        parse_url(value)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+    except ValueError as exc:
+        raise ma.ValidationError(str(exc)) from None
+
+
+def _sentry_dsn(value: str | None) -> None:
+    """A DSN as sentry_sdk parses one, checked with urllib: importing sentry_sdk here would load
+    it into every web process, and a bad DSN would otherwise fail only when a worker starts."""
+    if value is None:
+        return
+    single_token(value)
+    parts = urlsplit(value)
+    if not (
+        parts.scheme in ("http", "https")
+        and parts.username
+        and parts.hostname
+        and _port_parses(parts)
+        and _DIGITS.fullmatch(parts.path.rpartition("/")[2])
+    ):
+        raise ma.ValidationError(
+            "Not a Sentry DSN: expected https://<public key>@<host>/<project id>."
+        )
+
+
+def _port_parses(parts: SplitResult) -> bool:
+    """``port`` raises on a port that is not a number from 0 to 65535."""
+    try:
+        return parts.port is None or parts.port >= 0
+    except ValueError:
+        return False
+
+
+class _UpperString(fields.String):
+    """Text compared case-insensitively, kept upper-case (``info`` is the level ``INFO``)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).upper()
 
 
 class RedisSchema(_SectionSchema):
     section = RedisSettings
-    url = fields.String()
+    url = fields.String(validate=_redis_url)
     socket_timeout = _float(validate=_POSITIVE)
     key_prefix = fields.String(validate=validate.Length(min=1))
 
@@ -128,14 +187,20 @@ class DeliverySchema(_SectionSchema):
 class ProducerSchema(_SectionSchema):
     section = ProducerSettings
     on_unavailable = fields.String(validate=validate.OneOf(["spool", "raise"]))
-    spool_dir = fields.String()
+    spool_dir = fields.String(validate=validate.Length(min=1, error="Must not be empty."))
     dedupe_ttl = _float(validate=_POSITIVE)
 
 
 class ObservabilitySchema(_SectionSchema):
     section = ObservabilitySettings
-    log_level = fields.String()
-    sentry_dsn = fields.String(allow_none=True)
+    log_level = _UpperString(validate=validate.OneOf(LOG_LEVELS))
+    sentry_dsn = fields.String(allow_none=True, validate=_sentry_dsn)
+
+    @ma.pre_load
+    def _empty_dsn_is_none(self, data: Mapping[str, Any], **_: Any) -> Mapping[str, Any]:
+        """An empty ``SENTRY_DSN=`` substituted for ``${SENTRY_DSN}`` disables Sentry, as an
+        empty DSN does for sentry_sdk itself."""
+        return {**data, "sentry_dsn": None} if data.get("sentry_dsn") == "" else data
 
 
 _SECTIONS: Mapping[str, type[_SectionSchema]] = MappingProxyType(
@@ -189,7 +254,7 @@ def load_settings(
     data: dict[str, Any] = {}
     path = env.get("TRACKING_CONFIG")
     if path:
-        data = _merge(data, _substitute(_read_toml(path), env, ""))
+        data = _merge(data, _anchor_spool(_substitute(_read_toml(path), env, ""), path))
     if env.get("TRACKING_REDIS_URL"):
         data = _merge(data, {"redis": {"url": env["TRACKING_REDIS_URL"]}})
     if overrides:
@@ -232,10 +297,20 @@ def _load_providers(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
             raise ConfigurationError(f"providers.{name}: unknown provider (known: {known})")
         if not isinstance(section, Mapping):
             raise ConfigurationError(f"providers.{name}: must be a table")
-        loaded[name] = MappingProxyType(
-            dict(_load(REGISTRY[name].schema(), section, f"providers.{name}"))
-        )
+        loaded[name] = _load_provider(REGISTRY[name], section, f"providers.{name}")
     return loaded
+
+
+def _load_provider(
+    cls: type[Provider], section: Mapping[str, Any], where: str
+) -> Mapping[str, Any]:
+    """One provider's section. A ``batch_size`` above what the provider's API takes is refused,
+    not quietly lowered: the operator asked for something this provider cannot do."""
+    loaded = dict(_load(cls.schema(), section, where))
+    size = loaded.get("batch_size")
+    if size is not None and size > cls.max_batch:
+        raise ConfigurationError(f"{where}.batch_size: at most {cls.max_batch} events per request")
+    return MappingProxyType(loaded)
 
 
 def _load(schema: ma.Schema, section: Any, where: str) -> Any:
@@ -262,6 +337,18 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _anchor_spool(data: dict[str, Any], config_path: str) -> dict[str, Any]:
+    """A relative ``producer.spool_dir`` in a config file means next to that file, so a worker
+    started from another directory (systemd, supervisor) finds the spool the web app filled.
+    Anything that is not a non-empty relative string is left for the schema to judge."""
+    producer = data.get("producer")
+    spool = producer.get("spool_dir") if isinstance(producer, Mapping) else None
+    if not isinstance(spool, str) or not spool or os.path.isabs(spool):
+        return data
+    folder = os.path.dirname(os.path.abspath(config_path))
+    return _merge(data, {"producer": {"spool_dir": os.path.normpath(os.path.join(folder, spool))}})
 
 
 def _substitute(value: Any, env: Mapping[str, str], where: str) -> Any:

@@ -2,43 +2,136 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
+from tests.store.timetravel import advance
 from tracking_worker.delivery.deliverer import Deliverer
 from tracking_worker.delivery.transport import Transport
+from tracking_worker.events import Event
 from tracking_worker.keys import Keys
+from tracking_worker.sandbox import SandboxServer, provider_settings
 from tracking_worker.settings import load_settings
-from tracking_worker.store.circuit import Circuit
+from tracking_worker.store.circuit import FAILURE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import ProviderQueue
 
-GRAMPIXEL = {"api_key": "gp-key-1234", "workspace_id": "5f0c7a52-3c1e-4b8e-9d6a-2f4e8b1c7d90"}
 
-
-def deliverer(client: redis.Redis, **provider: object) -> Deliverer:
-    settings = load_settings(
-        {
-            "delivery": {"breaker_cooldown": 5, "breaker_cooldown_cap": 300},
-            "providers": {"grampixel": {**GRAMPIXEL, **provider}},
-        },
-        environ={},
-    )
-    p = settings.build_providers()["grampixel"]
-    scripts, keys = Scripts(), Keys("grampixel")
+def build(
+    client: redis.Redis, name: str, conf: dict[str, object], delivery: dict[str, object]
+) -> Deliverer:
+    """A Deliverer of ``name`` as a worker process builds it."""
+    settings = load_settings({"delivery": delivery, "providers": {name: conf}}, environ={})
+    p = settings.build_providers()[name]
+    scripts, keys = Scripts(), Keys(name)
     return Deliverer(
         p,
         ProviderQueue(client, scripts, keys),
         Circuit(client, scripts, keys, settings.delivery),
-        Transport(max_connections=1, timeout=p.timeout),
-        ThreadPoolExecutor(1),
+        Transport(max_connections=4, timeout=p.timeout),
+        ThreadPoolExecutor(4),
         settings.delivery,
     )
 
 
 def test_claims_fit_the_rate_limit_within_half_a_lease(redis_client: redis.Redis) -> None:
-    d = deliverer(redis_client, rate_limit=0.4)
+    conf = provider_settings("http://127.0.0.1:9")["grampixel"]
+    d = build(redis_client, "grampixel", {**conf, "rate_limit": 0.4}, {})
     assert d.claim_size == 12  # 0.4 req/s * 60 s / 2
     assert d.provider.claim_size(60.0) == 12
-    assert deliverer(redis_client).claim_size == 128  # 8 x 16 connections without a limit
+    assert build(redis_client, "grampixel", conf, {}).claim_size == 128  # 8 x 16 connections
+
+
+def sandboxed(
+    client: redis.Redis, sandbox: SandboxServer, name: str, **delivery: object
+) -> Deliverer:
+    """A Deliverer of ``name`` pointed at the sandbox."""
+    conf = {**provider_settings(sandbox.url)[name], "connect_timeout": 0.5, "read_timeout": 2.0}
+    return build(client, name, conf, delivery)
+
+
+def enqueue(d: Deliverer, events: list[Event]) -> None:
+    k = d.queue.keys
+    pairs = [part for e in events for part in ("", e.to_json())]
+    d.queue.scripts.run(
+        d.queue.client,
+        "enqueue",
+        [k.pending, k.stats, k.trigger, k.seen],
+        [10**6, 10**6, 10_000, 0, 60, *pairs],
+    )
+
+
+def purchases(n: int, *, queued_at: float | None = None) -> list[Event]:
+    stamp = time.time() if queued_at is None else queued_at
+    return [
+        Event(
+            f"e-{i}",
+            "purchase",
+            "2024-01-01T00:00:00.000+00:00",
+            telegram_id=100 + i,
+            value=1.0,
+            currency="USD",
+            queued_at=stamp,
+        )
+        for i in range(n)
+    ]
+
+
+def open_until_due(d: Deliverer) -> None:
+    """Open the circuit as failures do, then let its cooldown pass (in Redis, no waiting)."""
+    for _ in range(d.delivery.breaker_threshold):
+        d.circuit.record(FAILURE, reason="503")
+    advance(d.queue.client, d.queue.keys, d.delivery.breaker_cooldown + 0.1)
+
+
+def test_a_half_open_probe_is_one_request_for_a_one_event_provider(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    d = sandboxed(redis_client, sandbox, "grampixel")
+    enqueue(d, purchases(40))
+    sandbox.add_fault("grampixel", 503, duration=60)
+    d.run(flush=True)  # failures: the 40 wait in one retry batch, the circuit opens
+    first = len(sandbox.requests("grampixel"))
+    assert d.circuit.state()["state"] == "open" and d.queue.counts()["retry_batches"] == 1
+    advance(redis_client, d.queue.keys, 400)  # past the cooldown and the batch's backoff
+    report = d.run(flush=True)
+    assert len(sandbox.requests("grampixel")) - first == 1  # the probe: one request, not 40
+    assert d.circuit.state()["state"] == "open" and report.paused
+    counts = d.queue.counts()
+    assert counts["pending"] + counts["in_retry"] == 40 and counts["dead"] == 0
+
+
+def test_a_successful_probe_closes_and_the_rest_follows(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    d = sandboxed(redis_client, sandbox, "grampixel")
+    enqueue(d, purchases(10))
+    open_until_due(d)
+    d.run(flush=True)
+    assert d.circuit.state() == {"state": "closed"}
+    assert d.queue.counts()["delivered"] == 10 and len(sandbox.received("grampixel")) == 10
+
+
+def test_a_probe_that_claims_nothing_gives_the_slot_back(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    d = sandboxed(redis_client, sandbox, "grampixel")
+    open_until_due(d)
+    d.run(flush=True)
+    assert d.circuit.allow().allowed  # not held for a whole probe lease
+
+
+def test_a_round_that_sent_nothing_leaves_the_circuit_as_it_was(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    d = sandboxed(redis_client, sandbox, "grampixel", max_age=60)
+    enqueue(d, purchases(5, queued_at=time.time() - 3600))  # all expired before sending
+    open_until_due(d)
+    before = d.circuit.state()
+    d.run(flush=True)
+    after = d.circuit.state()
+    assert sandbox.requests("grampixel") == []
+    assert after["state"] != "closed" and after["opens"] == before["opens"]
+    assert d.queue.counts()["dead"] == 5

@@ -90,7 +90,6 @@ def settle(results: list[tuple[str, Outcome]], *, attempts: int = 0, open_until:
     return policy.settle_round(
         results,
         attempts=attempts,
-        now=NOW,
         open_until=open_until,
         delivery=RULES,
         redact=mask,
@@ -127,22 +126,30 @@ def test_a_counted_retry_is_due_within_the_backoff_ceiling() -> None:
         s = policy.settle_round(
             [("e", Retry("503", 503))],
             attempts=attempts,
-            now=NOW,
             open_until=0.0,
             delivery=rules,
             redact=mask,
             rand=random.Random(attempts),
         )
-        assert NOW <= s.retry_due <= NOW + ceiling
+        assert 0 <= s.retry_delay <= ceiling
 
 
 def test_retry_waits_for_the_provider_and_for_the_circuit() -> None:
     asked = settle([("e", Retry("503", 503, after=50.0))])
-    assert asked.retry_due >= NOW + 50.0
+    assert asked.retry_delay >= 50.0
     paused = settle([("e", Retry("503", 503))], open_until=NOW + 120.0)
-    assert paused.retry_due == NOW + 120.0
+    assert paused.not_before == NOW + 120.0
     throttled = settle([("e", THROTTLED)])
-    assert throttled.retry_due == NOW  # the circuit's pause alone holds it back
+    assert throttled.retry_delay == 0  # the circuit's pause alone holds it back
+
+
+def test_events_never_sent_use_up_no_attempt_and_say_nothing() -> None:
+    unsent = Retry("not sent: lease ran out", sent=False)
+    s = settle([("e", unsent)], attempts=2)
+    assert s.retry == ["e"] and s.count_attempt is False and s.retry_delay == 0
+    health = policy.round_health([Delivered(), unsent], requests=1, delivery=RULES)
+    assert health == policy.Health(SUCCESS)
+    assert policy.round_health([unsent], requests=0, delivery=RULES).kind == NOTHING
 
 
 def test_the_last_attempt_dead_letters_with_the_last_error() -> None:

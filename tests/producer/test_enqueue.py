@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import pytest
 import redis
 
-from tracking_worker.errors import TrackingUnavailable
+from tracking_worker.devtools import demo_event
+from tracking_worker.errors import TrackingUnavailable, ValidationError
 from tracking_worker.keys import Keys
 from tracking_worker.producer.tracker import Tracker
+from tracking_worker.sandbox import provider_settings
 from tracking_worker.settings import load_settings
 
 GRASPIL = {"api_key": "key-123456", "targets": {"purchase": 12}}
@@ -103,3 +106,50 @@ def test_any_redis_error_is_tracking_unavailable(redis_url: str, redis_client: r
             tracker.track("purchase", telegram_id=1)
     finally:
         redis_client.config_set("maxmemory", 0)
+
+
+def test_one_provider_failing_spools_only_its_part(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Any
+) -> None:
+    """MULTI/EXEC does not roll back: the providers that got the event must not get it twice
+    when the failed provider's part is spooled and drained."""
+    everyone = provider_settings("http://127.0.0.1:9")
+    settings = load_settings(
+        {
+            "redis": {"url": redis_url},
+            "producer": {"spool_dir": str(tmp_path / "spool")},
+            "providers": everyone,
+        },
+        environ={},
+    )
+    tracker = Tracker(settings)
+    tracker.producer.trigger = lambda name: None
+    redis_client.set(Keys("giosg").pending, "not a list")  # WRONGTYPE for giosg alone
+    event = demo_event(random.Random(1)) | {"name": "purchase", "telegram_id": 5}
+    tracker.track(**event | {"value": 9.5, "currency": "USD", "order_id": "A-1"})
+    lengths = {name: redis_client.llen(Keys(name).pending) for name in everyone if name != "giosg"}
+    assert lengths == {name: 1 for name in lengths}
+    assert tracker.spooled == 1 and tracker.spool.count() == 1
+    redis_client.delete(Keys("giosg").pending)
+    assert tracker.drain_spool() == 1
+    assert redis_client.llen(Keys("giosg").pending) == 1
+    assert all(redis_client.llen(Keys(name).pending) == 1 for name in lengths)  # not twice
+
+
+@pytest.mark.parametrize(
+    ("events", "field"),
+    [
+        (["purchase"], "events.0"),
+        ([{"name": "purchase", "telegram_id": 1}, None], "events.1"),
+        ({"name": "purchase"}, "events"),
+        ("purchase", "events"),
+    ],
+)
+def test_track_many_names_what_is_not_an_event(
+    redis_url: str, redis_client: redis.Redis, events: Any, field: str
+) -> None:
+    tracker = tracker_for(redis_url)
+    with pytest.raises(ValidationError) as caught:
+        tracker.track_many(events)
+    assert field in caught.value.errors
+    assert redis_client.llen(Keys("graspil").pending) == 0

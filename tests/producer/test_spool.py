@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -67,21 +70,56 @@ def test_a_claim_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     [path] = list(tmp_path.iterdir())
     dead_pid = 2**22 + 12345  # above pid_max defaults: no such process
     path.rename(tmp_path / f"spool-1-1.abcd1234-{dead_pid}.draining")
-    live = tmp_path / f"spool-2-1.abcd1234-{os.getpid()}.draining"
-    live.write_text("")  # claimed by a live process (this one): left alone
     got: list[Normalized] = []
     assert spool.drain(got.extend) == 3
-    assert live.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path: Path) -> None:
+def test_a_line_cut_short_by_a_crash_is_quarantined(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.append(items(2))
     [path] = list(tmp_path.iterdir())
     with path.open("a") as handle:
-        handle.write('{"event": {"event_id": "x"')
+        handle.write('{"event": {"event_id": "x"')  # the last line, with no newline
     got: list[Normalized] = []
     assert spool.drain(got.extend) == 2
+    assert got == items(2)
+    [line] = (tmp_path / "quarantine" / "quarantine.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert record["file"] == path.name and record["line"] == 3
+    assert record["raw"] == '{"event": {"event_id": "x"' and record["reason"].startswith("not JSON")
+    assert spool.quarantined() == 1 and spool.quarantined_now == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quarantine"]
+
+
+def test_an_append_cut_short_by_a_full_disk_leaves_no_half_line(tmp_path: Path) -> None:
+    """A short write used to pass for a whole one: track() succeeded, its event was lost, and
+    the next append ran into the half line. Now the append fails and takes its bytes back."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            spool = Spool(tmp_path)
+            spool.append(items(1))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # then a write past the limit fails
+            soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            size = next(tmp_path.iterdir()).stat().st_size
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size + 40, hard))  # room for 40 bytes
+            try:
+                spool.append(items(2, start=1))
+            except OSError:
+                code = 0  # the caller is told: track() raises TrackingUnavailable
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # the disk has room again
+            spool.append(items(1, start=3))
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    got: list[Normalized] = []
+    spool = Spool(tmp_path)
+    assert spool.drain(got.extend) == 2
+    assert ids(got) == ["id-0", "id-3"]
+    assert spool.quarantined() == 0
 
 
 def lines_per_file(directory: Path) -> dict[str, int]:

@@ -138,7 +138,6 @@ def test_defaults_and_registry() -> None:
     graspil = Graspil(loaded)
     assert graspil.batch_size == 100
     assert graspil.secrets == ["graspil-secret-key"]
-    assert provider(batch_size=500).batch_size == 100
     assert REGISTRY["graspil"] is Graspil
 
 

@@ -1,82 +1,108 @@
-"""The breaker's state machine in Redis: open, cooldown growth, half-open probe, throttle."""
+"""The breaker's state machine in Redis: open, cooldown growth, half-open probe, throttle.
+Time is Redis's; ``advance`` lets it pass without waiting."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 
+from tests.store.timetravel import advance, redis_now
 from tracking_worker.keys import Keys
-from tracking_worker.settings import load_settings
+from tracking_worker.settings import DeliverySettings
 from tracking_worker.store.circuit import CREDENTIALS, FAILURE, SUCCESS, THROTTLE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
 
-NOW = 1_000.0
+RULES = DeliverySettings(
+    breaker_threshold=3,
+    breaker_cooldown=10,
+    breaker_cooldown_cap=35,
+    credentials_cooldown=600,
+    lease_seconds=20,
+)
 
 
 @pytest.fixture
 def circuit(redis_client: redis.Redis) -> Circuit:
-    delivery = load_settings(
-        {
-            "delivery": {
-                "breaker_threshold": 3,
-                "breaker_cooldown": 10,
-                "breaker_cooldown_cap": 35,
-                "credentials_cooldown": 600,
-                "lease_seconds": 20,
-            }
-        },
-        environ={},
-    ).delivery
-    return Circuit(redis_client, Scripts(), Keys("graspil"), delivery)
+    return Circuit(redis_client, Scripts(), Keys("graspil"), RULES)
+
+
+def wait(circuit: Circuit, seconds: float) -> None:
+    advance(circuit.client, circuit.keys, seconds)
 
 
 def test_opens_after_threshold_and_probes_once(circuit: Circuit) -> None:
     for _ in range(2):
-        assert not circuit.record(FAILURE, now=NOW).opened
-        assert circuit.allow(now=NOW).allowed
-    change = circuit.record(FAILURE, now=NOW)
-    assert change.opened and change.open_until == NOW + 10
-    assert not circuit.allow(now=NOW + 9.9).allowed
-    probe = circuit.allow(now=NOW + 10)
+        assert not circuit.record(FAILURE).opened
+        assert circuit.allow().allowed
+    change = circuit.record(FAILURE)
+    assert change.opened and change.open_until - change.now == pytest.approx(10)
+    wait(circuit, 9.5)
+    assert not circuit.allow().allowed
+    wait(circuit, 0.6)
+    probe = circuit.allow()
     assert probe.allowed and probe.state == "half"
-    assert not circuit.allow(now=NOW + 10.5).allowed  # only one probe at a time
-    assert circuit.allow(now=NOW + 31).allowed  # a probe that never reported frees the slot
+    assert not circuit.allow().allowed  # only one probe at a time
+    wait(circuit, 21)
+    assert circuit.allow().allowed  # a probe that never reported frees the slot after its lease
+
+
+def test_a_probe_that_found_nothing_gives_its_slot_back_at_once(circuit: Circuit) -> None:
+    for _ in range(3):
+        circuit.record(FAILURE)
+    wait(circuit, 10.1)
+    assert circuit.allow().state == "half"
+    assert not circuit.allow().allowed
+    assert circuit.release_probe()
+    assert circuit.allow().allowed
+    circuit.record(SUCCESS)
+    assert not circuit.release_probe()  # closed: nothing to release
 
 
 def test_failed_probe_reopens_with_a_doubled_capped_cooldown(circuit: Circuit) -> None:
     for _ in range(3):
-        circuit.record(FAILURE, now=NOW)
-    assert circuit.allow(now=NOW + 10).allowed
-    assert circuit.record(FAILURE, now=NOW + 10).open_until == NOW + 10 + 20
-    assert circuit.allow(now=NOW + 30).allowed
-    assert circuit.record(FAILURE, now=NOW + 30).open_until == NOW + 30 + 35  # capped
-    assert circuit.allow(now=NOW + 65).allowed
-    circuit.record(SUCCESS, now=NOW + 65)
+        circuit.record(FAILURE)
+    wait(circuit, 10.1)
+    assert circuit.allow().allowed
+    change = circuit.record(FAILURE)
+    assert change.open_until - change.now == pytest.approx(20)
+    wait(circuit, 20.1)
+    assert circuit.allow().allowed
+    change = circuit.record(FAILURE)
+    assert change.open_until - change.now == pytest.approx(35)  # capped
+    wait(circuit, 35.1)
+    assert circuit.allow().allowed
+    circuit.record(SUCCESS)
     assert circuit.state() == {"state": "closed"}
-    assert circuit.allow(now=NOW + 65).allowed
+    assert circuit.allow().allowed
 
 
 def test_throttle_pauses_without_counting_a_failure(circuit: Circuit) -> None:
-    change = circuit.record(THROTTLE, now=NOW, wait=5)
-    assert not change.opened and change.open_until == NOW + 5
-    assert not circuit.allow(now=NOW + 4.9).allowed
-    assert circuit.allow(now=NOW + 5).allowed
+    change = circuit.record(THROTTLE, wait=5)
+    assert not change.opened and change.open_until - change.now == pytest.approx(5)
+    wait(circuit, 4.5)
+    assert not circuit.allow().allowed
+    wait(circuit, 0.6)
+    assert circuit.allow().allowed
     assert circuit.state()["failures"] == "0"
 
 
 def test_reset_closes_and_makes_waiting_batches_due(circuit: Circuit) -> None:
-    circuit.record(CREDENTIALS, now=NOW, reason="key refused")
+    circuit.record(CREDENTIALS, reason="key refused")
     client, retry = circuit.client, circuit.keys.retry
-    client.zadd(retry, {"due-later": NOW + 600, "due-before": NOW - 1})
-    assert circuit.reset(now=NOW) == 1
-    assert circuit.allow(now=NOW).allowed and circuit.state() == {"state": "closed"}
-    assert (
-        client.zscore(retry, "due-later") == NOW and client.zscore(retry, "due-before") == NOW - 1
-    )
+    now = redis_now(client)
+    client.zadd(retry, {"due-later": now + 600, "due-before": now - 1})
+    assert circuit.reset() == 1
+    assert circuit.allow().allowed and circuit.state() == {"state": "closed"}
+    assert client.zscore(retry, "due-later") <= redis_now(client)
+    assert client.zscore(retry, "due-before") == now - 1
 
 
 def test_credentials_open_for_the_long_cooldown(circuit: Circuit) -> None:
-    change = circuit.record(CREDENTIALS, now=NOW, reason="key refused")
-    assert change.opened and change.open_until == NOW + 600
-    assert circuit.open_until() == NOW + 600
+    change = circuit.record(CREDENTIALS, reason="key refused")
+    assert change.opened and change.open_until - change.now == pytest.approx(600)
     assert circuit.state()["reason"] == "key refused"
+
+
+def test_circuit_time_is_redis_time(circuit: Circuit) -> None:
+    change = circuit.record(CREDENTIALS, reason="key refused")
+    assert abs(change.now - redis_now(circuit.client)) < 5

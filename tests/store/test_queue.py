@@ -7,11 +7,10 @@ import json
 import pytest
 import redis
 
+from tests.store.timetravel import advance
 from tracking_worker.keys import Keys
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import DeadEvent, ProviderQueue, Settlement
-
-NOW = 1_700_000_000.0
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int
         queue.client,
         "enqueue",
         [k.pending, k.stats, k.trigger, k.seen],
-        [max_pending, size, 10_000, 0, NOW, 60, *pairs],
+        [max_pending, size, 10_000, 0, 60, *pairs],
     )
 
 
@@ -41,28 +40,28 @@ def test_enqueue_triggers_once_per_full_batch_and_drops_over_max(queue: Provider
 
 def test_claim_full_batches_only_unless_flushing(queue: ProviderQueue) -> None:
     push(queue, 150)
-    first = queue.claim(now=NOW, lease=30, size=100, flush=False)
+    first = queue.claim(lease=30, size=100, flush=False)
     assert first is not None and len(first.events) == 100
     assert json.loads(first.events[0]) == {"n": 0}
-    assert queue.claim(now=NOW, lease=30, size=100, flush=False) is None
-    rest = queue.claim(now=NOW, lease=30, size=100, flush=True)
+    assert queue.claim(lease=30, size=100, flush=False) is None
+    rest = queue.claim(lease=30, size=100, flush=True)
     assert rest is not None and len(rest.events) == 50
-    assert queue.claim(now=NOW, lease=30, size=100, flush=True) is None
+    assert queue.claim(lease=30, size=100, flush=True) is None
 
 
 def test_settle_splits_outcomes_atomically(queue: ProviderQueue) -> None:
     push(queue, 10)
-    batch = queue.claim(now=NOW, lease=30, size=10, flush=True)
+    batch = queue.claim(lease=30, size=10, flush=True)
     assert batch is not None
     result = Settlement(
         delivered=7,
         requests=4,
         retry=batch.events[7:9],
-        retry_due=NOW + 5,
+        retry_delay=5,
         last_error="503",
         dead=[DeadEvent(batch.events[9], "bad", "rejected", 400, "{}")],
     )
-    assert queue.settle(batch, result, now=NOW)
+    assert queue.settle(batch, result)
     counts = queue.counts()
     assert (counts["delivered"], counts["retried"], counts["dead"], counts["in_retry"]) == (
         7,
@@ -71,8 +70,10 @@ def test_settle_splits_outcomes_atomically(queue: ProviderQueue) -> None:
         2,
     )
     assert counts["leased_batches"] == 0 and counts["retry_batches"] == 1
-    assert queue.claim(now=NOW + 4, lease=30, size=10, flush=True) is None  # not due yet
-    again = queue.claim(now=NOW + 5, lease=30, size=10, flush=True)
+    advance(queue.client, queue.keys, 4.5)
+    assert queue.claim(lease=30, size=10, flush=True) is None  # not due yet
+    advance(queue.client, queue.keys, 0.6)
+    again = queue.claim(lease=30, size=10, flush=True)
     assert again is not None and again.id == batch.id
     assert again.events == batch.events[7:9] and again.attempts == 1 and again.last_error == "503"
     assert queue.counts()["in_retry"] == 0
@@ -82,40 +83,74 @@ def test_settle_splits_outcomes_atomically(queue: ProviderQueue) -> None:
 
 def test_a_stale_lease_cannot_settle(queue: ProviderQueue) -> None:
     push(queue, 3)
-    batch = queue.claim(now=NOW, lease=10, size=3, flush=True)
+    batch = queue.claim(lease=10, size=3, flush=True)
     assert batch is not None
-    assert queue.reap(now=NOW + 11) == 1
-    again = queue.claim(now=NOW + 11, lease=10, size=3, flush=True)
+    advance(queue.client, queue.keys, 11)
+    assert queue.reap() == 1
+    again = queue.claim(lease=10, size=3, flush=True)
     assert again is not None and again.id == batch.id and again.attempts == 1
-    assert not queue.settle(batch, Settlement(delivered=3), now=NOW + 12)
-    assert not queue.renew(batch, now=NOW + 12, lease=10)
-    assert queue.renew(again, now=NOW + 12, lease=10)
-    assert queue.settle(again, Settlement(delivered=3), now=NOW + 12)
+    assert not queue.settle(batch, Settlement(delivered=3))
+    assert not queue.renew(batch, lease=10)
+    assert queue.renew(again, lease=10)
+    assert queue.settle(again, Settlement(delivered=3))
     assert queue.counts()["delivered"] == 3
 
 
 def test_reap_leaves_live_leases_alone(queue: ProviderQueue) -> None:
     push(queue, 3)
-    assert queue.claim(now=NOW, lease=10, size=3, flush=True) is not None
-    assert queue.reap(now=NOW + 9) == 0
+    assert queue.claim(lease=10, size=3, flush=True) is not None
+    advance(queue.client, queue.keys, 9)
+    assert queue.reap() == 0
     assert queue.counts()["leased_batches"] == 1
 
 
 def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> None:
     k = queue.keys
 
-    def enqueue(now: float, *ids: str) -> list:
+    def enqueue(*ids: str) -> list:
         pairs = [part for i in ids for part in (i, json.dumps({"id": i}))]
         return queue.scripts.run(
             queue.client,
             "enqueue",
             [k.pending, k.stats, k.trigger, k.seen],
-            [1000, 100, 10_000, 0, now, 60, *pairs],
+            [1000, 100, 10_000, 0, 60, *pairs],
         )
 
-    assert enqueue(NOW, "a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too
-    assert enqueue(NOW + 59, "b", "c") == [1, 0, 0, 1]
-    assert enqueue(NOW + 61, "a") == [1, 0, 0, 0]  # the window has passed
-    assert enqueue(NOW + 62, "", "") == [2, 0, 0, 0]  # generated ids are never deduplicated
+    assert enqueue("a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too
+    advance(queue.client, k, 30)
+    assert enqueue("b", "c") == [1, 0, 0, 1]
+    advance(queue.client, k, 31)
+    assert enqueue("a") == [1, 0, 0, 0]  # a's window has passed, b's has not
+    assert enqueue("", "") == [2, 0, 0, 0]  # generated ids are never deduplicated
     assert queue.counts()["deduplicated"] == 2
     assert queue.counts()["pending"] == 6
+
+
+def test_vanished_batches_are_dropped_counted_and_logged(
+    queue: ProviderQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch hash evicted (allkeys-* policy) or deleted by hand: its id must not loop in the
+    retry set or the leases forever, nor crash the claim."""
+    push(queue, 6)
+    leased = queue.claim(lease=10, size=3, flush=True)
+    retried = queue.claim(lease=10, size=3, flush=True)
+    assert leased is not None and retried is not None
+    queue.settle(retried, Settlement(retry=retried.events, retry_delay=0))
+    queue.client.delete(queue.keys.batch(leased.id), queue.keys.batch(retried.id))
+    with caplog.at_level("ERROR", "tracking_worker.store"):
+        assert queue.claim(lease=10, size=3, flush=True) is None
+        advance(queue.client, queue.keys, 11)
+        assert queue.reap() == 0
+    counts = queue.counts()
+    assert counts["lost"] == 2 and counts["leased_batches"] == counts["retry_batches"] == 0
+    assert sum("vanished" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_lease_and_due_times_are_redis_time(queue: ProviderQueue) -> None:
+    from tests.store.timetravel import redis_now
+
+    push(queue, 3)
+    batch = queue.claim(lease=10, size=3, flush=True)
+    assert batch is not None
+    deadline = queue.client.zscore(queue.keys.leases, batch.id)
+    assert deadline == pytest.approx(redis_now(queue.client) + 10, abs=2)

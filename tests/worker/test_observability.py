@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -34,3 +35,42 @@ def test_log_records_are_masked_with_their_arguments(caplog: pytest.LogCaptureFi
 
 def test_short_values_are_not_treated_as_secrets() -> None:
     assert Redactor(["abc"])("abc abc") == "abc abc"  # would mask ordinary words
+
+
+#: As a PHP provider echoes a rejected key: ``json_encode`` writes ``/`` as ``\/`` and ``é`` as
+#: ``\u00e9``, so the raw key never appears in its answer.
+PHP_KEY = "sk/live+kéy=123456"
+PHP_ANSWER = json.dumps({"error": "invalid key", "key": PHP_KEY}).replace("/", "\\/")
+
+
+def test_log_record_with_a_json_escaped_key_is_masked(caplog: pytest.LogCaptureFixture) -> None:
+    """A provider answer logged verbatim must not leak the key it echoes, escaped or not."""
+    assert PHP_KEY not in PHP_ANSWER  # the raw key is not what has to be found
+    logger = logging.getLogger("tracking_worker.test_redaction")
+    caplog.handler.addFilter(RedactingFilter(Redactor([PHP_KEY])))
+    with caplog.at_level(logging.INFO, logger.name):
+        logger.warning("graspil answered %s: %s", 401, PHP_ANSWER)
+    assert caplog.messages == [
+        'graspil answered 401: {"error": "invalid key", "key": "' + MASK + '"}'
+    ]
+
+
+def test_scrub_masks_a_json_escaped_key_deep_in_a_sentry_event() -> None:
+    """Sentry events carry provider answers in exception values, frame locals and breadcrumbs."""
+    event = {
+        "exception": {
+            "values": [
+                {
+                    "value": f"unreadable answer 401: {PHP_ANSWER}",
+                    "stacktrace": {"frames": [{"vars": {"text": PHP_ANSWER, "status": 401}}]},
+                }
+            ]
+        },
+        "breadcrumbs": {"values": [{"message": PHP_ANSWER, "level": "warning"}]},
+    }
+    cleaned = scrub(event, Redactor([PHP_KEY]))
+    masked = '{"error": "invalid key", "key": "' + MASK + '"}'
+    exception = cleaned["exception"]["values"][0]
+    assert exception["value"] == f"unreadable answer 401: {masked}"
+    assert exception["stacktrace"]["frames"][0]["vars"] == {"text": masked, "status": 401}
+    assert cleaned["breadcrumbs"]["values"] == [{"message": masked, "level": "warning"}]

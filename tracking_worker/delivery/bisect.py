@@ -31,6 +31,8 @@ class Round:
 
     results: list[tuple[str, Outcome]] = field(default_factory=list)
     requests: int = 0
+    #: The batch's lease ran out while sending: its round says nothing about the provider.
+    lease_lost: bool = False
 
     def add(self, other: Round) -> None:
         self.results += other.results

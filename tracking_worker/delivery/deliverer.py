@@ -72,6 +72,7 @@ class Deliverer:
             redact=self.redact,
             limiter=limiter,
             stop_after=delivery.breaker_threshold,
+            lease=delivery.lease_seconds,
         )
 
     def run(self, *, flush: bool) -> RunReport:
@@ -98,23 +99,25 @@ class Deliverer:
             if self.clock() >= deadline or not slot.hold():
                 report.more = True
                 return
-            now = self.clock()
-            verdict = self.circuit.allow(now=now)
+            verdict = self.circuit.allow()
             if not verdict.allowed:
                 report.paused = True
                 return
-            # A half-open probe is one request's worth, not a whole claim of them.
-            size = self.provider.batch_size if verdict.state == "half" else self.claim_size
-            batch = self.queue.claim(now=now, lease=self._lease, size=size, flush=flush)
+            probe = verdict.state == "half"
+            # A half-open probe claims one request's worth and sends one request.
+            size = self.provider.batch_size if probe else self.claim_size
+            batch = self.queue.claim(lease=self._lease, size=size, flush=flush)
             if batch is None:
+                if probe:
+                    self.circuit.release_probe()
                 return
-            self._process(batch, report, slot)
+            self._process(batch, report, slot, probe=probe)
 
     @property
     def _lease(self) -> float:
         return self.delivery.lease_seconds
 
-    def _process(self, batch: Batch, report: RunReport, slot: RunSlot) -> None:
+    def _process(self, batch: Batch, report: RunReport, slot: RunSlot, *, probe: bool) -> None:
         screened = policy.screen(
             batch.events,
             attempts=batch.attempts,
@@ -122,15 +125,14 @@ class Deliverer:
             now=self.clock(),
             delivery=self.delivery,
         )
-        sent = self._send(batch, screened.live, slot) if screened.live else Round()
+        sent = self._send(batch, screened.live, slot, probe) if screened.live else Round()
         health = policy.round_health(
             [o for _, o in sent.results], requests=sent.requests, delivery=self.delivery
         )
-        open_until = self._record(health)
+        open_until = self._record(health, probe=probe) if not sent.lease_lost else 0.0
         settlement = policy.settle_round(
             sent.results,
             attempts=batch.attempts,
-            now=self.clock(),
             open_until=open_until,
             delivery=self.delivery,
             redact=self.redact,
@@ -138,7 +140,7 @@ class Deliverer:
         )
         settlement.dead[:0] = screened.dead
         settlement.requests = sent.requests
-        if not self.queue.settle(batch, settlement, now=self.clock()):
+        if not self.queue.settle(batch, settlement):
             log.warning(
                 "%s: lease of batch %s lost before settling; it will be resent",
                 self.provider.name,
@@ -150,27 +152,30 @@ class Deliverer:
         report.retried += len(settlement.retry)
         report.dead += len(settlement.dead)
 
-    def _record(self, health: policy.Health) -> float:
-        """Tell the circuit what the round said; returns when the provider may be tried again."""
+    def _record(self, health: policy.Health, *, probe: bool) -> float:
+        """Tell the circuit what the round said; returns when the provider may be tried again
+        (Redis time). A probe that sent nothing gives its slot back."""
         if health.kind == NOTHING:
+            if probe:
+                self.circuit.release_probe()
             return 0.0
         reason = self.redact(health.reason)
         change = self.circuit.record(
-            health.kind, now=self.clock(), wait=health.wait, reason=reason, failures=health.failures
+            health.kind, wait=health.wait, reason=reason, failures=health.failures
         )
         if change.opened:
-            self._log_opened(health.kind, reason, change.open_until)
+            self._log_opened(health.kind, reason, change.open_until - change.now)
         return change.open_until
 
-    def _send(self, batch: Batch, items: list[Item], slot: RunSlot) -> Round:
-        def keep_alive() -> None:
-            self.queue.renew(batch, now=self.clock(), lease=self._lease)
+    def _send(self, batch: Batch, items: list[Item], slot: RunSlot, probe: bool) -> Round:
+        def keep_alive() -> bool:
+            held = self.queue.renew(batch, lease=self._lease)
             slot.hold()
+            return held
 
-        return self.sender.send(items, keep_alive=keep_alive, every=self._lease / 3)
+        return self.sender.send(items, keep_alive=keep_alive, probe=probe)
 
-    def _log_opened(self, kind: str, reason: str, open_until: float) -> None:
-        pause = max(0.0, open_until - self.clock())
+    def _log_opened(self, kind: str, reason: str, pause: float) -> None:
         if kind == CREDENTIALS:
             log.error(
                 "%s: credentials refused, provider paused for %.0fs, events kept: %s",

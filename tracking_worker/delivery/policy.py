@@ -77,6 +77,7 @@ def round_health(
     """One circuit record per round. A round that sent nothing says nothing about the provider
     (it must neither close an open circuit nor reset its cooldown); a failed round counts as
     many failures as it sent requests."""
+    outcomes = [o for o in outcomes if not (isinstance(o, Retry) and not o.sent)]
     if requests == 0:
         return Health(NOTHING)
     creds = [o for o in outcomes if isinstance(o, Credentials)]
@@ -98,15 +99,14 @@ def settle_round(
     results: Sequence[tuple[str, Outcome]],
     *,
     attempts: int,
-    now: float,
     open_until: float,
     delivery: DeliverySettings,
     redact: Redact,
     rand: random.Random,
 ) -> Settlement:
     """Where each sent event goes. Retried events go back together as one batch, due after a
-    backoff (or the provider's own wait), never before the circuit reopens; a throttled round
-    does not use up an attempt."""
+    backoff (or the provider's own wait), never before the circuit reopens (``open_until``,
+    Redis time); a throttled round, or events never sent, use up no attempt."""
     settlement = Settlement()
     retry: list[tuple[str, Outcome]] = []
     for raw, outcome in results:
@@ -119,7 +119,7 @@ def settle_round(
         else:
             retry.append((raw, outcome))
     if retry:
-        _schedule(settlement, retry, attempts, now, open_until, delivery, redact, rand)
+        _schedule(settlement, retry, attempts, open_until, delivery, redact, rand)
     return settlement
 
 
@@ -127,28 +127,26 @@ def _schedule(
     settlement: Settlement,
     retry: Sequence[tuple[str, Outcome]],
     attempts: int,
-    now: float,
     open_until: float,
     delivery: DeliverySettings,
     redact: Redact,
     rand: random.Random,
 ) -> None:
     outcomes = [o for _, o in retry]
-    counted = any(isinstance(o, Retry) and not o.throttled for o in outcomes)
+    counted = any(isinstance(o, Retry) and o.sent and not o.throttled for o in outcomes)
     last = redact(getattr(outcomes[0], "reason", ""))
     used = attempts + (1 if counted else 0)
     if counted and used >= delivery.max_attempts:
         reason = f"expired: {used} attempts used; last error: {last}"
         settlement.dead += [DeadEvent(raw, reason, "expired", _status(o)) for raw, o in retry]
         return
-    due = now
     if counted:
         backoff = compute_backoff(
             used - 1, base=delivery.backoff_base, cap=delivery.backoff_cap, rand=rand
         )
-        due = now + max(bounded_wait(_asked(outcomes), delivery), backoff)
+        settlement.retry_delay = max(bounded_wait(_asked(outcomes), delivery), backoff)
     settlement.retry = [raw for raw, _ in retry]
-    settlement.retry_due = max(due, open_until)
+    settlement.not_before = open_until
     settlement.count_attempt = counted
     settlement.last_error = last
 

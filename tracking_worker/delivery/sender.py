@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 
@@ -24,14 +25,24 @@ log = logging.getLogger("tracking_worker.sender")
 
 
 class Stop:
-    """Shared by the chunks of one round: after a refused key, a rate limit, or ``threshold``
-    failures in a row, chunks not yet sent are not sent (their events are retried)."""
+    """Shared by the chunks of one round: whether the next request may still go out.
 
-    def __init__(self, threshold: int) -> None:
+    Not after a refused key, a rate limit, or ``threshold`` failures in a row (those chunks
+    are retried); not beyond the round's request ``budget`` (a half-open probe is exactly one
+    request); and never once the batch's lease may have run out: a worker paused past its
+    lease (GC, a stopped VM, SIGSTOP) must not send what another worker now sends again.
+    """
+
+    def __init__(self, threshold: int, *, budget: int | None = None, hold: float) -> None:
         self.threshold = threshold
         self.lock = threading.Lock()
         self.failures = 0
         self.outcome: Outcome | None = None
+        self.budget = budget
+        #: How long after the last renewal a request may still start.
+        self.hold = hold
+        self.held_until = time.monotonic() + hold
+        self.lease_lost = False
 
     def note(self, outcome: Outcome) -> None:
         with self.lock:
@@ -49,10 +60,28 @@ class Stop:
             else:
                 self.failures = 0
 
-    def unsent(self) -> Outcome | None:
-        """The outcome for a chunk that is skipped, or None to send it."""
+    def renewed(self, held: bool) -> None:
+        """The lease was renewed (or found lost) just now."""
         with self.lock:
-            return self.outcome
+            if held and not self.lease_lost:
+                self.held_until = time.monotonic() + self.hold
+            else:
+                self.lease_lost = True
+
+    def unsent(self) -> Outcome | None:
+        """The outcome for a chunk that is not sent, or None to send it (one request of the
+        budget is taken)."""
+        with self.lock:
+            if self.lease_lost or time.monotonic() >= self.held_until:
+                self.lease_lost = True
+                return Retry("not sent: the batch's lease ran out (worker paused?)", sent=False)
+            if self.outcome is not None:
+                return self.outcome
+            if self.budget is not None:
+                if self.budget <= 0:
+                    return Retry("not sent: a half-open probe is one request", sent=False)
+                self.budget -= 1
+            return None
 
 
 class Sender:
@@ -67,6 +96,7 @@ class Sender:
         redact: Redactor,
         limiter: RateLimiter | None = None,
         stop_after: int = 5,
+        lease: float = 60.0,
     ) -> None:
         self.provider = provider
         self.transport = transport
@@ -74,19 +104,25 @@ class Sender:
         self.redact = redact
         self.limiter = limiter
         self.stop_after = stop_after
+        self.lease = lease
 
-    def send(self, items: Sequence[Item], *, keep_alive: Callable[[], None], every: float) -> Round:
-        """Send every chunk; ``keep_alive`` (lease renewal) runs every ``every`` seconds."""
+    def send(
+        self, items: Sequence[Item], *, keep_alive: Callable[[], bool], probe: bool = False
+    ) -> Round:
+        """Send every chunk (one request only for a probe). ``keep_alive`` renews the lease a
+        third of a lease apart and says whether it is still held."""
         size = self.provider.batch_size
-        stop = Stop(self.stop_after)
+        # Renewals come a third of a lease apart: twice that without one means this process
+        # was frozen (GC, a stopped VM, SIGSTOP) and the batch may be another worker's now.
+        stop = Stop(self.stop_after, budget=1 if probe else None, hold=self.lease * 2 / 3)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         futures = [self.executor.submit(self._chunk, chunk, stop) for chunk in chunks]
         pending: set[Future[Round]] = set(futures)
         while pending:
-            _, pending = wait(pending, timeout=every, return_when=FIRST_EXCEPTION)
+            _, pending = wait(pending, timeout=self.lease / 3, return_when=FIRST_EXCEPTION)
             if pending:
-                keep_alive()
-        total = Round()
+                stop.renewed(keep_alive())
+        total = Round(lease_lost=stop.lease_lost)
         for future in futures:
             total.add(future.result())
         return total

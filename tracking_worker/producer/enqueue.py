@@ -6,6 +6,7 @@ Redis round trip (one MULTI/EXEC pipeline of ``enqueue.lua`` calls, all or nothi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -57,11 +58,16 @@ class Producer:
         self, items: Iterable[Mapping[str, Any]], *, single: bool = False
     ) -> list[Normalized]:
         """Normalize every item or raise one ValidationError naming every bad field."""
+        if isinstance(items, (str, bytes, Mapping)):
+            raise ValidationError({"events": ["Must be a list of event objects."]})
         now = self.clock()
         valid: list[Normalized] = []
         errors: dict[str, list[str]] = {}
         for index, item in enumerate(items):
             prefix = "" if single else f"events.{index}."
+            if not isinstance(item, Mapping):
+                errors[prefix.rstrip(".") or "event"] = ["Must be an object (a mapping of fields)."]
+                continue
             try:
                 normalized = normalize(dict(item), self.schema, now=now)
                 self._check_requested(normalized.providers)
@@ -73,20 +79,31 @@ class Producer:
             raise ValidationError(errors)
         return valid
 
-    def enqueue(self, valid: list[Normalized]) -> None:
-        """Append the events to their providers' lists; raises TrackingUnavailable on failure."""
+    def enqueue(self, valid: list[Normalized]) -> list[Normalized]:
+        """Append the events to their providers' lists in one round trip. Raises
+        TrackingUnavailable when nothing could be enqueued; when only some providers' parts
+        failed, returns those parts (each event for just the failed providers) for the caller
+        to spool, so the providers that got it never get it twice."""
         routes = self._route(valid)
         if not routes:
-            return
+            return []
         try:
-            admitted = self.intake.enqueue(routes, self.limits, now=self.clock())
+            admitted = self.intake.enqueue(routes, self.limits)
         except StoreError as exc:
             raise TrackingUnavailable(str(exc)) from None
+        failed = {name: r for name, r in admitted.items() if isinstance(r, StoreError)}
+        if failed and len(failed) == len(admitted):  # nothing enqueued: nothing can double
+            raise TrackingUnavailable(str(next(iter(failed.values()))))
+        for name, error in failed.items():
+            log.error("%s: enqueue failed, its part is spooled: %s", name, error)
         for name, result in admitted.items():
+            if isinstance(result, StoreError):
+                continue
             if result.dropped:
                 self._warn_dropped(name, result.dropped)
             if result.trigger:
                 self.trigger(name)
+        return _parts_for(valid, set(failed), tuple(self.providers))
 
     def _check_requested(self, requested: tuple[str, ...]) -> None:
         unknown = sorted(set(requested) - set(self.providers))
@@ -99,7 +116,7 @@ class Producer:
     def _route(self, valid: list[Normalized]) -> dict[str, Route]:
         routes: dict[str, Route] = {}
         for item in valid:
-            raw = item.event.to_json()
+            raw = item.raw or item.event.to_json()
             dedupe = item.event.event_id if item.caller_id else ""
             for name in self._configured(item.providers or tuple(self.providers)):
                 route = routes.setdefault(name, Route())
@@ -126,3 +143,17 @@ class Producer:
                 self.limits.max_pending,
                 dropped,
             )
+
+
+def _parts_for(
+    valid: list[Normalized], failed: set[str], configured: tuple[str, ...]
+) -> list[Normalized]:
+    """Each event that was routed to a failed provider, now addressed to those alone."""
+    if not failed:
+        return []
+    parts = []
+    for item in valid:
+        wanted = [p for p in (item.providers or configured) if p in failed]
+        if wanted:
+            parts.append(dataclasses.replace(item, providers=tuple(wanted)))
+    return parts

@@ -4,12 +4,15 @@ JSON lines, fsync'd, in small files: a process appends to its own files only (so
 workers never interleave lines) and starts a new one every ``max_lines`` events. Draining takes
 whole files: it claims one by renaming it, enqueues its events in chunks and deletes it, so a
 drain step costs one file however large the spool has grown. Only when ``enqueue`` fails part-way
-is the rest of that one file written back, as a new file. A crash mid-drain leaves a claimed
-file that the next drain takes over once its process is gone: at most one file's events may be
-enqueued twice then, none lost.
+is the rest of that one file written back, as a new file. A drainer holds a ``flock`` on the file
+it claims from before the rename until the file is gone: a claimed file whose lock is free was
+left by a crashed drainer (pids would not tell, they are reused after a restart) and the next
+drain takes it over. At most one file's events may be enqueued twice then, none lost. A line
+without an event (cut short by a crash, not JSON, NaN, wrong shape...) goes to quarantine, with
+where it was and why; the good lines around it go on.
 
-File names: ``spool-<pid>-<seq>.jsonl`` while open for appends, and
-``spool-<pid>-<seq>.<random>-<drainer pid>.draining`` once claimed.
+Names: ``spool-<pid>-<seq>.jsonl``, once claimed ``spool-<pid>-<seq>.<random>-<pid>.draining``,
+and ``quarantine/quarantine.jsonl``.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import fields
+from datetime import datetime, timezone
 from itertools import chain, islice
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, NoReturn
 
-from ..events import Event, Normalized
+from ..events import Event, Normalized, format_time
 
 log = logging.getLogger("tracking_worker.spool")
 
@@ -36,6 +41,8 @@ SUFFIX = ".jsonl"
 CLAIMED = ".draining"
 #: Events per file: what one drain step of a web request moves at most.
 MAX_LINES = 100
+#: Where bad lines go, under the spool directory (never read back), and how much of each.
+QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINE_RAW_BYTES = "quarantine", "quarantine.jsonl", 4096
 
 Enqueue = Callable[[list[Normalized]], None]
 
@@ -51,7 +58,9 @@ class Spool:
         if max_lines < 1:
             raise ValueError("max_lines must be at least 1")
         self.directory = Path(directory)
+        self.quarantine_dir = self.directory / QUARANTINE_DIR
         self.max_lines = max_lines
+        self.quarantined_now = 0  # lines this instance's drains quarantined: see quarantined()
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._seq = 0
@@ -74,19 +83,19 @@ class Spool:
                 try:
                     _write(fd, part)
                     self._lines += len(part)
+                except OSError:
+                    self._current = None  # in case it ends in half a line: never append to it
+                    raise
                 finally:
                     os.close(fd)
 
     def count(self) -> int:
         """Events spooled (lines in every file, claimed ones included)."""
-        total = 0
-        for name in self._names():
-            try:
-                with (self.directory / name).open("rb") as handle:
-                    total += sum(1 for _ in handle)
-            except FileNotFoundError:
-                continue  # drained meanwhile
-        return total
+        return sum(_count_lines(self.directory / name) for name in self._names())
+
+    def quarantined(self) -> int:
+        """Lines in quarantine, counted from the files: right in any process, the CLI's too."""
+        return _count_lines(self.quarantine_dir / QUARANTINE_FILE)
 
     def has_events(self) -> bool:
         """Cheap: stops at the first spool file of the listing."""
@@ -105,11 +114,13 @@ class Spool:
             claimed = self._claim_next()
             if claimed is None:
                 break
-            done += self._drain_file(claimed, enqueue, chunk)
+            path, handle = claimed
+            with handle:  # closing it releases the claim: only once the file is gone
+                done += self._drain_file(path, handle, enqueue, chunk)
             taken += 1
         return done
 
-    def _claim_next(self) -> Path | None:
+    def _claim_next(self) -> tuple[Path, IO[bytes]] | None:
         """Claim the next file of the last listing, listing again once it is used up: one
         listing serves many drain steps, so a step costs the same however many files wait.
         Names another drainer took meanwhile just fail to claim."""
@@ -136,49 +147,75 @@ class Spool:
             return []
         return [name for _, name in sorted(found)]
 
-    def _claim(self, path: Path) -> Path | None:
-        """Rename the file so no other drainer takes it; a stale claim of a dead process too."""
-        if path.suffix == CLAIMED:
-            owner = _claimed_by(path)
-            if owner is not None and _alive(owner):
-                return None
-        elif path.suffix != SUFFIX:
-            return None
-        target = path.with_name(f"{_base(path)}.{uuid.uuid4().hex[:8]}-{os.getpid()}{CLAIMED}")
+    def _claim(self, path: Path) -> tuple[Path, IO[bytes]] | None:
+        """Lock the file, then rename it, and return it still locked: a claimed name is only
+        ever seen locked while its drainer lives, so a free lock means a stale claim. A locked
+        ``.jsonl`` is being written or claimed: a later listing finds it again."""
         try:
-            path.rename(target)
+            handle = path.open("rb")
         except FileNotFoundError:
-            return None  # another process claimed it first
-        return target
+            return None  # another drainer took it first
+        target = path.with_name(f"{_base(path)}.{uuid.uuid4().hex[:8]}-{os.getpid()}{CLAIMED}")
+        owned = False
+        try:
+            if owned := _lock_now(handle.fileno()) and _same_file(handle.fileno(), path):
+                path.rename(target)
+        except FileNotFoundError:  # only a drainer of an older version renames without a lock
+            owned = False
+        finally:
+            if not owned:
+                handle.close()
+        return (target, handle) if owned else None
 
-    def _drain_file(self, path: Path, enqueue: Enqueue, chunk: int) -> int:
+    def _drain_file(self, path: Path, handle: IO[bytes], enqueue: Enqueue, chunk: int) -> int:
         """Enqueue one claimed file, then delete it; returns how many events went.
 
-        Reads at most ``max_lines`` events, a chunk at a time. Whatever was not enqueued (the
-        failed chunk and the lines after it, or what lies beyond ``max_lines`` in a file
-        written before files were rotated) is spooled again as new files first."""
-        _wait_for_writer(path)
+        Reads at most ``max_lines`` lines, a chunk of events at a time; bad lines go to
+        quarantine before the events read with them are enqueued. Whatever was not enqueued
+        (the failed chunk and the lines after it, or what lies beyond ``max_lines`` in a file
+        written before files were rotated) is spooled again, as it was, in new files first."""
+        bad: list[dict[str, Any]] = []  # bad lines count toward max_lines: bounded work
+        events = _events(islice(enumerate(handle, 1), self.max_lines), _base(path) + SUFFIX, bad)
         done = 0
         part: list[Normalized] = []
-        with path.open("rb") as handle:
-            items = _read(handle, path.name)
-            try:
-                for part in _chunks(items, chunk, self.max_lines):
-                    enqueue(part)
-                    done += len(part)
-                    part = []
-            finally:
-                self._respool(chain(part, items), like=path)
-                path.unlink()  # not reached if respooling failed: then the file is kept whole
+        try:
+            for part in iter(lambda: list(islice(events, chunk)), []):
+                self._set_aside(bad)
+                enqueue(part)
+                done += len(part)
+                part = []
+        finally:
+            self._set_aside(bad)  # if this fails, nothing is respooled: the file is kept whole
+            rest = (line.removesuffix(b"\n") for line in handle)  # unparsed, bad ones too
+            self._respool(chain(map(_line, part), rest), like=path)
+            path.unlink()  # not reached if respooling failed: then the file is kept whole
         return done
 
-    def _respool(self, items: Iterator[Normalized], *, like: Path) -> None:
-        """Write items back as new files with ``like``'s mtime, so they stay first in line:
+    def _set_aside(self, bad: list[dict[str, Any]]) -> None:
+        """Append the bad lines read so far to the quarantine, fsync'd, before the events read
+        with them are enqueued (or the file is deleted), and count them."""
+        if bad:
+            self.quarantine_dir.mkdir(mode=0o700, exist_ok=True)
+            path = self.quarantine_dir / QUARANTINE_FILE
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # other drainers hold it for one write at most
+                _write(fd, [json.dumps(record, separators=(",", ":")).encode() for record in bad])
+            finally:
+                os.close(fd)
+            for record in bad:
+                log.error("spool %(file)s line %(line)d quarantined: %(reason)s", record)
+            with self._lock:
+                self.quarantined_now += len(bad)
+            bad.clear()
+
+    def _respool(self, lines: Iterator[bytes], *, like: Path) -> None:
+        """Write lines back as new files with ``like``'s mtime, so they stay first in line:
         the next drain step lists the directory afresh to find them."""
         mtime = like.stat().st_mtime_ns
         with self._lock:
             self._forget_parent_files()
-            while part := [_line(item) for item in islice(items, self.max_lines)]:
+            while part := list(islice(lines, self.max_lines)):
                 fd, _ = self._create()
                 try:
                     _write(fd, part)
@@ -210,8 +247,7 @@ class Spool:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 continue  # another Spool of this process (or a dead process with our pid)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if _same_file(fd, path):
+            if _lock_now(fd) and _same_file(fd, path):
                 return fd, path
             os.close(fd)
 
@@ -221,17 +257,92 @@ class Spool:
             self._pid, self._seq, self._current, self._lines = os.getpid(), 0, None, 0
 
 
+class _BadLine(Exception):
+    """Why a spool line holds no event (not a ValueError: json.loads must not swallow it)."""
+
+
+def _events(lines: Iterator[tuple[int, bytes]], name: str, bad: list[Any]) -> Iterator[Normalized]:
+    """The events of numbered lines; a bad line becomes a quarantine record in ``bad``."""
+    for number, line in lines:
+        try:
+            yield _parse(line)
+        except _BadLine as exc:  # kept: where, why, how long, and the start of the line
+            raw = line.removesuffix(b"\n")
+            text = raw[:QUARANTINE_RAW_BYTES].decode("utf-8", "replace")
+            record = dict(file=name, line=number, reason=str(exc), bytes=len(raw), raw=text)
+            bad.append({**record, "at": format_time(datetime.now(timezone.utc))})
+
+
+def _parse(line: bytes) -> Normalized:
+    """The item ``_line`` wrote, or _BadLine: nothing that could fail ``enqueue`` passes."""
+    try:
+        data = json.loads(line, parse_constant=_no_constant)
+    except RecursionError:
+        raise _BadLine("nested too deeply to parse") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
+        raise _BadLine(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or not {"event", "providers", "caller_id"} <= data.keys():
+        raise _BadLine("not an object with event, providers and caller_id")
+    providers, caller_id = data["providers"], data["caller_id"]
+    if not isinstance(providers, list) or not all(isinstance(p, str) for p in providers):
+        raise _BadLine("providers is not a list of strings")
+    if not isinstance(caller_id, bool):
+        raise _BadLine("caller_id is not true or false")
+    return Normalized(_event(data["event"]), tuple(providers), caller_id)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _BadLine(f"non-finite number {name}")
+
+
+#: The JSON types of each Event field: str unless said here, None only where it is the default.
+_NUM, _OBJ = (int, float), (dict,)
+_KINDS = dict(telegram_id=(int,), value=_NUM, queued_at=_NUM, properties=_OBJ, context=_OBJ)
+_TYPES = {
+    f.name: _KINDS.get(f.name, (str,)) + ((type(None),) if f.default is None else ())
+    for f in fields(Event)
+}
+
+
+def _event(data: object) -> Event:
+    """The Event of a spool line, checked as far as Redis and the providers rely on it."""
+    if not isinstance(data, dict):
+        raise _BadLine("event is not an object")
+    try:
+        event = Event(**data)
+    except TypeError as exc:  # a missing or unknown field
+        raise _BadLine(f"not an event: {exc}") from None
+    values = {name: getattr(event, name) for name in _TYPES}
+    wrong = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, _TYPES[k])]
+    if wrong:
+        raise _BadLine(f"event field(s) of the wrong type: {', '.join(wrong)}")
+    try:
+        event.to_json()  # what enqueue does to it: 1e999 parses as inf, and inf fails here
+    except (ValueError, RecursionError) as exc:
+        raise _BadLine(f"event cannot be encoded: {exc}") from None
+    return event
+
+
 def _open_locked(path: Path, ino: int) -> int | None:
-    """``path`` opened for appending and locked, if it is still the file ``ino``."""
+    """``path`` opened for appending and locked, if it is still the file ``ino`` and no
+    drainer holds it (then it is being claimed: a new file is started, nobody waits)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     except FileNotFoundError:
         return None
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    if os.fstat(fd).st_ino == ino and _same_file(fd, path):
+    if _lock_now(fd) and os.fstat(fd).st_ino == ino and _same_file(fd, path):
         return fd
     os.close(fd)
     return None
+
+
+def _lock_now(fd: int) -> bool:
+    """Take the exclusive lock if nobody holds it; never waits."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _pop(names: deque[str]) -> str | None:
@@ -242,42 +353,33 @@ def _pop(names: deque[str]) -> str | None:
         return None
 
 
-def _write(fd: int, lines: list[str]) -> None:
-    os.write(fd, "".join(line + "\n" for line in lines).encode())
-    os.fsync(fd)
+def _write(fd: int, lines: list[bytes]) -> None:
+    """All the lines or none: a short write (disk full) goes on until it fails, and a failure
+    is cut off again, so no file ends in half a line that the next line would run into."""
+    size = os.fstat(fd).st_size
+    data = memoryview(b"".join(line + b"\n" for line in lines))
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
 
 
-def _wait_for_writer(path: Path) -> None:
-    """A writer that opened the file before we renamed it holds its lock until it is done."""
-    with path.open("rb") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for _ in handle)
+    except FileNotFoundError:
+        return 0  # drained meanwhile
 
 
-def _chunks(items: Iterator[Normalized], size: int, total: int) -> Iterator[list[Normalized]]:
-    """Lists of ``size`` items, ``total`` items at most; leaves the rest unread in ``items``."""
-    while total > 0 and (part := list(islice(items, min(size, total)))):
-        total -= len(part)
-        yield part
-
-
-def _line(item: Normalized) -> str:
+def _line(item: Normalized) -> bytes:
     event = json.loads(item.event.to_json())
-    return json.dumps(
-        {"event": event, "providers": list(item.providers), "caller_id": item.caller_id},
-        separators=(",", ":"),
-    )
-
-
-def _read(handle: IO[bytes], name: str) -> Iterator[Normalized]:
-    for number, line in enumerate(handle, 1):
-        try:
-            data = json.loads(line)
-            yield Normalized(
-                Event(**data["event"]), tuple(data["providers"]), bool(data["caller_id"])
-            )
-        except (ValueError, TypeError, KeyError) as exc:
-            # Only a line cut short by a crash mid-write can be malformed.
-            log.error("spool %s line %d unreadable, skipped: %s", name, number, exc)
+    data = {"event": event, "providers": list(item.providers), "caller_id": item.caller_id}
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def _is_spool_name(name: str) -> bool:
@@ -289,24 +391,8 @@ def _base(path: Path) -> str:
     return path.name.split(".", 1)[0]
 
 
-def _claimed_by(path: Path) -> int | None:
-    """The drainer pid in ``<base>.<random>-<pid>.draining``; None if the name has none."""
-    owner = path.stem.rsplit("-", 1)[-1]
-    return int(owner) if "." in path.stem and owner.isdigit() else None
-
-
 def _same_file(fd: int, path: Path) -> bool:
     try:
         return os.fstat(fd).st_ino == os.stat(path).st_ino
     except FileNotFoundError:
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

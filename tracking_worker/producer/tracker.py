@@ -83,7 +83,7 @@ class Tracker:
     def drain_spool(self, files: int | None = None) -> int:
         """Enqueue spooled events now (``tracking-worker spool drain``): every spool file, or
         ``files`` of them; returns how many events."""
-        drained = self.spool.drain(self.producer.enqueue, files=files, chunk=SPOOL_CHUNK)
+        drained = self.spool.drain(self._enqueue_spooled, files=files, chunk=SPOOL_CHUNK)
         self.drained += drained
         return drained
 
@@ -91,11 +91,14 @@ class Tracker:
         now = time.monotonic()
         if now >= self._down_until:
             try:
-                self.producer.enqueue(valid)
+                failed = self.producer.enqueue(valid)
             except TrackingUnavailable as exc:
                 self._down_until = now + DOWN_FOR
                 self._fallback(valid, exc)
                 return
+            if failed:
+                names = sorted({p for item in failed for p in item.providers})
+                self._fallback(failed, TrackingUnavailable(f"enqueue failed for {names}"))
             self._drain_some(now)
             return
         self._fallback(valid, TrackingUnavailable("Redis was unavailable a moment ago"))
@@ -134,7 +137,13 @@ class Tracker:
     def _drain_one_file(self) -> int:
         if not self.spool.has_events():
             return 0
-        return self.spool.drain(self.producer.enqueue, files=1, chunk=SPOOL_CHUNK)
+        return self.spool.drain(self._enqueue_spooled, files=1, chunk=SPOOL_CHUNK)
+
+    def _enqueue_spooled(self, part: list[Normalized]) -> None:
+        """Drain step: a provider whose part fails again goes back to the spool alone."""
+        failed = self.producer.enqueue(part)
+        if failed:
+            self.spool.append(failed)
 
     def _trigger(self, provider: str) -> None:
         try:

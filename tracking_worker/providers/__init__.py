@@ -14,19 +14,10 @@ from types import ModuleType
 
 from .base import HttpRequest, HttpResponse, Provider, ProviderSchema
 
-#: The order ``REGISTRY`` kept before providers were discovered; a provider may instead declare
-#: an ``order`` class attribute (10, 20, ... as the sandbox's emulators do). Others come after,
-#: by name, so a new provider needs no entry here.
-_FIRST = ("graspil", "tganalytics", "grampixel", "giosg", "vibetrace")
-
 
 def _rank(cls: type[Provider]) -> tuple[int, str]:
-    declared = getattr(cls, "order", None)
-    if isinstance(declared, int):
-        return declared, cls.name
-    if cls.name in _FIRST:
-        return 10 * (_FIRST.index(cls.name) + 1), cls.name
-    return 1000, cls.name
+    """Each provider declares its ``order`` (as its sandbox emulator does); then by name."""
+    return cls.order, cls.name
 
 
 def _declared_in(module: ModuleType) -> list[type[Provider]]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -71,12 +72,55 @@ class UuidText(fields.String):
             raise ma.ValidationError("Not a valid UUID.") from None
 
 
+def single_token(value: str) -> None:
+    """Validates a key, token or id: not empty, no whitespace or control character anywhere.
+
+    Such a character is always a copying slip, most often the trailing newline of an environment
+    variable filled from ``$(cat keyfile)``; the API would only refuse the key hours later.
+    """
+    if not value:
+        raise ma.ValidationError("Must not be empty.")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ma.ValidationError(
+            "Must not contain whitespace or control characters "
+            "(a trailing newline from an environment variable?)."
+        )
+
+
+def trimmed_name(value: str) -> None:
+    """Validates a name an API matches exactly: inner spaces allowed, but not empty, not padded
+    with whitespace and free of control characters (the same copying slips as ``single_token``)."""
+    if not value.strip():
+        raise ma.ValidationError("Must not be empty.")
+    if value != value.strip() or not value.isprintable():
+        raise ma.ValidationError(
+            "Must not start or end with whitespace or contain control characters."
+        )
+
+
+def http_base_url(value: str) -> None:
+    """Validates a base URL that request paths are appended to: http(s) with a host, and no
+    query string or fragment, which would land in the middle of every request URL."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ma.ValidationError("Must be an http:// or https:// URL with a host.")
+    if "?" in value or "#" in value:
+        raise ma.ValidationError("Must not have a query string or fragment.")
+
+
 class ProviderSchema(ma.Schema):
-    """Settings every provider has; a provider's schema adds its own keys."""
+    """Settings every provider has; a provider's schema adds its own keys.
+
+    Integers are strict: a float (``2.0``) or a bool where a count belongs is a typo to report,
+    not a value to round. ``batch_size`` above the provider's ``max_batch`` is refused by
+    ``settings`` (the schema does not know which provider it serves).
+    """
 
     base_url = fields.Url(required=True, require_tld=False)
-    batch_size = fields.Integer(validate=validate.Range(min=1))
-    max_connections = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
+    batch_size = fields.Integer(strict=True, validate=validate.Range(min=1))
+    max_connections = fields.Integer(
+        strict=True, load_default=16, validate=validate.Range(min=1, max=256)
+    )
     connect_timeout = fields.Float(load_default=3.05, validate=validate.Range(min=0.01))
     read_timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.01))
     #: Requests per second, shared by every worker through Redis; none when absent.
@@ -84,12 +128,19 @@ class ProviderSchema(ma.Schema):
         load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False)
     )
 
+    @ma.validates("base_url")
+    def _check_base_url(self, value: str, **_: Any) -> None:
+        """Runs for every provider, including those that redeclare ``base_url`` with a default."""
+        http_base_url(value)
+
 
 class Provider(ABC):
     """Base of every provider adapter; subclasses declare what they are as class attributes."""
 
     #: Name used in settings (``[providers.<name>]``), Redis keys and the Celery queue.
     name: ClassVar[str]
+    #: Where it comes in listings (status tables, the demo): 10, 20, ...; then by name.
+    order: ClassVar[int] = 1000
     #: Most events one request may carry (1 = one event per request).
     max_batch: ClassVar[int] = 1
     #: Events per request when the settings do not say.
@@ -102,7 +153,8 @@ class Provider(ABC):
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = dict(config)
         self.base_url = str(config["base_url"]).rstrip("/")
-        self.batch_size = min(int(config.get("batch_size") or self.default_batch), self.max_batch)
+        # Settings refuse a batch_size above max_batch (naming the maximum), so none is clamped.
+        self.batch_size = int(config.get("batch_size") or self.default_batch)
         self.max_connections = int(config.get("max_connections", 16))
         self.timeout = (float(config["connect_timeout"]), float(config["read_timeout"]))
         rate = config.get("rate_limit")

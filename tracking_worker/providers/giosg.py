@@ -22,6 +22,7 @@ from .base import (
     ProviderSchema,
     UuidText,
     messages_text,
+    single_token,
     transient,
 )
 
@@ -32,7 +33,7 @@ _SESSION_WORDS = ("session", "visitor", "room")
 
 
 class GiosgSchema(ProviderSchema):
-    token = fields.String(required=True, validate=validate.Length(min=1))
+    token = fields.String(required=True, validate=single_token)
     organization_id = UuidText(required=True)
     #: normalized event name -> giosg goal UUID
     goals = fields.Dict(keys=fields.String(), values=UuidText(), required=True)
@@ -43,6 +44,7 @@ class GiosgSchema(ProviderSchema):
 
 class Giosg(Provider):
     name = "giosg"
+    order = 40
     schema = GiosgSchema
     secret_keys = ("token",)
 

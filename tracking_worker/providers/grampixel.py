@@ -20,6 +20,7 @@ from .base import (
     Provider,
     ProviderSchema,
     UuidText,
+    single_token,
     transient,
 )
 
@@ -28,7 +29,7 @@ VALUE_REQUIRED = frozenset({"FTD", "DEP", "Purchase"})
 
 
 class GramPixelSchema(ProviderSchema):
-    api_key = fields.String(required=True, validate=validate.Length(min=1))
+    api_key = fields.String(required=True, validate=single_token)
     workspace_id = UuidText(required=True)
     #: normalized event name -> GramPixel event name; unmapped names pass unchanged
     events = fields.Dict(
@@ -40,12 +41,13 @@ class GramPixelSchema(ProviderSchema):
     #: The docs show both /v1/events/custom and /api/v1/events/custom.
     path = fields.String(
         load_default="/v1/events/custom",
-        validate=validate.Regexp(r"^/", error="Must start with /."),
+        validate=[validate.Regexp(r"^/", error="Must start with /."), single_token],
     )
 
 
 class GramPixel(Provider):
     name = "grampixel"
+    order = 30
     schema = GramPixelSchema
     secret_keys = ("api_key",)
 

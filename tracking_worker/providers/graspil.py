@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
@@ -20,6 +20,7 @@ from .base import (
     Provider,
     ProviderSchema,
     messages_text,
+    single_token,
     transient,
 )
 
@@ -27,7 +28,7 @@ _KEY_FIELDS = {"api_key", "api-key", "apikey", "key", "token"}
 
 
 class GraspilSchema(ProviderSchema):
-    api_key = fields.String(required=True, validate=validate.Length(min=1))
+    api_key = fields.String(required=True, validate=single_token)
     base_url = fields.Url(load_default="https://api.graspil.com", require_tld=False)
     #: normalized event name -> Graspil target_id
     targets = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
@@ -35,6 +36,7 @@ class GraspilSchema(ProviderSchema):
 
 class Graspil(Provider):
     name = "graspil"
+    order = 10
     max_batch = 100
     default_batch = 100
     schema = GraspilSchema

@@ -17,7 +17,15 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
-from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, transient
+from .base import (
+    HttpRequest,
+    HttpResponse,
+    Provider,
+    ProviderSchema,
+    single_token,
+    transient,
+    trimmed_name,
+)
 
 MAX_BATCH = 100
 DEFAULT_BATCH = 20  # what the official SDK sends at most per request
@@ -80,9 +88,9 @@ _MILLISECOND = timedelta(milliseconds=1)
 
 
 class TgAnalyticsSchema(ProviderSchema):
-    token = fields.String(required=True, validate=validate.Length(min=1))
+    token = fields.String(required=True, validate=single_token)
     #: The name the token was created for; TGA refuses any other.
-    app_name = fields.String(required=True, validate=validate.Length(min=1))
+    app_name = fields.String(required=True, validate=trimmed_name)
     #: The Mini App's host the token is bound to, sent as Origin and Referer.
     app_domain = fields.String(
         required=True,
@@ -90,12 +98,13 @@ class TgAnalyticsSchema(ProviderSchema):
     )
     base_url = fields.Url(load_default="https://tganalytics.xyz", require_tld=False)
     batch_size = fields.Integer(
-        load_default=DEFAULT_BATCH, validate=validate.Range(min=1, max=MAX_BATCH)
+        strict=True, load_default=DEFAULT_BATCH, validate=validate.Range(min=1, max=MAX_BATCH)
     )
 
 
 class TgAnalytics(Provider):
     name = "tganalytics"
+    order = 20
     max_batch = MAX_BATCH
     default_batch = DEFAULT_BATCH
     schema = TgAnalyticsSchema

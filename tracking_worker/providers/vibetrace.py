@@ -15,7 +15,7 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
-from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, transient
+from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, single_token, transient
 
 #: Optional user attributes, taken from ``context`` keys of the same name.
 USER_FIELDS = ("tel", "firstname", "lastname", "country", "city")
@@ -24,7 +24,7 @@ GENERIC_KEYS = ("status", "coupons", "phone", "total_shipping")
 
 
 class VibeTraceSchema(ProviderSchema):
-    api_key = fields.String(required=True, validate=validate.Length(min=1))
+    api_key = fields.String(required=True, validate=single_token)
     #: normalized event names sent as a VibeTrace ``confirmation`` (an order)
     confirmation_events = fields.List(
         fields.String(validate=validate.Length(min=1)), load_default=lambda: ["purchase"]
@@ -34,6 +34,7 @@ class VibeTraceSchema(ProviderSchema):
 
 class VibeTrace(Provider):
     name = "vibetrace"
+    order = 50
     schema = VibeTraceSchema
     secret_keys = ("api_key",)
 

@@ -24,9 +24,12 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Change:
+    """The circuit after a record; times are Redis time."""
+
     state: str
     open_until: float
     opened: bool
+    now: float
 
 
 class Circuit:
@@ -40,24 +43,25 @@ class Circuit:
         self.keys = keys
         self.delivery = delivery
 
-    def allow(self, *, now: float) -> Verdict:
+    def allow(self) -> Verdict:
+        """May this worker send now? While half-open, only the one caller that takes the
+        probe slot may (for one request)."""
         probe_lease = self.delivery.lease_seconds
         allowed, wait, state = self.scripts.run(
-            self.client, "circuit_allow", [self.keys.circuit], [now, probe_lease]
+            self.client, "circuit_allow", [self.keys.circuit], [probe_lease]
         )
         return Verdict(bool(int(allowed)), float(wait), as_text(state))
 
     def record(
-        self, kind: str, *, now: float, wait: float = 0.0, reason: str = "", failures: int = 1
+        self, kind: str, *, wait: float = 0.0, reason: str = "", failures: int = 1
     ) -> Change:
         d = self.delivery
-        state, open_until, opened = self.scripts.run(
+        state, open_until, opened, now = self.scripts.run(
             self.client,
             "circuit_record",
             [self.keys.circuit],
             [
                 kind,
-                now,
                 d.breaker_threshold,
                 d.breaker_cooldown,
                 d.breaker_cooldown_cap,
@@ -67,19 +71,17 @@ class Circuit:
                 failures,
             ],
         )
-        return Change(as_text(state), float(open_until), bool(int(opened)))
+        return Change(as_text(state), float(open_until), bool(int(opened)), float(now))
 
-    def open_until(self) -> float:
-        """When the current pause ends (0 when closed); read-only, takes no probe slot."""
-        with converted("reading the circuit"):
-            raw = self.client.hget(self.keys.circuit, "open_until")
-        return float(raw) if raw else 0.0
+    def release_probe(self) -> bool:
+        """A probe that found nothing to send gives its slot back at once."""
+        return bool(int(self.scripts.run(self.client, "circuit_release", [self.keys.circuit], [])))
 
-    def reset(self, *, now: float) -> int:
+    def reset(self) -> int:
         """Close the circuit now (an operator fixed the key, or a provider's pause was wrong);
         the retry batches waiting for it are due at once. Returns how many."""
         keys = [self.keys.circuit, self.keys.retry]
-        return int(self.scripts.run(self.client, "circuit_reset", keys, [now]))
+        return int(self.scripts.run(self.client, "circuit_reset", keys, []))
 
     def state(self) -> dict[str, str]:
         with converted("reading the circuit"):

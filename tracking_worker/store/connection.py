@@ -48,3 +48,13 @@ def worker_client(settings: Settings) -> redis.Redis:
 def as_text(value: Any) -> str:
     """Redis answers bytes; every reader of the store wants text."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def eviction_policy(client: redis.Redis) -> str | None:
+    """Redis's ``maxmemory-policy``, or None where CONFIG is not allowed (managed Redis)."""
+    try:
+        answer: dict[Any, Any] = dict(client.config_get("maxmemory-policy"))
+    except redis.RedisError:
+        return None
+    found = {as_text(k): as_text(v) for k, v in answer.items()}
+    return found.get("maxmemory-policy")

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 
+from ..errors import StoreError
 from ..keys import Keys
 from .connection import converted
 from .lua_scripts import Arg, Scripts, is_noscript
@@ -53,24 +54,21 @@ class Intake:
         self.key_prefix = key_prefix
 
     def enqueue(
-        self, routes: Mapping[str, Route], limits: Limits, *, now: float
-    ) -> dict[str, Admitted]:
+        self, routes: Mapping[str, Route], limits: Limits
+    ) -> dict[str, Admitted | StoreError]:
         """All routes in one transaction, repeated once after a NOSCRIPT (Redis restarted and
-        lost its scripts); redis errors leave as StoreError/StoreUnavailable."""
+        lost its scripts). MULTI/EXEC does not roll back when one command fails, so each
+        provider's answer comes back on its own: what Redis did for it, or why it failed (the
+        caller spools only that part). A failure of the whole call raises StoreError or
+        StoreUnavailable."""
         with converted("enqueue"):
-            try:
-                answers = self._once(routes, limits, now)
-            except redis.RedisError as exc:
-                if not is_noscript(exc):
-                    raise
+            answers = self._once(routes, limits)
+            if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
                 self.scripts.load(self.client)
-                answers = self._once(routes, limits, now)
-        return {
-            name: Admitted(int(a[0]), int(a[1]), bool(int(a[2])))
-            for name, a in zip(routes, answers, strict=True)
-        }
+                answers = self._once(routes, limits)
+        return {name: _admitted(answer) for name, answer in zip(routes, answers, strict=True)}
 
-    def _once(self, routes: Mapping[str, Route], limits: Limits, now: float) -> list[Any]:
+    def _once(self, routes: Mapping[str, Route], limits: Limits) -> list[Any]:
         pipe = self.client.pipeline(transaction=True)
         for name, route in routes.items():
             k = Keys(name, self.key_prefix)
@@ -79,9 +77,14 @@ class Intake:
                 limits.full_batch[name],
                 limits.trigger_ttl_ms,
                 route.skipped,
-                now,
                 limits.dedupe_ttl,
                 *route.events,
             ]
             self.scripts.queue_call(pipe, "enqueue", [k.pending, k.stats, k.trigger, k.seen], args)
-        return list(pipe.execute())
+        return list(pipe.execute(raise_on_error=False))
+
+
+def _admitted(answer: Any) -> Admitted | StoreError:
+    if isinstance(answer, Exception):
+        return StoreError(f"enqueue failed: {answer}")
+    return Admitted(int(answer[0]), int(answer[1]), bool(int(answer[2])))

@@ -25,7 +25,17 @@ NAMES = (
     "circuit_allow",
     "circuit_record",
     "circuit_reset",
+    "circuit_release",
     "rate_take",
+    "due",
+)
+
+#: Run before every script: ``NOW`` is Redis's own clock (TIME, in seconds), so leases, retry
+#: due times, reaping, the circuit and the rate limit agree whatever each host's clock says.
+#: (Redis replicates a script's effects, not the script, so reading TIME before writes is safe.)
+PRELUDE = (
+    "local NOW = (function() local t = redis.call('TIME') "
+    "return tonumber(t[1]) + tonumber(t[2]) / 1000000 end)()\n"
 )
 
 Arg = str | int | float | bytes
@@ -36,7 +46,9 @@ class Scripts:
 
     def __init__(self) -> None:
         folder = resources.files("tracking_worker.store") / "lua"
-        self.source = {n: (folder / f"{n}.lua").read_text(encoding="utf-8") for n in NAMES}
+        self.source = {
+            n: PRELUDE + (folder / f"{n}.lua").read_text(encoding="utf-8") for n in NAMES
+        }
         self.sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in self.source.items()}
 
     def load(self, client: redis.Redis) -> None:

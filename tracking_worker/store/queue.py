@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -20,6 +21,8 @@ from ..keys import Keys
 from .connection import as_text, converted
 from .lua_scripts import Scripts
 
+log = logging.getLogger("tracking_worker.store")
+
 COUNTERS = (
     "enqueued",
     "delivered",
@@ -30,6 +33,7 @@ COUNTERS = (
     "requests",
     "reaped",
     "in_retry",
+    "lost",
 )
 
 
@@ -60,7 +64,10 @@ class Settlement:
     delivered: int = 0
     requests: int = 0
     retry: list[str] = field(default_factory=list)
-    retry_due: float = 0.0
+    #: The retry batch is due this many seconds after settling (Redis time)...
+    retry_delay: float = 0.0
+    #: ...and never before this moment (the circuit's open_until, Redis time; 0 for none).
+    not_before: float = 0.0
     count_attempt: bool = True
     last_error: str = ""
     dead: list[DeadEvent] = field(default_factory=list)
@@ -77,33 +84,34 @@ class ProviderQueue:
         self.keys = keys
         self.dead_max = dead_max
 
-    def claim(self, *, now: float, lease: float, size: int, flush: bool) -> Batch | None:
+    def claim(self, *, lease: float, size: int, flush: bool) -> Batch | None:
         """Lease a due retry batch, else up to ``size`` pending events (a full batch unless
-        ``flush``)."""
+        ``flush``). Retry ids whose batch vanished from Redis are dropped, counted and logged."""
         k, token, new_id = self.keys, uuid.uuid4().hex, uuid.uuid4().hex
         got = self.scripts.run(
             self.client,
             "claim",
             [k.pending, k.leases, k.retry, k.batch(new_id), k.stats],
-            [now, now + lease, size, 1 if flush else size, token, new_id, k.batch_prefix],
+            [lease, size, 1 if flush else size, token, new_id, k.batch_prefix],
         )
-        if not got:
+        batch_id, events, attempts, last_error, lost = (as_text(x) for x in got)
+        self._report_lost(int(lost), "retry set")
+        if not batch_id:
             return None
-        batch_id, events, attempts, last_error = (as_text(x) for x in got)
         return Batch(batch_id, token, json.loads(events), int(attempts), last_error)
 
-    def settle(self, batch: Batch, result: Settlement, *, now: float) -> bool:
+    def settle(self, batch: Batch, result: Settlement) -> bool:
         """Record the batch's outcomes; False when the lease was lost (batch resent later)."""
         k = self.keys
         args: list[Any] = [
             batch.id,
             batch.token,
-            now,
+            result.not_before,
             result.delivered,
             result.requests,
             json.dumps(result.retry) if result.retry else "",
             len(result.retry),
-            result.retry_due,
+            result.retry_delay,
             1 if result.count_attempt else 0,
             result.last_error[:1000],
             self.dead_max,
@@ -122,23 +130,38 @@ class ProviderQueue:
         )
         return bool(int(done) == 1)
 
-    def renew(self, batch: Batch, *, now: float, lease: float) -> bool:
+    def renew(self, batch: Batch, *, lease: float) -> bool:
+        """Extend the lease; False when it was lost (reaped: another worker may send it)."""
         k = self.keys
         done = self.scripts.run(
-            self.client,
-            "renew",
-            [k.batch(batch.id), k.leases],
-            [batch.id, batch.token, now + lease],
+            self.client, "renew", [k.batch(batch.id), k.leases], [batch.id, batch.token, lease]
         )
         return bool(int(done) == 1)
 
-    def reap(self, *, now: float, limit: int = 100) -> int:
+    def reap(self, *, limit: int = 100) -> int:
+        """Return expired leases to the retry set; returns how many batches."""
         k = self.keys
-        return int(
-            self.scripts.run(
-                self.client, "reap", [k.leases, k.retry, k.stats], [now, k.batch_prefix, limit]
-            )
+        reaped, lost = self.scripts.run(
+            self.client, "reap", [k.leases, k.retry, k.stats], [k.batch_prefix, limit]
         )
+        self._report_lost(int(lost), "leases")
+        return int(reaped)
+
+    def due(self) -> bool:
+        """Whether a flushing delivery would find work now (pending, or a due retry) while
+        the circuit lets it send."""
+        k = self.keys
+        return bool(int(self.scripts.run(self.client, "due", [k.pending, k.retry, k.circuit], [])))
+
+    def _report_lost(self, lost: int, where: str) -> None:
+        if lost:
+            log.error(
+                "%s: %d batch(es) in the %s had vanished from Redis (evicted or deleted); "
+                "their events are lost and counted as `lost`",
+                self.keys.provider,
+                lost,
+                where,
+            )
 
     def run_slot(self, *, timeout: float) -> RunSlot:
         """The one-run-at-a-time slot of this provider (expires if its holder dies)."""
@@ -158,15 +181,6 @@ class ProviderQueue:
         """The marked message was taken: the next full batch may send another."""
         with converted("clearing a trigger"):
             self.client.delete(self.keys.trigger)
-
-    def has_work(self, *, now: float) -> bool:
-        """Whether a flush would find something: pending events or a due retry."""
-        with converted("has_work"):
-            pipe = self.client.pipeline(transaction=False)
-            pipe.llen(self.keys.pending)
-            pipe.zcount(self.keys.retry, "-inf", now)
-            pending, due = pipe.execute()
-        return bool(pending or due)
 
     def counts(self) -> dict[str, int]:
         """Counters plus the live sizes: pending, in_flight (leased batches), retry batches."""

@@ -20,7 +20,6 @@ class RateLimiter:
         keys: Keys,
         rate: float,
         *,
-        clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
@@ -28,7 +27,6 @@ class RateLimiter:
         self.keys = keys
         self.rate = rate
         self.burst = max(1.0, rate)
-        self.clock = clock
         self.sleep = sleep
 
     def acquire(self) -> float:
@@ -40,7 +38,7 @@ class RateLimiter:
                     self.client,
                     "rate_take",
                     [self.keys.rate],
-                    [self.clock(), self.rate, self.burst],
+                    [self.rate, self.burst],
                 )
             )
             if wait <= 0:

@@ -17,7 +17,7 @@ from celery import Celery, signals
 from .. import routing
 from ..settings import Settings, load_settings
 from .observability import add_redaction, setup_sentry
-from .process import ProcessState
+from .process import ProcessState, warn_if_evicting
 from .tasks import register
 
 
@@ -67,15 +67,20 @@ def default_app() -> Celery:
 
 
 def connect_observability(settings: Settings) -> None:
-    """Sentry and secret-scrubbing logs for the worker and beat processes of this program."""
+    """Sentry and secret-scrubbing logs for the worker and beat processes of this program, and
+    the worker's start-up check of Redis's eviction policy."""
 
     def on_start(**_: Any) -> None:
         setup_sentry(settings)
 
+    def on_worker_start(**_: Any) -> None:
+        setup_sentry(settings)
+        warn_if_evicting(settings)
+
     def on_logging(logger: logging.Logger, **_: Any) -> None:
         add_redaction(logger, settings)
 
-    signals.celeryd_init.connect(on_start, weak=False, dispatch_uid="tw-sentry-worker")
+    signals.celeryd_init.connect(on_worker_start, weak=False, dispatch_uid="tw-sentry-worker")
     signals.beat_init.connect(on_start, weak=False, dispatch_uid="tw-sentry-beat")
     signals.after_setup_logger.connect(on_logging, weak=False, dispatch_uid="tw-redact")
     signals.after_setup_task_logger.connect(on_logging, weak=False, dispatch_uid="tw-redact-t")

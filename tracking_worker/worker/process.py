@@ -17,7 +17,7 @@ from ..delivery.transport import Transport
 from ..keys import Keys
 from ..settings import Settings
 from ..store.circuit import Circuit
-from ..store.connection import worker_client
+from ..store.connection import eviction_policy, worker_client
 from ..store.lua_scripts import Scripts
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
@@ -49,6 +49,7 @@ class WorkerProcess:
     def __init__(
         self, settings: Settings, send: SendDeliver, clock: Callable[[], float] = time.time
     ) -> None:
+        #: Only for what is local to this process: a run's own time budget, an event's age.
         self.pid = os.getpid()
         self.settings = settings
         self.send = send
@@ -96,16 +97,14 @@ class WorkerProcess:
         return report
 
     def tick(self) -> dict[str, int]:
-        """Reap expired leases and start a flushing delivery wherever work waits."""
+        """Reap expired leases and start a flushing delivery wherever work is due. Every time
+        involved is Redis's, so a tick host whose clock is off reaps no live lease."""
         started: dict[str, int] = {}
-        now = self.clock()
         for name, deliverer in self.deliverers.items():
-            reaped = deliverer.queue.reap(now=now)
+            reaped = deliverer.queue.reap()
             if reaped:
                 log.warning("%s: %d batch(es) lost their worker; returned to retry", name, reaped)
-            if deliverer.circuit.open_until() > now:
-                continue
-            if deliverer.queue.has_work(now=now) and self.trigger(name, flush=True):
+            if deliverer.queue.due() and self.trigger(name, flush=True):
                 started[name] = 1
         return started
 
@@ -115,3 +114,20 @@ class WorkerProcess:
             return False
         self.send(name, flush)
         return True
+
+
+def warn_if_evicting(settings: Settings) -> str | None:
+    """Say so at start when Redis may evict keys: an evicted batch loses its events (they are
+    then counted as ``lost``). Returns the policy found."""
+    client = worker_client(settings)
+    try:
+        policy = eviction_policy(client)
+    finally:
+        client.close()
+    if policy is not None and policy != "noeviction":
+        log.warning(
+            "Redis maxmemory-policy is %r: under memory pressure Redis may evict queued events "
+            "and batches; set it to 'noeviction'",
+            policy,
+        )
+    return policy

@@ -3,28 +3,38 @@
 -- KEYS[2] tw:{p}:leases   zset batch id -> lease deadline
 -- KEYS[3] tw:{p}:retry    zset batch id -> due time
 -- KEYS[4] tw:{p}:batch:<new id>  hash created when the batch comes from pending
--- KEYS[5] tw:{p}:stats    hash (in_retry gauge)
--- ARGV[1] now  ARGV[2] lease deadline  ARGV[3] claim_size  ARGV[4] min_size (1 = flush partial)
--- ARGV[5] lease token  ARGV[6] new batch id  ARGV[7] batch key prefix (tw:{p}:batch:)
+-- KEYS[5] tw:{p}:stats    hash (in_retry gauge, lost)
+-- ARGV[1] lease seconds  ARGV[2] claim_size  ARGV[3] min_size (1 = flush partial)
+-- ARGV[4] lease token  ARGV[5] new batch id  ARGV[6] batch key prefix (tw:{p}:batch:)
+-- NOW is Redis TIME (the prelude), so every host's leases and due times share one clock.
 -- Batch hash: events (JSON array of serialized events), count, attempts, created, token,
--- last_error. Retry batch keys are built from ARGV[7]; they share the {p} hash tag with KEYS.
--- Returns {} or {id, events_json, attempts, last_error}
-local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[1], 'LIMIT', 0, 1)
-if #due > 0 then
+-- last_error. Retry batch keys are built from ARGV[6]; they share the {p} hash tag with KEYS.
+-- A due id whose hash is gone (evicted, deleted by hand) is dropped and counted as lost.
+-- Returns {id, events_json, attempts, last_error, lost} or {'', '', '', '', lost}
+local deadline = NOW + tonumber(ARGV[1])
+local lost = 0
+while true do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', NOW, 'LIMIT', 0, 1)
+  if #due == 0 then break end
   local id = due[1]
-  local key = ARGV[7] .. id
+  local key = ARGV[6] .. id
   redis.call('ZREM', KEYS[3], id)
-  redis.call('HSET', key, 'token', ARGV[5])
-  redis.call('ZADD', KEYS[2], ARGV[2], id)
   local got = redis.call('HMGET', key, 'events', 'attempts', 'last_error', 'count')
-  redis.call('HINCRBY', KEYS[5], 'in_retry', -tonumber(got[4] or 0))
-  return {id, got[1], got[2] or '0', got[3] or ''}
+  if not got[1] then
+    lost = lost + 1
+    redis.call('HINCRBY', KEYS[5], 'lost', 1)
+  else
+    redis.call('HSET', key, 'token', ARGV[4])
+    redis.call('ZADD', KEYS[2], deadline, id)
+    redis.call('HINCRBY', KEYS[5], 'in_retry', -tonumber(got[4] or 0))
+    return {id, got[1], got[2] or '0', got[3] or '', lost}
+  end
 end
-if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[4]) then return {} end
-local items = redis.call('LPOP', KEYS[1], tonumber(ARGV[3]))
-if not items then return {} end
+if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[3]) then return {'', '', '', '', lost} end
+local items = redis.call('LPOP', KEYS[1], tonumber(ARGV[2]))
+if not items then return {'', '', '', '', lost} end
 local events = cjson.encode(items)
 redis.call('HSET', KEYS[4], 'events', events, 'count', #items, 'attempts', 0,
-  'created', ARGV[1], 'token', ARGV[5], 'last_error', '')
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
-return {ARGV[6], events, '0', ''}
+  'created', NOW, 'token', ARGV[4], 'last_error', '')
+redis.call('ZADD', KEYS[2], deadline, ARGV[5])
+return {ARGV[5], events, '0', '', lost}

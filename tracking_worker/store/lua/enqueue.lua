@@ -8,17 +8,25 @@
 -- ARGV[2] claim_size      a full batch waiting starts a delivery at once
 -- ARGV[3] trigger_ttl_ms  how long a trigger mark lives if its message is lost
 -- ARGV[4] skipped         events this provider cannot take, only counted
--- ARGV[5] now             ARGV[6] dedupe_ttl (seconds)
--- ARGV[7..] pairs: dedupe id ('' = none), serialized event
+-- ARGV[5] dedupe_ttl (seconds from NOW, Redis TIME)
+-- ARGV[6..] pairs: dedupe id ('' = none), serialized event
 -- Returns {accepted, dropped, trigger(0|1), deduplicated}
-local max_pending, now = tonumber(ARGV[1]), tonumber(ARGV[5])
-local until_ = now + tonumber(ARGV[6])
+-- Wrong key types fail before any write: a script is not rolled back when it fails halfway.
+local expected = {'list', 'hash', 'string', 'zset'}
+for i = 1, 4 do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'none' and t ~= expected[i] then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. expected[i])
+  end
+end
+local max_pending, now = tonumber(ARGV[1]), NOW
+local until_ = now + tonumber(ARGV[5])
 local len = redis.call('LLEN', KEYS[1])
 local room = math.max(0, max_pending - len)
 local accepted, dropped, deduped = 0, 0, 0
 local batch = {}
-if #ARGV > 6 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
-for i = 7, #ARGV, 2 do
+if #ARGV > 5 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
+for i = 6, #ARGV, 2 do
   local id = ARGV[i]
   if id ~= '' and redis.call('ZSCORE', KEYS[4], id) then
     deduped = deduped + 1

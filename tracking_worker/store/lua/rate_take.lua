@@ -1,8 +1,8 @@
 -- rate_take: take one request slot from a provider's shared rate limit (all workers).
 -- KEYS[1] tw:{p}:rate  hash: tokens, at (a token bucket refilled at `rate` per second)
--- ARGV[1] now  ARGV[2] rate (requests per second)  ARGV[3] burst (bucket size)
+-- ARGV[1] rate (requests per second)  ARGV[2] burst (bucket size)  NOW: Redis TIME
 -- Returns '0' when a slot was taken, else the seconds to wait before asking again.
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, rate, burst = NOW, tonumber(ARGV[1]), tonumber(ARGV[2])
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(b[1] or burst)
 local at = tonumber(b[2] or now)

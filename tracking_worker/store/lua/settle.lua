@@ -1,9 +1,11 @@
 -- settle: record the outcome of every event of a claimed batch in one step.
 -- KEYS[1] tw:{p}:batch:<id>  KEYS[2] tw:{p}:leases  KEYS[3] tw:{p}:retry
 -- KEYS[4] tw:{p}:dead (stream)  KEYS[5] tw:{p}:stats
--- ARGV[1] batch id  ARGV[2] lease token  ARGV[3] now
+-- ARGV[1] batch id  ARGV[2] lease token  ARGV[3] retry not before (absolute, Redis time: the
+--         circuit's open_until, 0 for none)
 -- ARGV[4] delivered count  ARGV[5] requests sent
--- ARGV[6] retry events (JSON array, '' when none)  ARGV[7] retry count  ARGV[8] retry due
+-- ARGV[6] retry events (JSON array, '' when none)  ARGV[7] retry count
+-- ARGV[8] retry delay (seconds from NOW, Redis TIME)
 -- ARGV[9] attempts to add (0 when the provider was paused, not at fault)  ARGV[10] last error
 -- ARGV[11] dead stream max length
 -- ARGV[12..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
@@ -19,7 +21,7 @@ local i = 12
 while i + 5 <= #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[11], '*',
     'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
-    'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', ARGV[3])
+    'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', NOW)
   dead = dead + 1
   i = i + 6
 end
@@ -29,7 +31,7 @@ if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[1], 'events', ARGV[6], 'count', count, 'last_error', ARGV[10])
   redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[9])
   redis.call('HDEL', KEYS[1], 'token')
-  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
+  redis.call('ZADD', KEYS[3], math.max(NOW + tonumber(ARGV[8]), tonumber(ARGV[3])), ARGV[1])
   redis.call('HINCRBY', KEYS[5], 'retried', count)
   redis.call('HINCRBY', KEYS[5], 'in_retry', count)
 else

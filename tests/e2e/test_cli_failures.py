@@ -1,0 +1,126 @@
+"""Every tracking-worker command, with Redis down, behind a wrong password, or holding a key of
+the wrong type: one line on stderr, exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from tracking_worker.devtools import EmbeddedRedis, demo_settings, free_port, write_config
+from tracking_worker.keys import Keys
+
+COMMANDS = [
+    ["status"],
+    ["status", "--json"],
+    ["check"],
+    ["dead", "list", "graspil"],
+    ["dead", "replay", "graspil"],
+    ["circuit", "show", "graspil"],
+    ["circuit", "reset", "graspil"],
+    ["spool", "drain"],
+    ["tick"],
+]
+
+
+def run(home: Path, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    config = home / "tracking.toml"
+    data = demo_settings(redis_url, "http://127.0.0.1:9")
+    data["producer"] = {"spool_dir": str(home / "spool")}
+    write_config(config, data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
+    env["TRACKING_CONFIG"] = str(config)
+    return subprocess.run(
+        [sys.executable, "-m", "tracking_worker.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_one_clean_line(done: subprocess.CompletedProcess[str]) -> None:
+    """Exit 1; stderr is the command's own lines (the error, and for a drain what it logged),
+    never a traceback."""
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert lines and all(line.startswith("tracking-worker: ") for line in lines), done.stderr
+    assert len(lines) <= 3
+
+
+@pytest.fixture
+def spooled(tmp_path: Path) -> Path:
+    """A spool with one event, so `spool drain` has something to fail on."""
+    (tmp_path / "spool").mkdir()
+    line = (
+        '{"event":{"event_id":"e1","name":"purchase","occurred_at":"2024-01-01T00:00:00.000+00:00",'
+        '"telegram_id":5},"providers":[],"caller_id":false}\n'
+    )
+    (tmp_path / "spool" / "spool-1-1.jsonl").write_text(line)
+    return tmp_path
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_redis_down(spooled: Path, args: list[str]) -> None:
+    assert_one_clean_line(run(spooled, f"redis://127.0.0.1:{free_port()}/0", *args))
+
+
+@pytest.fixture(scope="module")
+def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedRedis:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("locked")).start()
+    redis.Redis(port=server.port).config_set("requirepass", "right-password")
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_wrong_password(spooled: Path, locked_redis: EmbeddedRedis, args: list[str]) -> None:
+    url = f"redis://:wrong-password@127.0.0.1:{locked_redis.port}/0"
+    done = run(spooled, url, *args)
+    assert_one_clean_line(done)
+    assert "wrong-password" not in done.stderr  # the URL's password is never printed
+
+
+# `check` only reaches Redis; the others read or change a provider's keys.
+@pytest.mark.parametrize("args", [c for c in COMMANDS if c != ["check"]], ids=" ".join)
+def test_keys_of_the_wrong_type(
+    spooled: Path, redis_url: str, redis_client: redis.Redis, args: list[str]
+) -> None:
+    k = Keys("graspil")
+    for key in (k.stats, k.dead, k.circuit, k.leases, k.retry, k.pending):
+        redis_client.set(key, "not what you think")
+    assert_one_clean_line(run(spooled, redis_url, *args))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["dead", "list", "graspil", "--limit", "-1"],
+        ["dead", "list", "graspil", "--limit", "x"],
+        ["sandbox", "--port", "70000"],
+        ["dev", "--duration", "0"],
+    ],
+    ids=" ".join,
+)
+def test_bad_numbers_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
+    done = run(tmp_path, "redis://127.0.0.1:9/0", *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_spool_drain_reports_what_it_quarantined(
+    spooled: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    with (spooled / "spool" / "spool-1-1.jsonl").open("a") as spool:
+        spool.write("[" * 100_000 + "\n")
+    done = run(spooled, redis_url, "spool", "drain")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "1 spooled event(s) enqueued; 0 left" in done.stdout
+    assert "1 unreadable line(s) quarantined" in done.stderr
+    assert redis_client.llen(Keys("graspil").pending) == 1
+    counted = run(spooled, redis_url, "spool", "count")
+    assert counted.stdout.strip() == "0 spooled; 1 line(s) in quarantine"

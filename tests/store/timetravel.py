@@ -1,0 +1,25 @@
+"""Letting time pass in Redis without waiting: every stored moment of a provider (lease
+deadlines, retry due times, dedupe windows, the circuit's pause and probe, the rate limit's
+last refill) moves ``seconds`` into the past, as if Redis's clock had moved on."""
+
+from __future__ import annotations
+
+import redis
+
+from tracking_worker.keys import Keys
+
+
+def advance(client: redis.Redis, keys: Keys, seconds: float) -> None:
+    for zset in (keys.leases, keys.retry, keys.seen):
+        for member, score in client.zrange(zset, 0, -1, withscores=True):
+            client.zadd(zset, {member: score - seconds})
+    for key, fields in ((keys.circuit, ("open_until", "probe_until")), (keys.rate, ("at",))):
+        for field in fields:
+            value = client.hget(key, field)
+            if value is not None and float(value) > 0:
+                client.hset(key, field, float(value) - seconds)
+
+
+def redis_now(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
