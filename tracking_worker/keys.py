@@ -61,3 +61,8 @@ class Keys:
     @property
     def seen(self) -> str:
         return f"{self.base}:seen"
+
+    @property
+    def since(self) -> str:
+        """When the oldest event still pending was enqueued (Redis time), or a bit earlier."""
+        return f"{self.base}:since"

@@ -58,9 +58,10 @@ def enqueue(d: Deliverer, events: list[Event]) -> None:
     d.queue.scripts.run(
         d.queue.client,
         "enqueue",
-        [k.pending, k.stats, k.trigger, k.seen],
+        [k.pending, k.stats, k.trigger, k.seen, k.since],
         [10**6, 10**6, 10_000, 0, 60, *pairs],
     )
+    advance(d.queue.client, k, d.delivery.flush_interval)  # aged: a flush takes them
 
 
 def purchases(n: int, *, queued_at: float | None = None) -> list[Event]:

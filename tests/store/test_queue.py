@@ -24,7 +24,7 @@ def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int
     return queue.scripts.run(
         queue.client,
         "enqueue",
-        [k.pending, k.stats, k.trigger, k.seen],
+        [k.pending, k.stats, k.trigger, k.seen, k.since],
         [max_pending, size, 10_000, 0, 60, *pairs],
     )
 
@@ -40,18 +40,18 @@ def test_enqueue_triggers_once_per_full_batch_and_drops_over_max(queue: Provider
 
 def test_claim_full_batches_only_unless_flushing(queue: ProviderQueue) -> None:
     push(queue, 150)
-    first = queue.claim(lease=30, size=100, flush=False)
+    first = queue.claim(lease=30, size=100, flush=False, wait=0)
     assert first is not None and len(first.events) == 100
     assert json.loads(first.events[0]) == {"n": 0}
-    assert queue.claim(lease=30, size=100, flush=False) is None
-    rest = queue.claim(lease=30, size=100, flush=True)
+    assert queue.claim(lease=30, size=100, flush=False, wait=0) is None
+    rest = queue.claim(lease=30, size=100, flush=True, wait=0)
     assert rest is not None and len(rest.events) == 50
-    assert queue.claim(lease=30, size=100, flush=True) is None
+    assert queue.claim(lease=30, size=100, flush=True, wait=0) is None
 
 
 def test_settle_splits_outcomes_atomically(queue: ProviderQueue) -> None:
     push(queue, 10)
-    batch = queue.claim(lease=30, size=10, flush=True)
+    batch = queue.claim(lease=30, size=10, flush=True, wait=0)
     assert batch is not None
     result = Settlement(
         delivered=7,
@@ -71,9 +71,9 @@ def test_settle_splits_outcomes_atomically(queue: ProviderQueue) -> None:
     )
     assert counts["leased_batches"] == 0 and counts["retry_batches"] == 1
     advance(queue.client, queue.keys, 4.5)
-    assert queue.claim(lease=30, size=10, flush=True) is None  # not due yet
+    assert queue.claim(lease=30, size=10, flush=True, wait=0) is None  # not due yet
     advance(queue.client, queue.keys, 0.6)
-    again = queue.claim(lease=30, size=10, flush=True)
+    again = queue.claim(lease=30, size=10, flush=True, wait=0)
     assert again is not None and again.id == batch.id
     assert again.events == batch.events[7:9] and again.attempts == 1 and again.last_error == "503"
     assert queue.counts()["in_retry"] == 0
@@ -83,11 +83,11 @@ def test_settle_splits_outcomes_atomically(queue: ProviderQueue) -> None:
 
 def test_a_stale_lease_cannot_settle(queue: ProviderQueue) -> None:
     push(queue, 3)
-    batch = queue.claim(lease=10, size=3, flush=True)
+    batch = queue.claim(lease=10, size=3, flush=True, wait=0)
     assert batch is not None
     advance(queue.client, queue.keys, 11)
     assert queue.reap() == 1
-    again = queue.claim(lease=10, size=3, flush=True)
+    again = queue.claim(lease=10, size=3, flush=True, wait=0)
     assert again is not None and again.id == batch.id and again.attempts == 1
     assert not queue.settle(batch, Settlement(delivered=3))
     assert not queue.renew(batch, lease=10)
@@ -98,7 +98,7 @@ def test_a_stale_lease_cannot_settle(queue: ProviderQueue) -> None:
 
 def test_reap_leaves_live_leases_alone(queue: ProviderQueue) -> None:
     push(queue, 3)
-    assert queue.claim(lease=10, size=3, flush=True) is not None
+    assert queue.claim(lease=10, size=3, flush=True, wait=0) is not None
     advance(queue.client, queue.keys, 9)
     assert queue.reap() == 0
     assert queue.counts()["leased_batches"] == 1
@@ -112,7 +112,7 @@ def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> 
         return queue.scripts.run(
             queue.client,
             "enqueue",
-            [k.pending, k.stats, k.trigger, k.seen],
+            [k.pending, k.stats, k.trigger, k.seen, k.since],
             [1000, 100, 10_000, 0, 60, *pairs],
         )
 
@@ -132,13 +132,13 @@ def test_vanished_batches_are_dropped_counted_and_logged(
     """A batch hash evicted (allkeys-* policy) or deleted by hand: its id must not loop in the
     retry set or the leases forever, nor crash the claim."""
     push(queue, 6)
-    leased = queue.claim(lease=10, size=3, flush=True)
-    retried = queue.claim(lease=10, size=3, flush=True)
+    leased = queue.claim(lease=10, size=3, flush=True, wait=0)
+    retried = queue.claim(lease=10, size=3, flush=True, wait=0)
     assert leased is not None and retried is not None
     queue.settle(retried, Settlement(retry=retried.events, retry_delay=0))
     queue.client.delete(queue.keys.batch(leased.id), queue.keys.batch(retried.id))
     with caplog.at_level("ERROR", "tracking_worker.store"):
-        assert queue.claim(lease=10, size=3, flush=True) is None
+        assert queue.claim(lease=10, size=3, flush=True, wait=0) is None
         advance(queue.client, queue.keys, 11)
         assert queue.reap() == 0
     counts = queue.counts()
@@ -150,7 +150,7 @@ def test_lease_and_due_times_are_redis_time(queue: ProviderQueue) -> None:
     from tests.store.timetravel import redis_now
 
     push(queue, 3)
-    batch = queue.claim(lease=10, size=3, flush=True)
+    batch = queue.claim(lease=10, size=3, flush=True, wait=0)
     assert batch is not None
     deadline = queue.client.zscore(queue.keys.leases, batch.id)
     assert deadline == pytest.approx(redis_now(queue.client) + 10, abs=2)

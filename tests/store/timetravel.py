@@ -1,6 +1,7 @@
 """Letting time pass in Redis without waiting: every stored moment of a provider (lease
-deadlines, retry due times, dedupe windows, the circuit's pause and probe, the rate limit's
-last refill) moves ``seconds`` into the past, as if Redis's clock had moved on."""
+deadlines, retry due times, dedupe windows, when the oldest pending event came, the circuit's
+pause and probe, the rate limit's last refill) moves ``seconds`` into the past, as if Redis's
+clock had moved on."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ def advance(client: redis.Redis, keys: Keys, seconds: float) -> None:
     for zset in (keys.leases, keys.retry, keys.seen):
         for member, score in client.zrange(zset, 0, -1, withscores=True):
             client.zadd(zset, {member: score - seconds})
+    since = client.get(keys.since)
+    if since is not None:
+        client.set(keys.since, float(since) - seconds)
     for key, fields in ((keys.circuit, ("open_until", "probe_until")), (keys.rate, ("at",))):
         for field in fields:
             value = client.hget(key, field)

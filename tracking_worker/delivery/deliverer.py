@@ -76,7 +76,10 @@ class Deliverer:
         )
 
     def run(self, *, flush: bool) -> RunReport:
-        """Deliver batches until none is left (full ones only unless ``flush``) or time is up.
+        """Deliver what is due, then stop: due retries and full batches, and with ``flush`` a
+        partial batch whose oldest event has waited ``flush_interval``. A run does not stay to
+        collect single events as they arrive (it would hold a worker slot for a trickle);
+        ``run_seconds`` bounds a busy one, which then hands over to a new message.
 
         One run per provider at a time, across all workers: a slow provider then holds one
         worker slot, never all of them (its concurrency is its own ``max_connections``). A
@@ -106,7 +109,9 @@ class Deliverer:
             probe = verdict.state == "half"
             # A half-open probe claims one request's worth and sends one request.
             size = self.provider.batch_size if probe else self.claim_size
-            batch = self.queue.claim(lease=self._lease, size=size, flush=flush)
+            batch = self.queue.claim(
+                lease=self._lease, size=size, flush=flush, wait=self.delivery.flush_interval
+            )
             if batch is None:
                 if probe:
                     self.circuit.release_probe()

@@ -71,6 +71,21 @@ def screen(
     return screened
 
 
+def take_from_pending(pending: int, *, full: int, waited: float, wait: float, flush: bool) -> int:
+    """How many pending events a claim takes: a full batch (``full`` events) as soon as one is
+    pending; a partial batch only when flushing and its oldest event has ``waited`` at least
+    ``wait`` seconds (then all of it); otherwise none, so a partial batch fills up.
+
+    The rule ``claim.lua`` and ``due.lua`` apply inside Redis, stated here so it can be read and
+    tested from a table (tests hold the scripts to it).
+    """
+    if pending >= full:
+        return full
+    if pending > 0 and flush and waited >= wait:
+        return pending
+    return 0
+
+
 def round_health(
     outcomes: Sequence[Outcome], *, requests: int, delivery: DeliverySettings
 ) -> Health:

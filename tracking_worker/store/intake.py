@@ -80,7 +80,8 @@ class Intake:
                 limits.dedupe_ttl,
                 *route.events,
             ]
-            self.scripts.queue_call(pipe, "enqueue", [k.pending, k.stats, k.trigger, k.seen], args)
+            keys = [k.pending, k.stats, k.trigger, k.seen, k.since]
+            self.scripts.queue_call(pipe, "enqueue", keys, args)
         return list(pipe.execute(raise_on_error=False))
 
 

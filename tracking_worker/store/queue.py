@@ -84,15 +84,16 @@ class ProviderQueue:
         self.keys = keys
         self.dead_max = dead_max
 
-    def claim(self, *, lease: float, size: int, flush: bool) -> Batch | None:
-        """Lease a due retry batch, else up to ``size`` pending events (a full batch unless
-        ``flush``). Retry ids whose batch vanished from Redis are dropped, counted and logged."""
+    def claim(self, *, lease: float, size: int, flush: bool, wait: float) -> Batch | None:
+        """Lease a due retry batch, else ``size`` pending events (a full batch), else, when
+        ``flush``, what is pending once its oldest event has waited ``wait`` seconds. Retry ids
+        whose batch vanished from Redis are dropped, counted and logged."""
         k, token, new_id = self.keys, uuid.uuid4().hex, uuid.uuid4().hex
         got = self.scripts.run(
             self.client,
             "claim",
-            [k.pending, k.leases, k.retry, k.batch(new_id), k.stats],
-            [lease, size, 1 if flush else size, token, new_id, k.batch_prefix],
+            [k.pending, k.leases, k.retry, k.batch(new_id), k.stats, k.since],
+            [lease, size, 1 if flush else 0, token, new_id, k.batch_prefix, wait],
         )
         batch_id, events, attempts, last_error, lost = (as_text(x) for x in got)
         self._report_lost(int(lost), "retry set")
@@ -147,11 +148,12 @@ class ProviderQueue:
         self._report_lost(int(lost), "leases")
         return int(reaped)
 
-    def due(self) -> bool:
-        """Whether a flushing delivery would find work now (pending, or a due retry) while
-        the circuit lets it send."""
+    def due(self, *, full: int, wait: float) -> bool:
+        """Whether a flushing delivery would find work now while the circuit lets it send: a
+        due retry, ``full`` events pending, or a partial batch whose oldest waited ``wait``."""
         k = self.keys
-        return bool(int(self.scripts.run(self.client, "due", [k.pending, k.retry, k.circuit], [])))
+        keys = [k.pending, k.retry, k.circuit, k.since]
+        return bool(int(self.scripts.run(self.client, "due", keys, [full, wait])))
 
     def _report_lost(self, lost: int, where: str) -> None:
         if lost:

@@ -47,9 +47,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": delivery.run_seconds + 4 * delivery.lease_seconds,
         "task_time_limit": delivery.run_seconds + 5 * delivery.lease_seconds,
         "beat_schedule": {
+            # Twice per flush_interval: a partial batch goes out at most half an interval
+            # after it has aged; the tick is one cheap script per provider.
             "tracking-tick": {
                 "task": routing.TICK_TASK,
-                "schedule": delivery.flush_interval,
+                "schedule": delivery.flush_interval / 2,
                 "options": {"queue": routing.CONTROL_QUEUE, "expires": delivery.flush_interval},
             }
         },

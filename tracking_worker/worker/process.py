@@ -104,7 +104,10 @@ class WorkerProcess:
             reaped = deliverer.queue.reap()
             if reaped:
                 log.warning("%s: %d batch(es) lost their worker; returned to retry", name, reaped)
-            if deliverer.queue.due() and self.trigger(name, flush=True):
+            due = deliverer.queue.due(
+                full=deliverer.claim_size, wait=self.settings.delivery.flush_interval
+            )
+            if due and self.trigger(name, flush=True):
                 started[name] = 1
         return started
 

@@ -1,11 +1,15 @@
--- claim: lease one batch to a worker; a due retry batch first, else up to claim_size pending.
+-- claim: lease one batch to a worker: a due retry batch first, else a full batch of pending
+-- events, else (when flushing) the pending events once the oldest has waited flush_interval.
+-- A partial batch waits to fill; it never goes out just because a run happens to be looking.
 -- KEYS[1] tw:{p}:pending  list
 -- KEYS[2] tw:{p}:leases   zset batch id -> lease deadline
 -- KEYS[3] tw:{p}:retry    zset batch id -> due time
 -- KEYS[4] tw:{p}:batch:<new id>  hash created when the batch comes from pending
 -- KEYS[5] tw:{p}:stats    hash (in_retry gauge, lost)
--- ARGV[1] lease seconds  ARGV[2] claim_size  ARGV[3] min_size (1 = flush partial)
+-- KEYS[6] tw:{p}:since    Redis time the oldest pending event was enqueued (see enqueue.lua)
+-- ARGV[1] lease seconds  ARGV[2] claim_size (a full batch)  ARGV[3] flush (1: aged partial too)
 -- ARGV[4] lease token  ARGV[5] new batch id  ARGV[6] batch key prefix (tw:{p}:batch:)
+-- ARGV[7] flush_interval (seconds a partial batch may wait)
 -- NOW is Redis TIME (the prelude), so every host's leases and due times share one clock.
 -- Batch hash: events (JSON array of serialized events), count, attempts, created, token,
 -- last_error. Retry batch keys are built from ARGV[6]; they share the {p} hash tag with KEYS.
@@ -30,9 +34,19 @@ while true do
     return {id, got[1], got[2] or '0', got[3] or '', lost}
   end
 end
-if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[3]) then return {'', '', '', '', lost} end
-local items = redis.call('LPOP', KEYS[1], tonumber(ARGV[2]))
-if not items then return {'', '', '', '', lost} end
+local none = {'', '', '', '', lost}
+local len, size = redis.call('LLEN', KEYS[1]), tonumber(ARGV[2])
+local take = 0
+if len >= size then
+  take = size
+elseif len > 0 and ARGV[3] == '1' then
+  -- No mark (an older version enqueued, or it was evicted) reads as aged: never stuck.
+  local since = tonumber(redis.call('GET', KEYS[6]) or 0)
+  if NOW - since >= tonumber(ARGV[7]) then take = len end
+end
+if take == 0 then return none end
+local items = redis.call('LPOP', KEYS[1], take)
+if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[6]) end
 local events = cjson.encode(items)
 redis.call('HSET', KEYS[4], 'events', events, 'count', #items, 'attempts', 0,
   'created', NOW, 'token', ARGV[4], 'last_error', '')

@@ -4,6 +4,8 @@
 -- KEYS[2] tw:{p}:stats    hash of counters (enqueued, dropped, skipped, deduplicated)
 -- KEYS[3] tw:{p}:trigger  string; present while a deliver(p) message is queued
 -- KEYS[4] tw:{p}:seen     zset caller event_id -> time its dedupe window ends
+-- KEYS[5] tw:{p}:since    string; Redis time the oldest pending event was enqueued (set when
+--                         the list starts filling, removed by claim when it empties)
 -- ARGV[1] max_pending     events beyond it are dropped (counted), never block the producer
 -- ARGV[2] claim_size      a full batch waiting starts a delivery at once
 -- ARGV[3] trigger_ttl_ms  how long a trigger mark lives if its message is lost
@@ -12,8 +14,8 @@
 -- ARGV[6..] pairs: dedupe id ('' = none), serialized event
 -- Returns {accepted, dropped, trigger(0|1), deduplicated}
 -- Wrong key types fail before any write: a script is not rolled back when it fails halfway.
-local expected = {'list', 'hash', 'string', 'zset'}
-for i = 1, 4 do
+local expected = {'list', 'hash', 'string', 'zset', 'string'}
+for i = 1, 5 do
   local t = redis.call('TYPE', KEYS[i])['ok']
   if t ~= 'none' and t ~= expected[i] then
     return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. expected[i])
@@ -43,6 +45,7 @@ for i = 6, #ARGV, 2 do
   end
 end
 if #batch > 0 then redis.call('RPUSH', KEYS[1], unpack(batch)) end
+if accepted > 0 then redis.call('SET', KEYS[5], tostring(now), 'NX') end
 if accepted > 0 then redis.call('HINCRBY', KEYS[2], 'enqueued', accepted) end
 if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'dropped', dropped) end
 if deduped > 0 then redis.call('HINCRBY', KEYS[2], 'deduplicated', deduped) end
