@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from tracking_worker import events
 from tracking_worker.errors import ValidationError
 from tracking_worker.events import MAX_EVENT_BYTES, Event, EventSchema, Normalized, normalize
 
@@ -256,3 +258,41 @@ def test_normalized_raw_is_to_json_compact_utf8() -> None:
 def test_lone_surrogate_is_refused(data: dict[str, Any], field: str) -> None:
     """UTF-8 cannot encode it, so Redis could not store the (no longer escaped) event."""
     assert field in errors_of(**{"name": "a", **data})
+
+
+def test_the_schema_has_only_the_hooks_the_fast_path_repeats() -> None:
+    """normalize() runs each field of the schema without Schema.load for valid events; a new
+    schema-level hook must be repeated there (or the fast path dropped), so this test names them."""
+    hooks = {k: [name for name, *_ in found] for k, found in EventSchema._hooks.items() if found}
+    assert hooks == {"validates_schema": ["_currency_with_value"]}
+
+
+FAST_PATH_CASES = [
+    {"name": "purchase", "telegram_id": 5, "value": 3, "currency": "eur"},
+    {"name": "x", "email": "Ann@Example.com", "user_id": 77, "properties": {"a": [1, {"b": 2}]}},
+    {"name": "x", "occurred_at": "2024-08-03T20:00:00.123+02:00", "order_id": 12},
+    {"name": "x", "providers": ["graspil", "graspil"], "event_id": "e-1"},
+    {"name": "x", "value": 3},  # currency missing: only the schema-level rule catches it
+    {"name": "x", "telegram_id": True},
+    {"name": "x", "unknown": 1},
+    {"telegram_id": 5},
+    {"name": "x", "currency": "usd\n", "value": 1},
+    {"name": "x", "properties": {1: "int", "1": "str"}},
+]
+
+
+@pytest.mark.parametrize("data", FAST_PATH_CASES)
+def test_the_fast_path_means_what_the_schema_means(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def outcome() -> Any:
+        try:
+            got = normalize(dict(data), EventSchema(), now=1_700_000_000.0)
+        except ValidationError as exc:
+            return exc.errors
+        event = {k: v for k, v in dataclasses.asdict(got.event).items() if k != "event_id"}
+        return event, got.providers, got.caller_id
+
+    fast = outcome()
+    monkeypatch.setattr(events, "_valid_fields", lambda data, schema: None)  # Schema.load only
+    assert fast == outcome()

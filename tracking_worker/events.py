@@ -6,6 +6,7 @@ so a corrected mapping config also applies to retries and dead-letter replays.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import uuid
@@ -52,7 +53,8 @@ class Event:
         Non-ASCII text is kept as is (Redis stores UTF-8): ``\\u00e9`` escapes would triple the
         size of non-Latin text, and MAX_EVENT_BYTES is counted on this very string.
         """
-        data = {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+        # Not dataclasses.asdict: it deep-copies every nested dict, on track()'s hot path.
+        data = {k: v for k in _FIELDS if (v := getattr(self, k)) is not None and v != {}}
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
     @classmethod
@@ -232,6 +234,9 @@ class EventSchema(ma.Schema):
             raise ma.ValidationError("Required when value is given.", "currency")
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+
+
 def format_time(moment: datetime) -> str:
     """UTC, milliseconds, explicit offset: the strictest form any provider asks for."""
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
@@ -254,10 +259,12 @@ class Normalized:
 
 def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> Normalized:
     """Validate one raw event (see EventSchema); raises ValidationError naming bad fields."""
-    try:
-        clean = schema.load(data)
-    except ma.ValidationError as exc:
-        raise ValidationError(_flatten(exc.messages)) from None
+    clean = _valid_fields(data, schema)
+    if clean is None:  # something is wrong or unusual: the whole schema says what
+        try:
+            clean = schema.load(data)
+        except ma.ValidationError as exc:
+            raise ValidationError(_flatten(exc.messages)) from None
     # Each provider once, in the order given: a repeat must not enqueue the event twice.
     requested = tuple(dict.fromkeys(clean.pop("providers", None) or ()))
     caller_id = bool(clean.get("event_id"))
@@ -277,6 +284,29 @@ def normalize(data: dict[str, Any], schema: EventSchema, *, now: float) -> Norma
     if size > MAX_EVENT_BYTES:
         raise ValidationError({"event": [f"Serialized event exceeds {MAX_EVENT_BYTES} bytes."]})
     return Normalized(event, requested, caller_id, raw)
+
+
+def _valid_fields(data: dict[str, Any], schema: EventSchema) -> dict[str, Any] | None:
+    """The schema's own fields, each run on the value given (the same deserialization and
+    validators), without ``Schema.load``'s machinery: about half of track()'s validation time.
+    None as soon as anything fails or needs the schema's whole view (an unknown key, a missing
+    name, value without currency); ``schema.load`` then produces the errors, so every rule and
+    message is the schema's."""
+    if "name" not in data:
+        return None
+    fields_ = schema.load_fields
+    clean: dict[str, Any] = {}
+    try:
+        for key, value in data.items():
+            field = fields_.get(key)
+            if field is None:
+                return None
+            clean[key] = field.deserialize(value, key, data)
+    except ma.ValidationError:
+        return None
+    if clean.get("value") is not None and not clean.get("currency"):
+        return None
+    return clean
 
 
 def _unencodable(event: Event) -> dict[str, list[str]]:

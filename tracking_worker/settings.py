@@ -68,6 +68,9 @@ class DeliverySettings:
     credentials_cooldown: float = 600.0
     max_pending: int = 1_000_000
     dead_max: int = 100_000
+    #: Delivery runs of one provider at once, across all workers; beyond the first only while
+    #: a backlog waits, so a steady stream never lets one provider hold every worker slot.
+    max_runs: int = 2
 
     @property
     def trigger_ttl_ms(self) -> int:
@@ -182,6 +185,7 @@ class DeliverySchema(_SectionSchema):
     credentials_cooldown = _float(validate=_POSITIVE)
     max_pending = _int(validate=_COUNT)
     dead_max = _int(validate=_COUNT)
+    max_runs = _int(validate=validate.Range(min=1, max=64))
 
 
 class ProducerSchema(_SectionSchema):

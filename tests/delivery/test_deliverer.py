@@ -136,3 +136,39 @@ def test_a_round_that_sent_nothing_leaves_the_circuit_as_it_was(
     assert sandbox.requests("grampixel") == []
     assert after["state"] != "closed" and after["opens"] == before["opens"]
     assert d.queue.counts()["dead"] == 5
+
+
+def test_a_batching_provider_has_a_request_in_flight_per_connection(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    """Graspil takes 100 events a request: a round claims one batch per connection and sends
+    them together, each with its own id and lease."""
+    conf = {**provider_settings(sandbox.url)["graspil"], "max_connections": 4}
+    d = build(redis_client, "graspil", conf, {})
+    assert d.parallel == 4
+    enqueue(d, purchases(800))
+    sandbox.set_latency("graspil", 0.3)
+    report = d.run(flush=True)
+    starts = sorted(r["timestamp"] for r in sandbox.requests("graspil"))
+    assert report.delivered == 800 and len(starts) == 8
+    assert sum(t - starts[0] < 0.2 for t in starts) == 4  # the first round: 4 at once
+
+
+def test_a_second_run_takes_a_slot_only_while_a_backlog_waits(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    conf = {**provider_settings(sandbox.url)["graspil"], "max_connections": 2}
+    d = build(redis_client, "graspil", conf, {"max_runs": 2})
+    other = d.queue.run_slot(timeout=60, index=0)
+    assert other.acquire()  # another worker's run holds the first slot
+    enqueue(d, purchases(150))
+    recruited: list[int] = []
+    assert d.run(flush=True, recruit=lambda: recruited.append(1)).busy  # no backlog: no slot
+    enqueue(d, purchases(400))  # 550 pending >= 2 claims x 2 batches x 100
+    report = d.run(flush=True, recruit=lambda: recruited.append(1))
+    assert not report.busy and report.delivered == 550
+    assert recruited == []  # the last slot recruits nobody
+    other.release()
+    enqueue(d, purchases(600))
+    assert d.run(flush=True, recruit=lambda: recruited.append(1)).delivered == 600
+    assert recruited == [1]  # the first slot, with a backlog, asks for a second run

@@ -7,18 +7,19 @@ a Redis failure, and then the lease brings the batch back.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
 from ..store.circuit import CREDENTIALS, NOTHING, Circuit
-from ..store.queue import Batch, ProviderQueue, RunSlot
+from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
 from . import policy
 from .bisect import Item, Round
@@ -39,6 +40,12 @@ class RunReport:
     paused: bool = False
     more: bool = False
     busy: bool = False
+
+    def count(self, settled: Settlement) -> None:
+        self.batches += 1
+        self.delivered += settled.delivered
+        self.retried += len(settled.retry)
+        self.dead += len(settled.dead)
 
 
 class Deliverer:
@@ -64,6 +71,18 @@ class Deliverer:
         self.clock = clock
         self.rand = rand or random.Random()
         self.claim_size = provider.claim_size(delivery.lease_seconds)
+        #: Batches claimed and sent at once. A batching API gets one request per batch, so a
+        #: round claims enough request-sized batches to keep every connection busy (each with
+        #: its own id and lease: a crash loses nothing, a bisect stays inside its batch). A
+        #: one-event API fills its connections from one claim (its chunks share the pool);
+        #: a rate-limited one is paced by the limiter, not by connections.
+        if provider.rate_limit:
+            self.parallel = 1
+        elif provider.batch_size > 1:
+            self.parallel = provider.max_connections
+        else:  # two claims, so one is sending while the other is claimed or settled
+            self.parallel = 2
+        self.rounds = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"tw-{provider.name}")
         self.redact = Redactor(provider.secrets)
         self.sender = Sender(
             provider,
@@ -75,26 +94,47 @@ class Deliverer:
             lease=delivery.lease_seconds,
         )
 
-    def run(self, *, flush: bool) -> RunReport:
+    def run(self, *, flush: bool, recruit: Callable[[], object] | None = None) -> RunReport:
         """Deliver what is due, then stop: due retries and full batches, and with ``flush`` a
         partial batch whose oldest event has waited ``flush_interval``. A run does not stay to
         collect single events as they arrive (it would hold a worker slot for a trickle);
         ``run_seconds`` bounds a busy one, which then hands over to a new message.
 
-        One run per provider at a time, across all workers: a slow provider then holds one
-        worker slot, never all of them (its concurrency is its own ``max_connections``). A
-        second run finds the lock taken and returns at once; the running one sees its work.
+        At most ``max_runs`` runs per provider at a time across all workers, and more than one
+        only while a backlog waits: a slow provider holds one worker slot, never all of them
+        (its concurrency is its own ``max_connections``). A run that finds no slot returns at
+        once; the running ones see its work. A run that took a slot with another still free
+        calls ``recruit`` (send one more message) when a backlog waits, so a second worker
+        process shares it; a run that found no slot sends nothing, so messages never ping-pong.
         """
         report = RunReport()
-        slot = self.queue.run_slot(timeout=self._lease)
-        if not slot.acquire():
+        taken = self._take_slot()
+        if taken is None:
             report.busy = True
             return report
+        index, slot = taken
+        if recruit is not None and index + 1 < self.delivery.max_runs and self.wants_help():
+            recruit()
         try:
             self._loop(flush, report, slot)
         finally:
             slot.release()
         return report
+
+    def wants_help(self) -> bool:
+        """Whether a backlog waits that a second run (another worker process) should share."""
+        if self.delivery.max_runs < 2:
+            return False
+        return self.queue.backlog() >= 2 * self.claim_size * self.parallel
+
+    def _take_slot(self) -> tuple[int, RunSlot] | None:
+        for index in range(self.delivery.max_runs):
+            if index == 1 and not self.wants_help():
+                return None
+            slot = self.queue.run_slot(timeout=self._lease, index=index)
+            if slot.acquire():
+                return index, slot
+        return None
 
     def _loop(self, flush: bool, report: RunReport, slot: RunSlot) -> None:
         deadline = self.clock() + self.delivery.run_seconds
@@ -107,22 +147,36 @@ class Deliverer:
                 report.paused = True
                 return
             probe = verdict.state == "half"
-            # A half-open probe claims one request's worth and sends one request.
-            size = self.provider.batch_size if probe else self.claim_size
+            batches = self._claim(flush, probe=probe)
+            if not batches:
+                if probe:
+                    self.circuit.release_probe()
+                return
+            send = functools.partial(self._process, slot=slot, probe=probe)
+            for settled in self.rounds.map(send, batches):
+                if settled is not None:
+                    report.count(settled)
+
+    def _claim(self, flush: bool, *, probe: bool) -> list[Batch]:
+        """What this round sends: up to ``parallel`` batches that are due. A half-open probe
+        claims one request's worth and sends one request."""
+        size = self.provider.batch_size if probe else self.claim_size
+        batches: list[Batch] = []
+        while len(batches) < (1 if probe else self.parallel):
             batch = self.queue.claim(
                 lease=self._lease, size=size, flush=flush, wait=self.delivery.flush_interval
             )
             if batch is None:
-                if probe:
-                    self.circuit.release_probe()
-                return
-            self._process(batch, report, slot, probe=probe)
+                break
+            batches.append(batch)
+        return batches
 
     @property
     def _lease(self) -> float:
         return self.delivery.lease_seconds
 
-    def _process(self, batch: Batch, report: RunReport, slot: RunSlot, *, probe: bool) -> None:
+    def _process(self, batch: Batch, slot: RunSlot, *, probe: bool) -> Settlement | None:
+        """Screen, send, judge and settle one batch; None when its lease was lost."""
         screened = policy.screen(
             batch.events,
             attempts=batch.attempts,
@@ -151,11 +205,8 @@ class Deliverer:
                 self.provider.name,
                 batch.id,
             )
-            return
-        report.batches += 1
-        report.delivered += settlement.delivered
-        report.retried += len(settlement.retry)
-        report.dead += len(settlement.dead)
+            return None
+        return settlement
 
     def _record(self, health: policy.Health, *, probe: bool) -> float:
         """Tell the circuit what the round said; returns when the provider may be tried again

@@ -69,20 +69,31 @@ class Intake:
         return {name: _admitted(answer) for name, answer in zip(routes, answers, strict=True)}
 
     def _once(self, routes: Mapping[str, Route], limits: Limits) -> list[Any]:
+        calls = [self._call(name, route, limits) for name, route in routes.items()]
+        if len(calls) == 1:
+            # One script is atomic by itself: no MULTI/EXEC to send and parse (a web request's
+            # most common case: one provider configured, or one asked for).
+            keys, args = calls[0]
+            try:
+                return [self.client.evalsha(self.scripts.sha["enqueue"], len(keys), *keys, *args)]
+            except redis.ResponseError as exc:  # the script's own error, as a pipeline gives it
+                return [exc]
         pipe = self.client.pipeline(transaction=True)
-        for name, route in routes.items():
-            k = Keys(name, self.key_prefix)
-            args: list[Arg] = [
-                limits.max_pending,
-                limits.full_batch[name],
-                limits.trigger_ttl_ms,
-                route.skipped,
-                limits.dedupe_ttl,
-                *route.events,
-            ]
-            keys = [k.pending, k.stats, k.trigger, k.seen, k.since]
+        for keys, args in calls:
             self.scripts.queue_call(pipe, "enqueue", keys, args)
         return list(pipe.execute(raise_on_error=False))
+
+    def _call(self, name: str, route: Route, limits: Limits) -> tuple[list[str], list[Arg]]:
+        k = Keys(name, self.key_prefix)
+        args: list[Arg] = [
+            limits.max_pending,
+            limits.full_batch[name],
+            limits.trigger_ttl_ms,
+            route.skipped,
+            limits.dedupe_ttl,
+            *route.events,
+        ]
+        return [k.pending, k.stats, k.trigger, k.seen, k.since], args
 
 
 def _admitted(answer: Any) -> Admitted | StoreError:

@@ -165,13 +165,16 @@ class ProviderQueue:
                 where,
             )
 
-    def run_slot(self, *, timeout: float) -> RunSlot:
-        """The one-run-at-a-time slot of this provider (expires if its holder dies)."""
-        return RunSlot(
-            Lock(
-                self.client, self.keys.running, timeout=timeout, blocking=False, thread_local=False
-            )
-        )
+    def run_slot(self, *, timeout: float, index: int = 0) -> RunSlot:
+        """Run slot ``index`` of this provider: ``max_runs`` of them bound how many runs deliver
+        it at once across all workers (each expires if its holder dies)."""
+        name = f"{self.keys.running}:{index}"
+        return RunSlot(Lock(self.client, name, timeout=timeout, blocking=False, thread_local=False))
+
+    def backlog(self) -> int:
+        """Events pending: whether a second run is worth a worker slot."""
+        with converted("reading the backlog"):
+            return int(self.client.llen(self.keys.pending))
 
     def mark_trigger(self, ttl_ms: int) -> bool:
         """Mark a deliver message as sent; False when one is already marked (at most one

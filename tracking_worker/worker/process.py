@@ -91,7 +91,7 @@ class WorkerProcess:
             log.error("deliver(%s): provider not configured in this worker", name)
             return None
         deliverer.queue.clear_trigger()
-        report = deliverer.run(flush=flush)
+        report = deliverer.run(flush=flush, recruit=lambda: self.trigger(name, flush=flush))
         if report.more:
             self.trigger(name, flush=flush)
         return report

@@ -27,10 +27,13 @@ local len = redis.call('LLEN', KEYS[1])
 local room = math.max(0, max_pending - len)
 local accepted, dropped, deduped = 0, 0, 0
 local batch = {}
-if #ARGV > 5 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
+-- The first write must be one Redis refuses under maxmemory (ZADD, RPUSH, HINCRBY): a script
+-- whose first write is allowed (a ZREMRANGEBYSCORE) may go on writing past the limit. So the
+-- dedupe window is read by score here and expired ids are removed at the end.
 for i = 6, #ARGV, 2 do
   local id = ARGV[i]
-  if id ~= '' and redis.call('ZSCORE', KEYS[4], id) then
+  local seen = id ~= '' and redis.call('ZSCORE', KEYS[4], id)
+  if seen and tonumber(seen) > now then
     deduped = deduped + 1
   elseif accepted >= room then
     dropped = dropped + 1
@@ -45,6 +48,7 @@ for i = 6, #ARGV, 2 do
   end
 end
 if #batch > 0 then redis.call('RPUSH', KEYS[1], unpack(batch)) end
+if #ARGV > 5 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
 if accepted > 0 then redis.call('SET', KEYS[5], tostring(now), 'NX') end
 if accepted > 0 then redis.call('HINCRBY', KEYS[2], 'enqueued', accepted) end
 if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'dropped', dropped) end
