@@ -154,3 +154,19 @@ def test_lease_and_due_times_are_redis_time(queue: ProviderQueue) -> None:
     assert batch is not None
     deadline = queue.client.zscore(queue.keys.leases, batch.id)
     assert deadline == pytest.approx(redis_now(queue.client) + 10, abs=2)
+
+
+def test_dead_letters_beyond_dead_max_are_trimmed_counted_and_logged(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = ProviderQueue(redis_client, Scripts(), Keys("graspil"), dead_max=5)
+    push(queue, 8)
+    batch = queue.claim(lease=10, size=8, flush=True, wait=0)
+    assert batch is not None
+    dead = [DeadEvent(raw, "refused", "rejected", 400) for raw in batch.events]
+    with caplog.at_level("ERROR", "tracking_worker.store"):
+        assert queue.settle(batch, Settlement(dead=dead))
+    counts = queue.counts()
+    assert counts["dead"] == 8 and counts["dead_stored"] == 5 and counts["dead_trimmed"] == 3
+    assert any("dead_max=5" in r.getMessage() for r in caplog.records)
+    assert [json.loads(d["event"]) for d in queue.dead_letters()][-1] == {"n": 3}  # oldest kept

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
-from ..store.circuit import CREDENTIALS, NOTHING, Circuit
+from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit
 from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
 from . import policy
@@ -138,6 +138,11 @@ class Deliverer:
 
     def _loop(self, flush: bool, report: RunReport, slot: RunSlot) -> None:
         deadline = self.clock() + self.delivery.run_seconds
+        # Batches per round start at one and double while every round succeeds, back to one
+        # after any failure: a provider that is failing or throttling gets one request at a
+        # time (its circuit opens at the threshold, its Retry-After is met), a healthy one
+        # gets every connection busy within a few rounds.
+        width = 1
         while True:
             if self.clock() >= deadline or not slot.hold():
                 report.more = True
@@ -147,22 +152,25 @@ class Deliverer:
                 report.paused = True
                 return
             probe = verdict.state == "half"
-            batches = self._claim(flush, probe=probe)
+            batches = self._claim(flush, probe=probe, width=width)
             if not batches:
                 if probe:
                     self.circuit.release_probe()
                 return
             send = functools.partial(self._process, slot=slot, probe=probe)
-            for settled in self.rounds.map(send, batches):
+            healthy = True
+            for settled, health in self.rounds.map(send, batches):
+                healthy = healthy and health.kind in (SUCCESS, NOTHING)
                 if settled is not None:
                     report.count(settled)
+            width = min(self.parallel, width * 2) if healthy else 1
 
-    def _claim(self, flush: bool, *, probe: bool) -> list[Batch]:
-        """What this round sends: up to ``parallel`` batches that are due. A half-open probe
+    def _claim(self, flush: bool, *, probe: bool, width: int) -> list[Batch]:
+        """What this round sends: up to ``width`` batches that are due. A half-open probe
         claims one request's worth and sends one request."""
         size = self.provider.batch_size if probe else self.claim_size
         batches: list[Batch] = []
-        while len(batches) < (1 if probe else self.parallel):
+        while len(batches) < (1 if probe else width):
             batch = self.queue.claim(
                 lease=self._lease, size=size, flush=flush, wait=self.delivery.flush_interval
             )
@@ -175,8 +183,11 @@ class Deliverer:
     def _lease(self) -> float:
         return self.delivery.lease_seconds
 
-    def _process(self, batch: Batch, slot: RunSlot, *, probe: bool) -> Settlement | None:
-        """Screen, send, judge and settle one batch; None when its lease was lost."""
+    def _process(
+        self, batch: Batch, slot: RunSlot, *, probe: bool
+    ) -> tuple[Settlement | None, policy.Health]:
+        """Screen, send, judge and settle one batch; what the round said about the provider,
+        and the settlement (None when the batch's lease was lost)."""
         screened = policy.screen(
             batch.events,
             attempts=batch.attempts,
@@ -205,8 +216,8 @@ class Deliverer:
                 self.provider.name,
                 batch.id,
             )
-            return None
-        return settlement
+            return None, health
+        return settlement, health
 
     def _record(self, health: policy.Health, *, probe: bool) -> float:
         """Tell the circuit what the round said; returns when the provider may be tried again

@@ -34,6 +34,7 @@ COUNTERS = (
     "reaped",
     "in_retry",
     "lost",
+    "dead_trimmed",
 )
 
 
@@ -126,9 +127,17 @@ class ProviderQueue:
                 batch.attempts + 1,
                 d.kind,
             ]
-        done = self.scripts.run(
+        done, trimmed = self.scripts.run(
             self.client, "settle", [k.batch(batch.id), k.leases, k.retry, k.dead, k.stats], args
         )
+        if int(trimmed):
+            log.error(
+                "%s: dead letters are at dead_max=%d: the %d oldest were trimmed (counted as "
+                "dead_trimmed); replay or purge them, or raise dead_max",
+                self.keys.provider,
+                self.dead_max,
+                int(trimmed),
+            )
         return bool(int(done) == 1)
 
     def renew(self, batch: Batch, *, lease: float) -> bool:

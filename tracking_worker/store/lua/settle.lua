@@ -9,23 +9,31 @@
 -- ARGV[9] attempts to add (0 when the provider was paused, not at fault)  ARGV[10] last error
 -- ARGV[11] dead stream max length
 -- ARGV[12..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
--- Returns 1, or -1 when the lease was lost (reaped and maybe claimed again): nothing changes,
--- the batch will be sent again (at-least-once).
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return -1 end
+-- The dead stream keeps ARGV[11] entries: the oldest beyond are trimmed, counted as
+-- dead_trimmed, and reported to the caller, never silently.
+-- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
+-- nothing changes, the batch will be sent again (at-least-once).
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return {-1, 0} end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local delivered = tonumber(ARGV[4])
 if delivered > 0 then redis.call('HINCRBY', KEYS[5], 'delivered', delivered) end
 if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', KEYS[5], 'requests', ARGV[5]) end
-local dead = 0
+local dead, trimmed = 0, 0
+local before = 0
+if #ARGV >= 17 then before = redis.call('XLEN', KEYS[4]) end
 local i = 12
 while i + 5 <= #ARGV do
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[11], '*',
+  redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[11], '*',
     'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
     'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', NOW)
   dead = dead + 1
   i = i + 6
 end
-if dead > 0 then redis.call('HINCRBY', KEYS[5], 'dead', dead) end
+if dead > 0 then
+  redis.call('HINCRBY', KEYS[5], 'dead', dead)
+  trimmed = before + dead - redis.call('XLEN', KEYS[4])
+  if trimmed > 0 then redis.call('HINCRBY', KEYS[5], 'dead_trimmed', trimmed) end
+end
 if ARGV[6] ~= '' then
   local count = tonumber(ARGV[7])
   redis.call('HSET', KEYS[1], 'events', ARGV[6], 'count', count, 'last_error', ARGV[10])
@@ -37,4 +45,4 @@ if ARGV[6] ~= '' then
 else
   redis.call('DEL', KEYS[1])
 end
-return 1
+return {1, trimmed}
