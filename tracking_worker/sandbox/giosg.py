@@ -1,8 +1,9 @@
 """Giosg ``POST /api/v5/orgs/<organization_id>/goals/<goal_id>/matches``: one offline goal match.
 
-Statuses and their causes are the seed's; bodies follow giosg's Django REST Framework style
-(``{"detail": ...}``, and ``{"<field>": ["<message>"]}`` for bad attributes) with the seed's
-wording. Visitors listed in ``unknown_visitors`` have no session, like an identity giosg never saw.
+Statuses and their causes are those giosg documents; bodies follow giosg's Django REST Framework
+style (``{"detail": ...}``, and ``{"<field>": ["<message>"]}`` for bad attributes) with giosg's
+documented wording. Visitors listed in ``unknown_visitors`` have no session, like an identity
+giosg never saw.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ _DATE_FORMAT: Final = (
     "e.g. 2024-08-03T20:00:00.123+02:00"
 )
 _BATCH_SIZE: Final = f"From 1 to {MAX_ITEMS} events per request"
-# Messages the seed documents for checks done after a request is accepted (reject_matching).
+# Messages Graspil's documentation gives for checks done after a request is accepted
+# (reject_matching).
 _DOCUMENTED: Final = {
     "target_id": "Unknown target_id",
     "user_id": "The user with this id was not found",

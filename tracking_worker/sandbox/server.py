@@ -53,7 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reply = self.server.sandbox.handle(self.command, self.path, dict(self.headers), raw)
             return reply, _json(reply.body)
-        except Exception:
+        except Exception:  # logged with its traceback, answered 500
             logger.exception("sandbox failed answering %s %s", self.command, self.path)
             reply = Reply(500, {"error": "sandbox internal error (logged)"})
             return reply, _json(reply.body)
