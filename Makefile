@@ -28,8 +28,8 @@ install-check: $(STAMP)
 	cd $(CHECK) && venv/bin/python $(CURDIR)/tests/install_check.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check tracking_worker tests benchmarks
-	$(BIN)/ruff format --check tracking_worker tests benchmarks
+	$(BIN)/ruff check tracking_worker tests benchmarks examples
+	$(BIN)/ruff format --check tracking_worker tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -38,12 +38,23 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/single_event_throughput.py
+# ours vs a Celery task per event vs celery-batches (benchmarks/README.md); not part of `make test`.
+# Its own venv: celery-batches pins celery<5.7, which must not downgrade the dev venv.
+BENCH_VENV  ?= build/bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): setup.cfg setup.py
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .tracking .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) build .tracking .mypy_cache .ruff_cache *.egg-info
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix tracking_worker tests benchmarks
-	$(BIN)/ruff format tracking_worker tests benchmarks
+	$(BIN)/ruff check --fix tracking_worker tests benchmarks examples
+	$(BIN)/ruff format tracking_worker tests benchmarks examples
