@@ -2,14 +2,17 @@
 
 ``track()`` validates and enqueues in one Redis round trip; Celery workers deliver to Graspil,
 TG Analytics, GramPixel, Giosg and VibeTrace with batching, retries and dead letters.
+``atrack()`` does the same for asyncio code without blocking the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ConfigurationError,
@@ -17,11 +20,17 @@ from .errors import (
     TrackingUnavailable,
     ValidationError,
 )
-from .events import Event
+from .events import Event, Normalized
 from .producer.tracker import Tracker
 from .settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from .producer.async_tracker import AsyncTracker
+
 __all__ = [
+    "AsyncTracker",
     "ConfigurationError",
     "Event",
     "Settings",
@@ -29,37 +38,78 @@ __all__ = [
     "TrackingError",
     "TrackingUnavailable",
     "ValidationError",
+    "aclose",
+    "atrack",
+    "atrack_many",
     "configure",
+    "get_async_tracker",
     "get_tracker",
+    "install",
+    "set_deferral",
     "track",
     "track_many",
+    "use_settings",
 ]
+
+#: Given the enqueue step of a validated ``track()`` call, run it later (e.g. when the current
+#: database transaction commits) and return True, or return False to have it run now.
+Deferral = Callable[[Callable[[], None]], bool]
 
 
 class _Default:
-    """The one process-wide Tracker behind ``track()``; replaced only by ``configure()``."""
+    """The one process-wide Tracker behind ``track()``; replaced only by ``configure()`` and
+    ``use_settings()``. Framework integrations set ``load`` and ``defer``."""
 
     lock = threading.Lock()
     tracker: Tracker | None = None
+    #: Where the default Tracker's settings come from when it is first needed.
+    load: Callable[[], Settings] = load_settings
+    defer: Deferral | None = None
+    #: One AsyncTracker per event loop (its connections belong to that loop).
+    async_trackers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTracker] = (
+        weakref.WeakKeyDictionary()
+    )
 
 
 def configure(settings: Settings | None = None, **overrides: Any) -> Tracker:
     """Set the settings ``track()`` uses: a Settings object, or sections merged over the
     environment's (``configure(providers={"graspil": {...}}, delivery={...})``)."""
     tracker = Tracker(settings or load_settings(overrides))
+    _replace(tracker)
+    return tracker
+
+
+def use_settings(load: Callable[[], Settings] | None) -> None:
+    """Build the default Tracker from ``load()`` when it is next needed (None: from the
+    environment, the default). For integrations whose settings live elsewhere (Django's
+    ``settings.TRACKING_WORKER``): a bad configuration then raises ConfigurationError, naming
+    the key, at the first ``track()`` rather than silently falling back to the environment."""
+    _Default.load = load or load_settings
+    _replace(None)
+
+
+def _replace(tracker: Tracker | None) -> None:
     with _Default.lock:
         old, _Default.tracker = _Default.tracker, tracker
     if old is not None:
         old.close()
-    return tracker
 
 
 def get_tracker() -> Tracker:
-    """The default Tracker, built from the environment on first use."""
+    """The default Tracker, built on first use (from the environment unless an integration
+    said otherwise through ``use_settings``)."""
     with _Default.lock:
         if _Default.tracker is None:
-            _Default.tracker = Tracker(load_settings())
+            _Default.tracker = Tracker(_Default.load())
         return _Default.tracker
+
+
+def set_deferral(defer: Deferral | None) -> Deferral | None:
+    """Let a framework integration hold back ``track()``'s enqueue step (the Django one: until
+    the transaction commits). Validation still happens at once. Returns the previous hook.
+    The core imports no framework: the integration registers this callable."""
+    previous, _Default.defer = _Default.defer, defer
+    return previous
 
 
 def track(
@@ -78,33 +128,147 @@ def track(
     context: Mapping[str, Any] | None = None,
     event_id: str | None = None,
     providers: Iterable[str] | None = None,
+    on_commit: bool = True,
 ) -> str:
     """Validate and enqueue one event for every configured provider that can take it.
 
     Returns the event id (a new UUID4 unless given). Raises ValidationError naming each bad
-    field, with nothing enqueued.
+    field, with nothing enqueued. Under an integration that defers (Django, inside
+    ``transaction.atomic()``) the event is enqueued when the transaction commits, and never if
+    it rolls back; ``on_commit=False`` enqueues at once anyway.
     """
-    fields = {
-        "telegram_id": telegram_id,
-        "email": email,
-        "user_id": user_id,
-        "visitor_id": visitor_id,
-        "session_id": session_id,
-        "value": value,
-        "currency": currency,
-        "order_id": order_id,
-        "occurred_at": occurred_at,
-        "properties": properties,
-        "context": context,
-        "event_id": event_id,
-        "providers": list(providers) if providers is not None else None,
-    }
-    return get_tracker().track(name, **{k: v for k, v in fields.items() if v is not None})
+    fields = _fields(
+        telegram_id=telegram_id,
+        email=email,
+        user_id=user_id,
+        visitor_id=visitor_id,
+        session_id=session_id,
+        value=value,
+        currency=currency,
+        order_id=order_id,
+        occurred_at=occurred_at,
+        properties=properties,
+        context=context,
+        event_id=event_id,
+        providers=providers,
+    )
+    tracker = get_tracker()
+    defer = _Default.defer
+    if defer is None or not on_commit:
+        return tracker.track(name, **fields)
+    valid = tracker.producer.validate([{"name": name, **fields}], single=True)
+    _enqueue_or_defer(tracker, valid, defer)
+    return valid[0].event.event_id
 
 
-def track_many(events: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Validate every event, then enqueue them all in one round trip (all or nothing)."""
-    return get_tracker().track_many(events)
+def track_many(events: Iterable[Mapping[str, Any]], *, on_commit: bool = True) -> list[str]:
+    """Validate every event, then enqueue them all in one round trip (all or nothing);
+    ``on_commit`` as for ``track()``."""
+    tracker = get_tracker()
+    defer = _Default.defer
+    if defer is None or not on_commit:
+        return tracker.track_many(events)
+    valid = tracker.producer.validate(events)
+    _enqueue_or_defer(tracker, valid, defer)
+    return [item.event.event_id for item in valid]
+
+
+def _enqueue_or_defer(tracker: Tracker, valid: list[Normalized], defer: Deferral) -> None:
+    """The validated events, with their ids and times fixed now, go to Redis when the hook
+    says (or now, when it declines)."""
+
+    def enqueue() -> None:
+        tracker.enqueue(valid)
+
+    if not defer(enqueue):
+        enqueue()
+
+
+async def atrack(
+    name: str,
+    *,
+    telegram_id: int | None = None,
+    email: str | None = None,
+    user_id: str | int | None = None,
+    visitor_id: str | None = None,
+    session_id: str | None = None,
+    value: float | None = None,
+    currency: str | None = None,
+    order_id: str | int | None = None,
+    occurred_at: datetime | str | None = None,
+    properties: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    event_id: str | None = None,
+    providers: Iterable[str] | None = None,
+) -> str:
+    """``track()`` for asyncio code: the same validation, routing, Lua and spool fallback over
+    redis.asyncio, never blocking the event loop. Uses this loop's AsyncTracker, built on the
+    default Tracker's settings."""
+    fields = _fields(
+        telegram_id=telegram_id,
+        email=email,
+        user_id=user_id,
+        visitor_id=visitor_id,
+        session_id=session_id,
+        value=value,
+        currency=currency,
+        order_id=order_id,
+        occurred_at=occurred_at,
+        properties=properties,
+        context=context,
+        event_id=event_id,
+        providers=providers,
+    )
+    return await get_async_tracker().track(name, **fields)
+
+
+async def atrack_many(events: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``track_many()`` for asyncio code (all or nothing, one round trip)."""
+    return await get_async_tracker().track_many(events)
+
+
+async def aclose() -> None:
+    """Close this event loop's AsyncTracker (its Redis connections, pending side work): call it
+    at shutdown, e.g. ``dispatcher.shutdown.register(tracking_worker.aclose)``."""
+    loop = asyncio.get_running_loop()
+    with _Default.lock:
+        tracker = _Default.async_trackers.pop(loop, None)
+    if tracker is not None:
+        await tracker.aclose()
+
+
+def get_async_tracker() -> AsyncTracker:
+    """The running event loop's AsyncTracker, on the default Tracker's settings: built on
+    first use, rebuilt when ``configure()`` has replaced the default Tracker since."""
+    from .producer.async_tracker import AsyncTracker
+
+    loop = asyncio.get_running_loop()
+    tracker = get_tracker()
+    with _Default.lock:
+        current = _Default.async_trackers.get(loop)
+        if current is not None and current.tracker is tracker:
+            return current
+        _Default.async_trackers[loop] = fresh = AsyncTracker(tracker=tracker)
+    if current is not None:  # built on settings since replaced: let it finish, then close
+        current.close_later()
+    return fresh
+
+
+def _fields(*, providers: Iterable[str] | None, **given: Any) -> dict[str, Any]:
+    """The keyword arguments a caller gave (None means not given)."""
+    fields = {k: v for k, v in given.items() if v is not None}
+    if providers is not None:
+        fields["providers"] = list(providers)
+    return fields
+
+
+def install(app: Celery, settings: Settings | None = None) -> list[str]:
+    """Run our delivery in your own Celery app: registers our tasks, queues and beat entry
+    without touching your serializer, routes or other settings (see ``worker/install.py``).
+    Returns the queue names your workers must consume."""
+    from .worker.install import install as install_into
+
+    return install_into(app, settings)
 
 
 def __getattr__(name: str) -> Any:
@@ -114,4 +278,8 @@ def __getattr__(name: str) -> Any:
         from .worker.app import default_app
 
         return default_app()
+    if name == "AsyncTracker":
+        from .producer.async_tracker import AsyncTracker
+
+        return AsyncTracker
     raise AttributeError(f"module 'tracking_worker' has no attribute {name!r}")

@@ -39,6 +39,7 @@ def send_deliver(app: Celery, provider: str, *, flush: bool) -> None:
         args=[provider],
         kwargs={"flush": flush},
         queue=make_queue(queue_name(provider)),
+        serializer="json",  # whatever the host app's default (an app of your own may pickle)
     )
 
 

@@ -1,4 +1,4 @@
-"""The tracking-worker command against a real deployment: status, check, dead, tick."""
+"""The tracking-worker command against a real deployment: status, check, dead, tick, help."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from tests.helpers import wait_for
+import pytest
+
+from tests.helpers import pause_until, wait_for
 from tests.system import System
+from tracking_worker.cli import main
 from tracking_worker.sandbox import SandboxServer
 
 
@@ -82,6 +85,7 @@ def test_tick_starts_a_delivery_without_beat(
     system = make_system(providers=["graspil"], beat=False)
     system.tracker.track_many([{"name": "purchase", "telegram_id": n} for n in range(1, 8)])
     assert system.counts("graspil")["pending"] == 7  # a partial batch: nothing starts it
+    pause_until(time.monotonic() + 0.6)  # until it has waited flush_interval (0.5 s): due
     ticked = cli(system, "tick")
     assert ticked.returncode == 0 and "deliveries started: graspil" in ticked.stdout
     wait_for(lambda: system.counts("graspil")["delivered"] == 7, 30, message=system.log())
@@ -100,3 +104,34 @@ def test_circuit_reset_resumes_a_paused_provider_at_once(
     reset = cli(system, "circuit", "reset", "graspil")
     assert "circuit closed; 1 retry batch(es) due now" in reset.stdout
     wait_for(lambda: system.counts("graspil")["delivered"] == 3, 15, message=system.log())
+
+
+COMMANDS = {
+    "check": [],
+    "circuit": ["show", "reset"],
+    "dead": ["list", "show", "replay", "purge"],
+    "dev": [],
+    "dlq": ["list", "show", "replay", "purge"],
+    "import": [],
+    "metrics": [],
+    "sandbox": [],
+    "send": [],
+    "spool": ["count", "drain"],
+    "status": [],
+    "tick": [],
+}
+
+
+def test_help_lists_every_command_on_one_line_and_each_has_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out.split("Commands:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listing] == sorted(COMMANDS)
+    assert all(len(line.split()) > 2 for line in listing)  # a name and a sentence, one line
+    for command, subcommands in COMMANDS.items():
+        for path in ([command], *([command, sub] for sub in subcommands)):
+            assert main([*path, "--help"]) == 0, path
+            shown = capsys.readouterr().out
+            assert shown.startswith(f"Usage: tracking-worker {' '.join(path)}"), shown
+    assert main([]) == 2  # no command: the usage, as a usage error

@@ -20,6 +20,13 @@ COMMANDS = [
     ["check"],
     ["dead", "list", "graspil"],
     ["dead", "replay", "graspil"],
+    ["dlq", "list"],
+    ["dlq", "list", "--provider", "graspil", "--since", "1h", "--reason", "x"],
+    ["dlq", "show", "1-0"],
+    ["dlq", "replay", "--dry-run"],
+    ["dlq", "purge", "--yes"],
+    ["send", "purchase", "--telegram-id", "5"],
+    ["import", "{home}/events.jsonl"],
     ["circuit", "show", "graspil"],
     ["circuit", "reset", "graspil"],
     ["spool", "drain"],
@@ -35,7 +42,7 @@ def run(home: Path, redis_url: str, *args: str) -> subprocess.CompletedProcess[s
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
     env["TRACKING_CONFIG"] = str(config)
     return subprocess.run(
-        [sys.executable, "-m", "tracking_worker.cli", *args],
+        [sys.executable, "-m", "tracking_worker.cli", *(a.format(home=home) for a in args)],
         env=env,
         capture_output=True,
         text=True,
@@ -62,6 +69,7 @@ def spooled(tmp_path: Path) -> Path:
         '"telegram_id":5},"providers":[],"caller_id":false}\n'
     )
     (tmp_path / "spool" / "spool-1-1.jsonl").write_text(line)
+    (tmp_path / "events.jsonl").write_text('{"name": "purchase", "telegram_id": 5}\n')
     return tmp_path
 
 
@@ -102,14 +110,25 @@ def test_keys_of_the_wrong_type(
     [
         ["dead", "list", "graspil", "--limit", "-1"],
         ["dead", "list", "graspil", "--limit", "x"],
+        ["dlq", "list", "--limit", "1.5"],
+        ["dlq", "list", "--since", "yesterday"],
+        ["dlq", "replay", "--rate", "0"],
+        ["status", "--watch", "--interval", "nan"],
+        ["send", "purchase", "--value", "inf", "--currency", "USD"],
+        ["send", "purchase", "--telegram-id", "1e3"],
+        ["import", "missing.jsonl"],
+        ["import", "{home}/events.jsonl", "--rate", "-5"],
+        ["metrics", "--port", "99999"],
         ["sandbox", "--port", "70000"],
         ["dev", "--duration", "0"],
     ],
     ids=" ".join,
 )
 def test_bad_numbers_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "events.jsonl").write_text('{"name": "purchase"}\n')
     done = run(tmp_path, "redis://127.0.0.1:9/0", *args)
     assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Usage: tracking-worker" in done.stderr
 
 
 def test_spool_drain_reports_what_it_quarantined(

@@ -42,6 +42,7 @@ def test_a_tick_whose_clock_is_minutes_off_reaps_no_live_lease(
     live = queue.claim(lease=60, size=10, flush=True, wait=0)
     assert live is not None
     ticker.tick()
+    assert abs(float(redis_client.get("tw:tick")) - redis_now(redis_client)) < 5  # Redis time
     assert redis_client.zscore(keys.leases, live.id) is not None
     assert queue.counts()["reaped"] == 0
     redis_client.zadd(keys.leases, {live.id: redis_now(redis_client) - 1})  # its lease ran out

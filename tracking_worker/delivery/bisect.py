@@ -33,6 +33,8 @@ class Round:
     requests: int = 0
     #: The batch's lease ran out while sending: its round says nothing about the provider.
     lease_lost: bool = False
+    #: Each request sent: its status class and how long it took (for the latency metric).
+    timings: list[tuple[str, float]] = field(default_factory=list)
 
     def add(self, other: Round) -> None:
         self.results += other.results

@@ -19,6 +19,7 @@ from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
 from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit
+from ..store.metrics import RequestMetrics
 from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
 from . import policy
@@ -63,8 +64,10 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         rand: random.Random | None = None,
         limiter: RateLimiter | None = None,
+        metrics: RequestMetrics | None = None,
     ) -> None:
         self.provider = provider
+        self.metrics = metrics
         self.queue = queue
         self.circuit = circuit
         self.delivery = delivery
@@ -196,6 +199,8 @@ class Deliverer:
             delivery=self.delivery,
         )
         sent = self._send(batch, screened.live, slot, probe) if screened.live else Round()
+        if self.metrics is not None and sent.timings:
+            self.metrics.record_many(sent.timings)
         health = policy.round_health(
             [o for _, o in sent.results], requests=sent.requests, delivery=self.delivery
         )

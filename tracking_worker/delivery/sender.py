@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from ..outcomes import Credentials, Delivered, MappingFailed, Outcome, Retry
 from ..providers.base import HttpRequest, HttpResponse, Provider
 from ..redact import Redactor
+from ..store.metrics import status_class
 from ..store.ratelimit import RateLimiter
 from .bisect import Attempt, Item, Round, bisect
 from .transport import Transport
@@ -43,6 +44,11 @@ class Stop:
         self.hold = hold
         self.held_until = time.monotonic() + hold
         self.lease_lost = False
+        self.timings: list[tuple[str, float]] = []
+
+    def timed(self, klass: str, seconds: float) -> None:
+        with self.lock:
+            self.timings.append((klass, seconds))
 
     def note(self, outcome: Outcome) -> None:
         with self.lock:
@@ -122,7 +128,7 @@ class Sender:
             _, pending = wait(pending, timeout=self.lease / 3, return_when=FIRST_EXCEPTION)
             if pending:
                 stop.renewed(keep_alive())
-        total = Round(lease_lost=stop.lease_lost)
+        total = Round(lease_lost=stop.lease_lost, timings=stop.timings)
         for future in futures:
             total.add(future.result())
         return total
@@ -147,14 +153,16 @@ class Sender:
         except Exception as exc:  # noqa: BLE001 - a mapping bug must not block the queue
             reason = self.redact(f"mapping failed: {type(exc).__name__}: {exc}")
             return Attempt(MappingFailed(reason), 0)
-        outcome = self._exchange(request, chunk)
+        outcome = self._exchange(request, chunk, stop)
         stop.note(outcome)
         return Attempt(outcome, 1)
 
-    def _exchange(self, request: HttpRequest, chunk: Sequence[Item]) -> Outcome:
+    def _exchange(self, request: HttpRequest, chunk: Sequence[Item], stop: Stop) -> Outcome:
         if self.limiter is not None:
             self.limiter.acquire()
+        started = time.perf_counter()
         answer = self.transport.send(request)
+        stop.timed(status_class(getattr(answer, "status", None)), time.perf_counter() - started)
         if isinstance(answer, Retry):
             return dataclasses.replace(answer, reason=self.redact(answer.reason))
         # Scrubbed before the provider reads it: reasons and excerpts derive from this text.

@@ -2,7 +2,8 @@
 
 A private redis-server (append-only, data under ``.tracking/``; or ``TRACKING_REDIS_URL``), the
 provider sandbox, a Celery worker and beat, and with ``--demo`` a producer sending a stream of
-events, while a live per-provider table is printed. Ctrl-C (or ``--duration``) stops every child.
+events, while a live per-provider table (the ``status`` view) is refreshed in place. Ctrl-C (or
+``--duration``) stops every child.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 
 import redis
 
+from ..ops.views import make_console, status_table, status_text
 from ..producer.tracker import Tracker
 from ..settings import Settings, load_settings
-from ..store.status import collect, render
+from ..store.status import Snapshot, collect
 from .demo import demo_event, demo_settings, refuse_demo_user, write_config
 from .redis_server import EmbeddedRedis, free_port
 from .supervisor import Child, beat_args, sandbox_args, worker_args
@@ -130,36 +132,51 @@ def _settle(dev: DevRun, settings: Settings, client: redis.Redis, timeout: float
     """With the producer stopped, let the workers finish what is queued (briefly: what is left
     stays in Redis's append-only file for the next run) and print the final table."""
     deadline = time.monotonic() + timeout
-    rows = collect(settings, client)
-    while time.monotonic() < deadline and any(
-        int(r["pending"]) + int(r["leased_batches"]) + int(r["in_retry"]) for r in rows.values()
-    ):
+    snapshot = collect(settings, client)
+    while time.monotonic() < deadline and _busy(snapshot):
         time.sleep(0.2)
-        rows = collect(settings, client)
-    print(f"-- final\n{render(rows)}\n", flush=True)
-    return sum(int(r["delivered"]) for r in rows.values())
+        snapshot = collect(settings, client)
+    print(f"-- final\n{status_text(snapshot)}\n", flush=True)
+    return _delivered(snapshot)
+
+
+def _busy(snapshot: Snapshot) -> bool:
+    return any(s.pending + s.in_flight + s.retry_scheduled for s in snapshot.providers.values())
+
+
+def _delivered(snapshot: Snapshot) -> int:
+    return sum(s.delivered for s in snapshot.providers.values())
 
 
 def _watch(dev: DevRun, settings: Settings, client: redis.Redis, duration: float | None) -> int:
-    """Print the table every second until Ctrl-C, SIGTERM or the duration is up."""
+    """Refresh the table in place every second (on a terminal; into a pipe, print it every
+    five) until Ctrl-C, SIGTERM or the duration is up."""
+    from rich.live import Live
+
     start = time.monotonic()
-    live = sys.stdout.isatty()
+    console = make_console()
+    live = Live(console=console, auto_refresh=False) if console.is_terminal else None
     ticks = 0
-    while not dev.stopping.wait(1.0):
-        ticks += 1
-        rows = collect(settings, client)
-        dev.delivered = sum(int(r["delivered"]) for r in rows.values())
-        table = render(rows)
-        elapsed = time.monotonic() - start
-        if live:
-            print("\033[2J\033[H" + f"tracking-worker dev  {elapsed:5.0f}s  (Ctrl-C stops)\n")
-            print(table, flush=True)
-        elif ticks % 5 == 0:
-            print(f"-- {elapsed:.0f}s\n{table}\n", flush=True)
-        if duration is not None and elapsed >= duration:
-            break
-        dead = [c.name for c in dev.children if not c.alive]
-        if dead:
-            print(f"child process(es) exited: {', '.join(dead)}; see {dev.home}/*.log")
-            break
+    try:
+        if live is not None:
+            live.start()
+        while not dev.stopping.wait(1.0):
+            ticks += 1
+            snapshot = collect(settings, client)
+            dev.delivered = _delivered(snapshot)
+            elapsed = time.monotonic() - start
+            if live is not None:
+                title = f"tracking-worker dev  {elapsed:5.0f}s  (Ctrl-C stops)"
+                live.update(status_table(snapshot, title=title, console=console), refresh=True)
+            elif ticks % 5 == 0:
+                print(f"-- {elapsed:.0f}s\n{status_text(snapshot)}\n", flush=True)
+            if duration is not None and elapsed >= duration:
+                break
+            dead = [c.name for c in dev.children if not c.alive]
+            if dead:
+                print(f"child process(es) exited: {', '.join(dead)}; see {dev.home}/*.log")
+                break
+    finally:
+        if live is not None:
+            live.stop()
     return dev.delivered

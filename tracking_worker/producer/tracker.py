@@ -71,13 +71,13 @@ class Tracker:
     def track(self, name: str, **fields: Any) -> str:
         """Validate and enqueue one event; returns its event id."""
         valid = self.producer.validate([{"name": name, **fields}], single=True)
-        self._enqueue(valid)
+        self.enqueue(valid)
         return valid[0].event.event_id
 
     def track_many(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
         """Validate all, then enqueue all in one round trip; one bad event enqueues none."""
         valid = self.producer.validate(events)
-        self._enqueue(valid)
+        self.enqueue(valid)
         return [item.event.event_id for item in valid]
 
     def drain_spool(self, files: int | None = None) -> int:
@@ -87,7 +87,8 @@ class Tracker:
         self.drained += drained
         return drained
 
-    def _enqueue(self, valid: list[Normalized]) -> None:
+    def enqueue(self, valid: list[Normalized]) -> None:
+        """Enqueue events already validated (``validate``): Redis, else the spool."""
         now = time.monotonic()
         if now >= self._down_until:
             try:

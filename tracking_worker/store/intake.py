@@ -66,10 +66,10 @@ class Intake:
             if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
                 self.scripts.load(self.client)
                 answers = self._once(routes, limits)
-        return {name: _admitted(answer) for name, answer in zip(routes, answers, strict=True)}
+        return {name: admitted(answer) for name, answer in zip(routes, answers, strict=True)}
 
     def _once(self, routes: Mapping[str, Route], limits: Limits) -> list[Any]:
-        calls = [self._call(name, route, limits) for name, route in routes.items()]
+        calls = [self.call_args(name, route, limits) for name, route in routes.items()]
         if len(calls) == 1:
             # One script is atomic by itself: no MULTI/EXEC to send and parse (a web request's
             # most common case: one provider configured, or one asked for).
@@ -83,7 +83,8 @@ class Intake:
             self.scripts.queue_call(pipe, "enqueue", keys, args)
         return list(pipe.execute(raise_on_error=False))
 
-    def _call(self, name: str, route: Route, limits: Limits) -> tuple[list[str], list[Arg]]:
+    def call_args(self, name: str, route: Route, limits: Limits) -> tuple[list[str], list[Arg]]:
+        """The keys and arguments of one provider's ``enqueue.lua`` call."""
         k = Keys(name, self.key_prefix)
         args: list[Arg] = [
             limits.max_pending,
@@ -96,7 +97,8 @@ class Intake:
         return [k.pending, k.stats, k.trigger, k.seen, k.since], args
 
 
-def _admitted(answer: Any) -> Admitted | StoreError:
+def admitted(answer: Any) -> Admitted | StoreError:
+    """One provider's part of an enqueue, as Redis answered it (shared with the async path)."""
     if isinstance(answer, Exception):
         return StoreError(f"enqueue failed: {answer}")
     return Admitted(int(answer[0]), int(answer[1]), bool(int(answer[2])))

@@ -1,61 +1,181 @@
-"""Per-provider counts read from Redis, and the table the CLI and ``make run`` print."""
+"""One read of every provider's state, shared by ``tracking-worker status``, the ``dev`` table
+and the Prometheus exporter, so all three always agree on what a number means.
+
+A read is one pipeline round trip whatever the backlog: sizes come from LLEN/XLEN and the
+counters of ``tw:{p}:stats``, never from walking a list. Ages use Redis TIME, like the
+scripts that write the timestamps.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
 
 import redis
 
 from ..keys import Keys
 from ..settings import Settings
-from .circuit import Circuit
-from .lua_scripts import Scripts
-from .queue import ProviderQueue
+from .connection import as_text, converted
+from .metrics import Latency, latency_key, tick_key
 
-COLUMNS = (
-    ("provider", "provider"),
-    ("queued", "pending"),
-    ("in_flight", "leased_batches"),
-    ("retrying", "in_retry"),
-    ("delivered", "delivered"),
-    ("dead", "dead"),
-    ("skipped", "skipped"),
-    ("dropped", "dropped"),
-    ("requests", "requests"),
-    ("circuit", "circuit"),
+#: Events in leased batches: a handful of leases at most (one run per provider at a time,
+#: plus leases waiting to be reaped), so this read stays O(1) in the backlog.
+_IN_FLIGHT = (
+    "local n = 0 "
+    "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do "
+    "n = n + tonumber(redis.call('HGET', ARGV[1] .. id, 'count') or 0) end "
+    "return n"
 )
 
+#: Circuit states as the gauge encodes them.
+CIRCUIT_CODES = {"closed": 0, "half-open": 1, "open": 2}
 
-def collect(settings: Settings, client: redis.Redis) -> dict[str, dict[str, int | str]]:
-    scripts = Scripts()
-    rows: dict[str, dict[str, int | str]] = {}
-    for name in settings.providers:
-        keys = Keys(name, settings.redis.key_prefix)
-        counts: dict[str, int | str] = dict(ProviderQueue(client, scripts, keys).counts())
-        counts["circuit"] = Circuit(client, scripts, keys, settings.delivery).state()["state"]
-        rows[name] = counts
-    return rows
+#: Per-provider fields, in the order ``--json`` writes them: the exporter's metric names.
+GAUGES = ("pending", "in_flight", "retry_scheduled", "dead", "oldest_pending_seconds")
+OUTCOMES = ("delivered", "retried", "rejected", "expired", "skipped", "dropped", "lost")
 
 
-def render(rows: Mapping[str, Mapping[str, int | str]]) -> str:
-    """A fixed-width table, one line per provider plus a total."""
-    header = [title for title, _ in COLUMNS]
-    lines = [header]
-    totals: dict[str, int] = {}
-    for name, counts in rows.items():
-        line = [name]
-        for _, key in COLUMNS[1:]:
-            value = counts.get(key, 0)
-            line.append(str(value))
-            if isinstance(value, int):
-                totals[key] = totals.get(key, 0) + value
-        lines.append(line)
-    lines.append(["total"] + [str(totals.get(key, "")) for _, key in COLUMNS[1:]])
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in lines
+@dataclass(frozen=True)
+class ProviderStatus:
+    pending: int = 0
+    in_flight: int = 0
+    retry_scheduled: int = 0
+    #: Dead letters stored now (the stream's length: replay and purge lower it).
+    dead: int = 0
+    oldest_pending_seconds: float = 0.0
+    delivered: int = 0
+    retried: int = 0
+    rejected: int = 0
+    expired: int = 0
+    skipped: int = 0
+    dropped: int = 0
+    lost: int = 0
+    enqueued: int = 0
+    requests: int = 0
+    #: Dead letters trimmed off the bounded stream (``dead_max``), never to be replayed.
+    dead_trimmed: int = 0
+    circuit: str = "closed"
+    #: Redis time the pause ends, when open (or throttled); None otherwise.
+    circuit_until: float | None = None
+    circuit_reason: str = ""
+    latency: Latency = field(default_factory=Latency)
+
+    @property
+    def circuit_code(self) -> int:
+        return CIRCUIT_CODES.get(self.circuit, 2)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        latency = data.pop("latency")
+        data["requests_by_class"] = dict(latency["requests"])
+        return data
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    #: Redis TIME when read.
+    now: float
+    providers: Mapping[str, ProviderStatus]
+    #: Redis time of the last beat tick, None before the first.
+    last_tick: float | None = None
+
+    def as_json(self) -> dict[str, dict[str, Any]]:
+        return {name: status.as_json() for name, status in self.providers.items()}
+
+
+def collect(settings: Settings, client: redis.Redis) -> Snapshot:
+    """Every configured provider in one pipeline round trip."""
+    prefix = settings.redis.key_prefix
+    keyset = {name: Keys(name, prefix) for name in settings.providers}
+    with converted("reading status"):
+        pipe = client.pipeline(transaction=False)
+        pipe.time()
+        pipe.get(tick_key(prefix))
+        for k in keyset.values():
+            pipe.hgetall(k.stats)
+            pipe.llen(k.pending)
+            pipe.xlen(k.dead)
+            pipe.get(k.since)
+            pipe.hgetall(k.circuit)
+            pipe.hgetall(latency_key(k))
+            pipe.eval(_IN_FLIGHT, 1, k.leases, k.batch_prefix)
+        answers = pipe.execute()
+    seconds, micros = cast(tuple[int, int], answers[0])
+    now = seconds + micros / 1_000_000
+    tick = _float(answers[1])
+    providers: dict[str, ProviderStatus] = {}
+    per = 7
+    for i, name in enumerate(keyset):
+        part = answers[2 + i * per : 2 + (i + 1) * per]
+        providers[name] = _provider(now, *part)
+    return Snapshot(now, providers, tick)
+
+
+def _provider(
+    now: float,
+    stats: Mapping[Any, Any],
+    pending: int,
+    dead: int,
+    since: Any,
+    circuit: Mapping[Any, Any],
+    latency: Mapping[Any, Any],
+    in_flight: Any,
+) -> ProviderStatus:
+    counters = {as_text(k): _int(v) for k, v in stats.items()}
+    started = _float(since)
+    oldest = max(0.0, now - started) if pending and started is not None else 0.0
+    breaker = {as_text(k): as_text(v) for k, v in circuit.items()}
+    state, until = circuit_state(breaker, now)
+    expired = counters.get("dead:expired", 0)
+    return ProviderStatus(
+        pending=int(pending),
+        in_flight=int(in_flight),
+        retry_scheduled=max(0, counters.get("in_retry", 0)),
+        dead=int(dead),
+        oldest_pending_seconds=round(oldest, 3),
+        delivered=counters.get("delivered", 0),
+        retried=counters.get("retried", 0),
+        # Every dead-lettering that is not an expiry: the provider's refusal, or poison.
+        rejected=max(0, counters.get("dead", 0) - expired),
+        expired=expired,
+        skipped=counters.get("skipped", 0),
+        dropped=counters.get("dropped", 0),
+        lost=counters.get("lost", 0),
+        enqueued=counters.get("enqueued", 0),
+        requests=counters.get("requests", 0),
+        dead_trimmed=counters.get("dead_trimmed", 0),
+        circuit=state,
+        circuit_until=until,
+        circuit_reason=breaker.get("reason", "") if state != "closed" else "",
+        latency=Latency.from_hash(latency),
     )
+
+
+def circuit_state(circuit: Mapping[str, str], now: float) -> tuple[str, float | None]:
+    """What the breaker means for sending right now: ``open`` while a pause runs (a tripped
+    breaker, refused credentials, or a 429's Retry-After), ``half-open`` once it ended and a
+    probe decides, ``closed`` otherwise."""
+    state = circuit.get("state", "closed")
+    until = _float(circuit.get("open_until")) or 0.0
+    if until > now:
+        return "open", until
+    if state in ("open", "half"):
+        return "half-open", None
+    return "closed", None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,45 +1,125 @@
-"""Logging and Sentry, set up once per process, with every configured secret scrubbed."""
+"""Logging and Sentry, set up once per process, with every configured secret scrubbed and
+e-mail addresses masked (they are personal data, and dead-letter reasons echo them).
+
+``TRACKING_LOG_FORMAT=json`` writes one JSON object per line, for log shippers that would
+otherwise have to parse free text; ``text`` (the default) keeps the human format.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..redact import Redactor
 from ..settings import Settings
 
+LOG_FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+#: What every LogRecord has; anything else on a record came from ``extra=`` and is logged.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+#: Sentry issue titles per kind of failure (the fingerprint's second part).
+KINDS = {
+    "rejected": "events rejected by the provider",
+    "expired": "events expired before delivery",
+    "mapping": "events the provider mapping failed on",
+    "malformed": "malformed events in the queue",
+    "credentials": "credentials refused",
+}
+
+
+def mask_emails(text: str) -> str:
+    """``ann@example.com`` -> ``a***@example.com``: enough to recognise a case, not a person."""
+    return _EMAIL.sub(r"\1***@\2", text) if "@" in text else text
+
 
 class RedactingFilter(logging.Filter):
-    """Masks secret values in every record before any handler formats it."""
+    """Masks secret values and e-mails in every record before any handler formats it."""
 
     def __init__(self, redact: Redactor) -> None:
         super().__init__()
         self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.redact.secrets:
-            record.msg = self.redact(record.getMessage())
+        message = record.getMessage()
+        masked = mask_emails(self.redact(message) if self.redact.secrets else message)
+        if masked != message or self.redact.secrets:
+            record.msg = masked
             record.args = None
         return True
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, ``extra=`` fields,
+    exception; every string scrubbed, so a traceback's text cannot leak a key either."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, timezone.utc)
+        data: dict[str, Any] = {
+            "time": moment.isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in vars(record).items():
+            if name not in _RECORD_FIELDS and not name.startswith("_"):
+                data[name] = value if _plain(value) else repr(value)
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            data["stack"] = self.formatStack(record.stack_info)
+        cleaned = scrub(data, self.redact, emails=True)
+        return json.dumps(cleaned, ensure_ascii=False, default=repr)
+
+
+def log_format(environ: Mapping[str, str] | None = None) -> str:
+    """``TRACKING_LOG_FORMAT``; an unknown value stops start-up, as bad settings do."""
+    value = (os.environ if environ is None else environ).get("TRACKING_LOG_FORMAT", "text")
+    value = value.strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise ConfigurationError(
+            f"TRACKING_LOG_FORMAT: must be one of {', '.join(LOG_FORMATS)}, not {value!r}"
+        )
+    return value
+
+
 def setup_logging(settings: Settings) -> None:
-    """Level from settings; a redacting filter on the root handlers."""
+    """Level from settings; a redacting filter (and the chosen format) on the root handlers."""
     level = settings.observability.log_level.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=TEXT_FORMAT)
     add_redaction(logging.getLogger(), settings)
 
 
 def add_redaction(logger: logging.Logger, settings: Settings) -> None:
-    """Mask every configured secret in what ``logger``'s handlers write."""
+    """Mask every configured secret and e-mail in what ``logger``'s handlers write; with
+    ``TRACKING_LOG_FORMAT=json`` they write JSON lines."""
     logging.getLogger("tracking_worker").setLevel(settings.observability.log_level.upper())
-    redacting = RedactingFilter(Redactor(settings.secrets()))
+    redact = Redactor(settings.secrets())
+    redacting = RedactingFilter(redact)
+    as_json = log_format() == "json"
     for handler in logger.handlers:
-        handler.addFilter(redacting)
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(redacting)
+        if as_json:
+            handler.setFormatter(JsonFormatter(redact))
 
 
-def setup_sentry(settings: Settings) -> bool:
-    """Initialise Sentry when a DSN is configured; events are scrubbed of secrets."""
+def setup_sentry(settings: Settings, *, transport: Any = None) -> bool:
+    """Initialise Sentry when a DSN is configured; events are scrubbed of secrets and
+    e-mails. ``transport`` replaces the HTTP one (tests capture what would be sent)."""
     dsn = settings.observability.sentry_dsn
     if not dsn:
         return False
@@ -50,23 +130,65 @@ def setup_sentry(settings: Settings) -> bool:
     redact = Redactor(settings.secrets())
 
     def before_send(event: Any, hint: Any) -> Any:
-        return scrub(event, redact)
+        record = (hint or {}).get("log_record")
+        if getattr(record, "sentry_reported", False):
+            return None  # report_to_sentry already sent it, grouped
+        return scrub(event, redact, emails=True)
 
+    options: dict[str, Any] = {"transport": transport} if transport is not None else {}
     sentry_sdk.init(
         dsn=dsn,
         integrations=[CeleryIntegration(), LoggingIntegration(event_level=logging.ERROR)],
         before_send=before_send,
         send_default_pii=False,
+        **options,
     )
     return True
 
 
-def scrub(value: Any, redact: Redactor) -> Any:
-    """Recursively mask secrets in a Sentry event (strings anywhere in the structure)."""
+def report_to_sentry(kind: str, provider: str, reason: str, *, count: int = 1) -> str | None:
+    """One Sentry event for a dead-lettering or a refused key, grouped by provider and kind
+    (not by the reason's text, which varies per event: one issue per cause, not thousands),
+    tagged with the provider. A no-op where Sentry is not set up; returns the event id.
+
+    A log line about the same thing should pass ``extra={"sentry_reported": True}`` so the
+    logging integration does not send it a second time."""
+    if "sentry_sdk" not in sys.modules:
+        return None  # never initialised in this process: do not import it now
+    import sentry_sdk
+
+    if not sentry_sdk.get_client().is_active():
+        return None
+    title = KINDS.get(kind, kind)
+    with sentry_sdk.new_scope() as scope:
+        scope.fingerprint = ["tracking-worker", provider, kind]
+        scope.set_tag("provider", provider)
+        scope.set_tag("kind", kind)
+        scope.set_extra("count", count)
+        scope.set_extra("reason", reason)
+        scope.set_level("error")
+        return sentry_sdk.capture_message(f"{provider}: {count} {title}: {reason}")
+
+
+def scrub(value: Any, redact: Redactor, *, emails: bool = False) -> Any:
+    """Recursively mask secrets (and with ``emails``, e-mail addresses) in a Sentry event or
+    a log object: strings anywhere in the structure."""
     if isinstance(value, str):
-        return redact(value)
+        value = redact(value)
+        return mask_emails(value) if emails else value
     if isinstance(value, dict):
-        return {k: scrub(v, redact) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, redact) for v in value]
+        return {k: scrub(v, redact, emails=emails) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, redact, emails=emails) for v in value]
     return value
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is JSON as it is (anything else is logged as its repr)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False

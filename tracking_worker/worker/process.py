@@ -19,6 +19,7 @@ from ..settings import Settings
 from ..store.circuit import Circuit
 from ..store.connection import eviction_policy, worker_client
 from ..store.lua_scripts import Scripts
+from ..store.metrics import RequestMetrics, mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
 
@@ -83,6 +84,7 @@ class WorkerProcess:
                 settings.delivery,
                 clock=clock,
                 limiter=limiter,
+                metrics=RequestMetrics(self.client, keys),
             )
 
     def deliver(self, name: str, *, flush: bool) -> RunReport | None:
@@ -100,6 +102,7 @@ class WorkerProcess:
         """Reap expired leases and start a flushing delivery wherever work is due. Every time
         involved is Redis's, so a tick host whose clock is off reaps no live lease."""
         started: dict[str, int] = {}
+        mark_tick(self.client, self.settings.redis.key_prefix)  # "no tick for a minute" alert
         for name, deliverer in self.deliverers.items():
             reaped = deliverer.queue.reap()
             if reaped:

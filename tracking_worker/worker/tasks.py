@@ -14,11 +14,12 @@ from .process import ProcessState
 def register(app: Celery, state: ProcessState) -> None:
     """Define the tasks on ``app``, bound to ``state`` (each app gets its own)."""
 
-    @app.task(name=routing.DELIVER_TASK, ignore_result=True)
+    # shared=False: these tasks belong to ``state``, not to every app later made in the process.
+    @app.task(name=routing.DELIVER_TASK, ignore_result=True, shared=False)
     def deliver(provider: str, flush: bool = False) -> dict[str, Any] | None:
         report = state.current().deliver(provider, flush=flush)
         return asdict(report) if report else None
 
-    @app.task(name=routing.TICK_TASK, ignore_result=True)
+    @app.task(name=routing.TICK_TASK, ignore_result=True, shared=False)
     def tick() -> dict[str, int]:
         return state.current().tick()

@@ -9,6 +9,7 @@
 -- ARGV[9] attempts to add (0 when the provider was paused, not at fault)  ARGV[10] last error
 -- ARGV[11] dead stream max length
 -- ARGV[12..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
+--          (each kind is also counted: dead:<kind>, e.g. dead:expired, dead:rejected)
 -- The dead stream keeps ARGV[11] entries: the oldest beyond are trimmed, counted as
 -- dead_trimmed, and reported to the caller, never silently.
 -- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
@@ -26,6 +27,7 @@ while i + 5 <= #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[11], '*',
     'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
     'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', NOW)
+  redis.call('HINCRBY', KEYS[5], 'dead:' .. ARGV[i + 5], 1)
   dead = dead + 1
   i = i + 6
 end

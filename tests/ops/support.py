@@ -1,0 +1,76 @@
+"""Running the tracking-worker command as a user does (a subprocess on a config file), and
+the two systems every command is tested on: an empty one, and one whose five providers each
+rejected an event, so each holds a dead letter with that provider's own reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tests.helpers import wait_for
+from tests.system import System
+from tracking_worker.sandbox import SandboxServer
+
+ALL = ("graspil", "tganalytics", "grampixel", "giosg", "vibetrace")
+#: The event every provider refuses, by the field its API carries the user in.
+REFUSED = 107
+REJECT_RULES = {
+    "graspil": ("user_id", REFUSED),
+    "tganalytics": ("user_id", REFUSED),
+    "grampixel": ("telegram_id", REFUSED),
+    "giosg": ("visitor_identity", f"visitor-{REFUSED}"),
+    "vibetrace": ("user.email", f"user{REFUSED}@example.test"),
+}
+#: What each provider's dead letter must quote.
+REASONS = {
+    "graspil": "The user with this id was not found",
+    "tganalytics": "VALIDATION_MISMATCH_REPORT",
+    "grampixel": "telegram_id was rejected",
+    "giosg": "no_visitor_session",
+    "vibetrace": "User not found",
+}
+EVENTS = range(100, 110)
+
+
+def cli(
+    env: Mapping[str, str], *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracking_worker.cli", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def event(n: int, **extra: Any) -> dict[str, Any]:
+    """A purchase every provider can take: all identities, value, order id."""
+    return {
+        "name": "purchase",
+        "telegram_id": n,
+        "email": f"user{n}@example.test",
+        "visitor_id": f"visitor-{n}",
+        "session_id": str(uuid.uuid4()),
+        "value": 25.5,
+        "currency": "EUR",
+        "order_id": f"order-{n}",
+        **extra,
+    }
+
+
+def with_dead_letters(make_system: Callable[..., System], sandbox: SandboxServer) -> System:
+    """All five providers, ten events each, event 107 refused by every one of them."""
+    for provider, (field, value) in REJECT_RULES.items():
+        sandbox.reject_matching(provider, field, value)
+    system = make_system()
+    system.tracker.track_many([event(n) for n in EVENTS])
+    wait_for(lambda: all(system.settled(p, len(EVENTS)) for p in ALL), 45, message=system.log())
+    for provider in ALL:
+        assert system.counts(provider)["dead"] == 1, provider
+    return system

@@ -1,0 +1,158 @@
+"""`tracking-worker dlq` on real dead letters: each of the five providers refused one event
+through the sandbox, and the worker dead-lettered it with that provider's own words."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import redis
+
+from tests.helpers import wait_for
+from tests.ops.support import ALL, REASONS, REFUSED, cli
+from tests.system import System
+from tracking_worker.keys import Keys
+from tracking_worker.sandbox import SandboxServer
+
+
+def listed(system: System, *args: str) -> list[dict[str, Any]]:
+    done = cli(system.env, "dlq", "list", "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_an_empty_system_has_nothing_to_list_replay_or_purge(empty_system: System) -> None:
+    env = empty_system.env
+    assert cli(env, "dlq", "list").stdout.strip() == "no dead letters"
+    assert cli(env, "dlq", "list", "--json").stdout == ""
+    assert cli(env, "dead", "list", "graspil").stdout == ""
+    replayed = cli(env, "dlq", "replay")
+    assert replayed.returncode == 0
+    assert replayed.stdout.splitlines() == [
+        f"0 dead letter(s) of {p} moved back to pending" for p in ALL
+    ]
+    assert cli(env, "dlq", "purge").stdout.strip() == "nothing to purge"
+    missing = cli(env, "dlq", "show", "1-0")
+    assert missing.returncode == 1 and "no dead letter '1-0'" in missing.stderr
+
+
+def test_list_shows_each_providers_reason_with_emails_masked(dead_system: System) -> None:
+    env = dead_system.env
+    entries = listed(dead_system)
+    assert sorted(e["provider"] for e in entries) == sorted(ALL)
+    for entry in entries:
+        assert REASONS[entry["provider"]] in entry["reason"], entry
+        assert entry["event"]["telegram_id"] == REFUSED and entry["attempts"] == 1
+        assert entry["event"]["email"] == "u***@example.test"
+        assert entry["kind"] == "rejected"
+    table = cli(env, "dlq", "list")
+    assert table.returncode == 0
+    header, *lines = table.stdout.splitlines()
+    assert header.split() == ["time", "provider", "event", "event", "id", "reason", "attempts"]
+    by_provider = {
+        line.split()[2]: line for line in lines if line.split()[2:3] and line[:2] == "20"
+    }
+    assert set(by_provider) == set(ALL)
+    for entry in entries:
+        row = by_provider[entry["provider"]]
+        assert entry["event"]["event_id"] in row and row.rstrip().endswith(" 1")
+    assert f"user{REFUSED}@example.test" not in table.stdout + json.dumps(entries)
+
+
+def test_list_filters(dead_system: System) -> None:
+    assert [e["provider"] for e in listed(dead_system, "--provider", "giosg")] == ["giosg"]
+    assert [e["provider"] for e in listed(dead_system, "giosg")] == ["giosg"]  # old spelling
+    found = {e["provider"] for e in listed(dead_system, "--reason", "NOT FOUND")}
+    assert found == {"graspil", "vibetrace"}
+    assert len(listed(dead_system, "--since", "1h")) == 5
+    later = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    assert listed(dead_system, "--since", later) == []
+    assert cli(dead_system.env, "dlq", "list", "--since", later).stdout.strip() == (
+        "no dead letters match"
+    )
+    newest = listed(dead_system, "--limit", "2")
+    assert newest == listed(dead_system)[:2]
+    unknown = cli(dead_system.env, "dlq", "list", "--provider", "nope")
+    assert unknown.returncode == 1 and "'nope' is not configured" in unknown.stderr
+
+
+def test_show_prints_one_entry_whole(dead_system: System) -> None:
+    [entry] = listed(dead_system, "--provider", "vibetrace")
+    shown = cli(dead_system.env, "dlq", "show", entry["id"])
+    assert shown.returncode == 0
+    whole = json.loads(shown.stdout)
+    assert whole == entry
+    assert {"excerpt", "status", "batch", "dead_at", "kind"} <= set(whole)
+    revealed = json.loads(cli(dead_system.env, "dlq", "show", entry["id"], "--reveal").stdout)
+    assert revealed["event"]["email"] == f"user{REFUSED}@example.test"
+    event_id = entry["event"]["event_id"]
+    by_event_id = cli(dead_system.env, "dlq", "show", event_id, "--provider", "vibetrace")
+    assert json.loads(by_event_id.stdout) == entry
+    ambiguous = cli(dead_system.env, "dlq", "show", event_id)  # dead for all five providers
+    assert ambiguous.returncode == 1
+    assert ambiguous.stderr.strip() == (
+        f"tracking-worker: {event_id!r} is a dead letter of {', '.join(ALL)}: "
+        "choose with --provider"
+    )
+
+
+def test_replay_moves_letters_back_with_the_same_event_ids(
+    dead_system: System, sandbox: SandboxServer, redis_client: redis.Redis
+) -> None:
+    assert dead_system.beat is not None
+    dead_system.beat.kill()  # the replayed events wait in pending until `tick` below
+    before = {e["provider"]: e["event"]["event_id"] for e in listed(dead_system)}
+
+    dry = cli(dead_system.env, "dlq", "replay", "--dry-run")
+    assert dry.stdout.splitlines() == [
+        f"1 dead letter(s) of {p} would move back to pending" for p in ALL
+    ]
+    assert all(dead_system.counts(p)["dead_stored"] == 1 for p in ALL)
+
+    sandbox.reset()  # the cause is fixed: every provider knows user 107 now
+    replayed = cli(dead_system.env, "dlq", "replay", "--rate", "20")
+    assert replayed.stdout.splitlines() == [
+        f"1 dead letter(s) of {p} moved back to pending" for p in ALL
+    ]
+    for provider in ALL:
+        [raw] = redis_client.lrange(Keys(provider).pending, 0, -1)
+        assert json.loads(raw)["event_id"] == before[provider]
+    assert cli(dead_system.env, "dlq", "list").stdout.strip() == "no dead letters"
+
+    assert "deliveries started" in cli(dead_system.env, "tick").stdout
+    wait_for(
+        lambda: all(dead_system.counts(p)["delivered"] == 10 for p in ALL),
+        30,
+        message=dead_system.log(),
+    )
+    assert sandbox.received("graspil")[0]["user_id"] == REFUSED
+
+
+def test_purge_asks_first(dead_system: System) -> None:
+    refused = cli(dead_system.env, "dlq", "purge", "--provider", "graspil", stdin="n\n")
+    assert refused.returncode == 1 and "Purge 1 dead letter(s) (graspil: 1)" in refused.stdout
+    assert dead_system.counts("graspil")["dead_stored"] == 1
+
+    purged = cli(dead_system.env, "dlq", "purge", "--reason", "not found", "--yes")
+    assert purged.returncode == 0
+    assert purged.stdout.splitlines() == [
+        "1 dead letter(s) of graspil purged",
+        "1 dead letter(s) of vibetrace purged",
+    ]
+    left = {p: dead_system.counts(p)["dead_stored"] for p in ALL}
+    assert left == {"graspil": 0, "tganalytics": 1, "grampixel": 1, "giosg": 1, "vibetrace": 0}
+    assert dead_system.counts("graspil")["purged"] == 1
+
+    confirmed = cli(dead_system.env, "dlq", "purge", stdin="y\n")
+    assert confirmed.returncode == 0 and "Purge 3 dead letter(s)" in confirmed.stdout
+    assert all(dead_system.counts(p)["dead_stored"] == 0 for p in ALL)
+
+
+def test_dead_is_kept_as_the_old_name(dead_system: System) -> None:
+    old = cli(dead_system.env, "dead", "list", "graspil")
+    assert old.returncode == 0 and "deprecated; use `dlq`" in old.stderr
+    [entry] = [json.loads(line) for line in old.stdout.splitlines()]
+    assert entry["provider"] == "graspil" and REASONS["graspil"] in entry["reason"]
+    table = cli(dead_system.env, "dead", "list", "graspil", "--table")
+    assert table.stdout.splitlines()[0].split()[0] == "time"

@@ -1,0 +1,34 @@
+"""check, circuit, spool and tick on both systems: an empty one, and one holding a dead letter
+of every provider (which none of these commands may touch)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.ops.support import ALL, cli
+from tests.system import System
+
+
+@pytest.mark.parametrize("which", ["empty_system", "dead_system"])
+def test_the_queue_commands_on_both_systems(which: str, request: pytest.FixtureRequest) -> None:
+    system: System = request.getfixturevalue(which)
+    env = system.env
+    checked = cli(env, "check")
+    assert checked.stdout.strip() == (
+        f"configuration valid; Redis reachable; providers: {', '.join(ALL)}"
+    )
+    for provider in ALL:
+        assert json.loads(cli(env, "circuit", "show", provider).stdout) == {"state": "closed"}
+    reset = cli(env, "circuit", "reset", "giosg")
+    assert reset.stdout.strip() == "giosg: circuit closed; 0 retry batch(es) due now"
+    assert cli(env, "spool", "count").stdout.strip() == "0 spooled; 0 line(s) in quarantine"
+    drained = cli(env, "spool", "drain")
+    assert drained.returncode == 0 and drained.stdout.startswith("0 spooled event(s) enqueued")
+    ticked = cli(env, "tick")
+    assert ticked.returncode == 0 and ticked.stdout.strip() == "deliveries started: none"
+    dead = 1 if which == "dead_system" else 0
+    assert all(system.counts(p)["dead_stored"] == dead for p in ALL)
+    unknown = cli(env, "circuit", "show", "nope")
+    assert unknown.returncode == 1 and "'nope' is not configured" in unknown.stderr

@@ -1,0 +1,158 @@
+"""The commands around the queues: check, circuit, spool, tick, metrics, sandbox, dev."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import PORT, Positive, load, providers_of, sigterm_interrupts
+
+if TYPE_CHECKING:
+    from ..store.circuit import Circuit
+
+
+@click.command(short_help="Validate the configuration and reach Redis.")
+def check() -> int:
+    """Load the settings as a worker would and ping Redis."""
+    from ..store.connection import converted
+
+    settings, client = load()
+    with converted("reaching Redis"):
+        client.ping()
+    names = ", ".join(settings.providers) or "none"
+    click.echo(f"configuration valid; Redis reachable; providers: {names}")
+    return 0
+
+
+@click.group(short_help="Show or reset a provider's circuit breaker.")
+def circuit() -> None:
+    """A provider's circuit breaker: why and until when it is open; close it now."""
+
+
+def _circuit_of(provider: str) -> Circuit:
+    from ..keys import Keys
+    from ..store.circuit import Circuit
+    from ..store.lua_scripts import Scripts
+
+    settings, client = load()
+    providers_of(settings, (provider,))
+    keys = Keys(provider, settings.redis.key_prefix)
+    return Circuit(client, Scripts(), keys, settings.delivery)
+
+
+@circuit.command("show", short_help="The breaker's state as stored (JSON).")
+@click.argument("provider")
+def circuit_show(provider: str) -> int:
+    """state, failures, opens, open_until (Redis time) and the reason it opened."""
+    click.echo(json.dumps(_circuit_of(provider).state()))
+    return 0
+
+
+@circuit.command("reset", short_help="Close it now; waiting retries are due at once.")
+@click.argument("provider")
+def circuit_reset(provider: str) -> int:
+    """After fixing a key, or when a pause was wrong: the provider resumes at once."""
+    due = _circuit_of(provider).reset()
+    click.echo(f"{provider}: circuit closed; {due} retry batch(es) due now")
+    return 0
+
+
+@click.group(short_help="Events spooled while Redis was unreachable.")
+def spool() -> None:
+    """The local spool track() writes to when Redis is unreachable."""
+
+
+@spool.command("count", short_help="Spooled events and quarantined lines.")
+def spool_count() -> int:
+    """How many events wait in the spool, and how many unreadable lines are quarantined."""
+    from ..producer.spool import Spool
+    from ..settings import load_settings
+
+    store = Spool(load_settings().producer.spool_dir)
+    click.echo(f"{store.count()} spooled; {store.quarantined()} line(s) in quarantine")
+    return 0
+
+
+@spool.command("drain", short_help="Enqueue every spooled event now.")
+def spool_drain() -> int:
+    """Exit 1 when events are left or unreadable lines were quarantined."""
+    from ..producer.tracker import Tracker
+    from ..settings import load_settings
+
+    tracker = Tracker(load_settings())
+    drained = tracker.drain_spool()
+    store = tracker.spool
+    left = store.count()
+    click.echo(f"{drained} spooled event(s) enqueued; {left} left in {store.directory}")
+    if store.quarantined_now:
+        click.echo(
+            f"tracking-worker: {store.quarantined_now} unreadable line(s) quarantined in "
+            f"{store.quarantine_dir} ({store.quarantined()} in all)",
+            err=True,
+        )
+    if left:
+        click.echo(f"tracking-worker: {left} event(s) still spooled", err=True)
+    return 0 if left == 0 and not store.quarantined_now else 1
+
+
+@click.command(short_help="Reap leases and start due deliveries once.")
+def tick() -> int:
+    """What beat does every half flush_interval, once: useful without beat."""
+    from ..routing import TICK_TASK
+    from ..worker.app import create_app
+
+    started = create_app().tasks[TICK_TASK]()
+    click.echo(f"deliveries started: {', '.join(started) or 'none'}")
+    return 0
+
+
+@click.command(short_help="Serve Prometheus metrics read from Redis.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=PORT, default=9808, show_default=True, help="0 picks a free port.")
+def metrics(host: str, port: int) -> int:
+    """Per-provider gauges and counters at /metrics, read from Redis at each scrape (one
+    round trip); config/prometheus/alerts.yml and config/grafana/ use them."""
+    from ..errors import ConfigurationError
+    from ..settings import load_settings
+
+    try:
+        from ..ops.exporter import serve
+    except ImportError as exc:  # prometheus_client is the [metrics] extra
+        raise ConfigurationError(
+            f"metrics needs prometheus-client: pip install 'tracking-worker[metrics]' ({exc})"
+        ) from None
+    settings = load_settings()
+    sigterm_interrupts()
+    try:
+        serve(settings, host, port, ready=click.echo)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+@click.command(short_help="Serve the providers' emulated APIs.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=PORT, default=8765, show_default=True, help="0 picks a free port.")
+def sandbox(host: str, port: int) -> int:
+    """Local emulators of every provider's API, for your own tests."""
+    from ..sandbox.cli import main as sandbox_main
+
+    return sandbox_main(["--host", host, "--port", str(port)])
+
+
+@click.command(short_help="Run Redis, the sandbox, a worker and beat locally.")
+@click.option("--demo", is_flag=True, help="Also send a stream of demo events.")
+@click.option("--duration", type=Positive(float), help="Exit after this many seconds.")
+@click.option(
+    "--rate", type=Positive(float), default=20.0, show_default=True, help="Demo events/s."
+)
+@click.option("--home", default=".tracking", show_default=True, help="Data and logs folder.")
+def dev(demo: bool, duration: float | None, rate: float, home: str) -> int:
+    """The whole system on this machine with a live status table, until Ctrl-C."""
+    from ..devtools.dev import run
+
+    return run(demo=demo, duration=duration, rate=rate, home=home)

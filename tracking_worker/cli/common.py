@@ -1,0 +1,164 @@
+"""What every command shares: number types checked by the parser (a bad value is a usage
+error, exit 2, before anything runs), and the settings and Redis client a command works on."""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+from dataclasses import dataclass, replace
+from datetime import datetime
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import redis
+
+    from ..settings import Settings
+
+    # click 8.2+ makes ParamType generic; older versions are not subscriptable at run time.
+    ParamBase: TypeAlias = click.ParamType[Any, Any]
+else:
+    ParamBase = click.ParamType
+
+
+class Positive(ParamBase):
+    """A finite number above zero (``nan``, ``inf``, ``0`` and ``-1`` are usage errors)."""
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind = kind
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            self.fail(f"not a number: {value!r}", param, ctx)
+        if not 0 < number < math.inf:
+            self.fail(f"must be above 0: {value!r}", param, ctx)
+        return number
+
+
+class Finite(ParamBase):
+    """Any finite number (an amount may be negative, a refund; never ``nan``)."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"not a number: {value!r}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"must be a finite number: {value!r}", param, ctx)
+        return number
+
+
+class KeyValue(ParamBase):
+    """``key=value``; the value is read as JSON when it parses (``3``, ``true``, ``[1]``),
+    else kept as text, so ``plan=pro`` needs no quotes."""
+
+    name = "key=value"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        key, sep, text = str(value).partition("=")
+        if not sep or not key:
+            self.fail(f"expected key=value, got {value!r}", param, ctx)
+        import json
+
+        try:
+            return key, json.loads(text)
+        except ValueError:
+            return key, text
+
+
+@dataclass(frozen=True)
+class Since:
+    """A moment, absolute (unix seconds) or relative (seconds before now, Redis time)."""
+
+    at: float | None = None
+    ago: float | None = None
+
+    def ms(self, client: redis.Redis) -> int:
+        """Stream ids are Redis time in ms, so "1h" means an hour of Redis's clock."""
+        if self.at is not None:
+            return max(0, int(self.at * 1000))
+        from ..store.connection import converted
+
+        with converted("reading Redis time"):
+            seconds, micros = client.time()
+        return max(0, int((seconds + micros / 1e6 - (self.ago or 0.0)) * 1000))
+
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class SinceType(ParamBase):
+    """``30m``, ``2h``, ``7d`` ago; an ISO 8601 time (``2024-08-03T20:00:00+02:00``, local
+    time without an offset); or unix seconds."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Since):
+            return value
+        text = str(value).strip()
+        match = _AGO.match(text)
+        if match:
+            return Since(ago=float(match.group(1)) * _UNITS[match.group(2)])
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number) and number >= 0:
+                return Since(at=number)
+            self.fail(f"not a time: {value!r}", param, ctx)
+        try:
+            return Since(at=datetime.fromisoformat(text).timestamp())
+        except ValueError:
+            self.fail(f"not a time (30m, 2h, 7d, ISO 8601 or unix seconds): {value!r}", param, ctx)
+
+
+PORT = click.IntRange(0, 65535)
+
+
+def load(*, raise_unavailable: bool = False) -> tuple[Settings, redis.Redis]:
+    """The settings from the environment and a worker-side Redis client (commands may wait on
+    Redis longer than a web request would). ``raise_unavailable``: the settings refuse to
+    spool, for commands that enqueue (an operator must hear that Redis is down)."""
+    from ..settings import load_settings
+    from ..store.connection import worker_client
+
+    settings = load_settings()
+    if raise_unavailable:
+        settings = replace(settings, producer=replace(settings.producer, on_unavailable="raise"))
+    return settings, worker_client(settings)
+
+
+def providers_of(settings: Settings, names: tuple[str, ...]) -> list[str]:
+    """The providers a command applies to: those named (each must be configured), or all."""
+    from ..errors import ConfigurationError
+
+    configured = list(settings.providers)
+    for name in names:
+        if name not in configured:
+            known = ", ".join(configured) or "none"
+            raise ConfigurationError(f"provider {name!r} is not configured ({known})")
+    return list(dict.fromkeys(names)) or configured
+
+
+def sigterm_interrupts() -> None:
+    """SIGTERM (how supervisors stop a process) ends a long-running command as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

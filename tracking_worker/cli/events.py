@@ -1,0 +1,150 @@
+"""``tracking-worker send`` and ``import``: events from a shell, one or a file of them.
+
+Both refuse to spool: an operator at a shell must hear that Redis is down, not find the
+events later in a spool folder on whatever machine they typed on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import Finite, KeyValue, Positive, load
+
+
+@click.command(short_help="Enqueue one event (prints its event id).")
+@click.argument("name")
+@click.option("--telegram-id", type=int, help="Telegram user id.")
+@click.option("--email")
+@click.option("--user-id")
+@click.option("--visitor-id")
+@click.option("--session-id")
+@click.option("--value", type=Finite(), help="Amount; needs --currency.")
+@click.option("--currency", help="ISO 4217 code, any case.")
+@click.option("--order-id")
+@click.option("--occurred-at", help="ISO 8601 with offset; default now.")
+@click.option("--event-id", help="Your own id: a repeat within dedupe_ttl is not enqueued.")
+@click.option("--property", "properties", type=KeyValue(), multiple=True, help="k=v (repeatable).")
+@click.option("--context", "context", type=KeyValue(), multiple=True, help="k=v (repeatable).")
+@click.option("--provider", "providers", multiple=True, help="Only to this provider (repeatable).")
+def send(
+    name: str,
+    properties: tuple[tuple[str, Any], ...],
+    context: tuple[tuple[str, Any], ...],
+    providers: tuple[str, ...],
+    **fields: Any,
+) -> int:
+    """Validate and enqueue the event NAME as track() does, e.g.
+    `send purchase --telegram-id 5 --value 9.99 --currency usd --property plan=pro`.
+    A value after `=` is read as JSON when it parses (3, true), else as text."""
+    from ..producer.tracker import Tracker
+
+    settings, _ = load(raise_unavailable=True)
+    event: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if properties:
+        event["properties"] = dict(properties)
+    if context:
+        event["context"] = dict(context)
+    if providers:
+        event["providers"] = list(providers)
+    tracker = Tracker(settings)
+    try:
+        click.echo(tracker.track(name, **event))
+    finally:
+        tracker.close()
+    return 0
+
+
+@click.command("import", short_help="Backfill events from a JSON Lines file.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rate", type=Positive(float), help="At most this many events per second.")
+@click.option("--skip-invalid", is_flag=True, help="Enqueue the valid lines even if some are not.")
+@click.option(
+    "--jobs",
+    type=Positive(int),
+    help="Processes validating in parallel (default: one per core).",
+)
+def import_events(file: Path, rate: float | None, skip_invalid: bool, jobs: int | None) -> int:
+    """One JSON object per line with the keys track() takes. Every line is validated first;
+    bad lines are reported with their line number and fields, and nothing of a file with
+    errors is enqueued unless --skip-invalid."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..ops import importer
+    from ..ops.views import make_console
+    from ..producer.tracker import Tracker
+
+    settings, _ = load(raise_unavailable=True)
+    tracker = Tracker(settings)
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    console = make_console(stderr=True)
+    # A bar on a terminal only: into a log file it would be a line of noise per refresh.
+    progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    total = importer.count_lines(file) if console.is_terminal else None
+    try:
+        with progress:
+            checking = progress.add_task("validating", total=total)
+            validated = importer.validate(
+                tracker, file, lambda n: progress.advance(checking, n), workers=jobs
+            )
+            if validated.errors and not skip_invalid:
+                progress.stop()
+                return _refuse(validated.errors, file)
+            sending = progress.add_task("enqueuing", total=len(validated.events))
+            done = importer.enqueue(
+                tracker, validated, rate=rate, progress=lambda n: progress.advance(sending, n)
+            )
+    finally:
+        tracker.close()
+    elapsed = time.perf_counter() - started
+    skipped = f"; {len(validated.errors)} invalid line(s) skipped" if validated.errors else ""
+    click.echo(
+        f"{done.enqueued} event(s) imported from {file} in {elapsed:.1f}s "
+        f"({done.enqueued / max(elapsed, 1e-9):.0f}/s){skipped}"
+    )
+    if validated.errors:
+        _report(validated.errors)
+    if done.spooled:
+        click.echo(
+            f"tracking-worker: {done.spooled} event(s) could not be enqueued for some provider "
+            f"and were spooled to {tracker.spool.directory} (`tracking-worker spool drain`)",
+            err=True,
+        )
+        return 1
+    return 0
+
+
+def _refuse(errors: list[Any], file: Path) -> int:
+    _report(errors)
+    click.echo(
+        f"tracking-worker: {len(errors)} invalid line(s) in {file}; nothing enqueued "
+        "(fix them, or --skip-invalid imports the rest)",
+        err=True,
+    )
+    return 1
+
+
+def _report(errors: list[Any]) -> None:
+    from ..ops.importer import SHOWN_ERRORS
+
+    for error in errors[:SHOWN_ERRORS]:
+        click.echo(f"tracking-worker: {error}", err=True)
+    if len(errors) > SHOWN_ERRORS:
+        click.echo(f"tracking-worker: ... and {len(errors) - SHOWN_ERRORS} more", err=True)
+    sys.stderr.flush()

@@ -1,0 +1,209 @@
+"""The tables operators read: provider status (``status``, ``status --watch``, ``dev``) and dead
+letters (``dlq list``). One view each, so every command shows the same columns.
+
+On a terminal they are boxed and coloured; into a pipe or a log file they are plain columns
+separated by spaces, one provider per line, so ``awk``/``grep`` (and tests) can read them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import IO, Any
+
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from ..store.status import OUTCOMES, ProviderStatus, Snapshot
+from ..worker.observability import mask_emails
+
+#: Wide enough that a pipe never wraps a status row.
+PLAIN_WIDTH = 240
+
+#: (header, field) in display order. Delivered and dead come right after the live sizes:
+#: what an operator looks at first, and what scripts reading columns 5 and 6 rely on. Every
+#: header and plain cell is one word, so ``split()`` finds the columns.
+STATUS_COLUMNS = (
+    ("pending", "pending"),
+    ("in_flight", "in_flight"),
+    ("retry", "retry_scheduled"),
+    ("delivered", "delivered"),
+    ("dead", "dead"),
+    ("oldest", "oldest_pending_seconds"),
+    *((name, name) for name in OUTCOMES if name != "delivered"),
+)
+_STYLE = {"open": "bold red", "half-open": "yellow", "closed": "green"}
+
+
+def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    """A terminal console, or a plain wide one when output is not a terminal."""
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    if stream.isatty():
+        return Console(file=stream, stderr=stderr)
+    return Console(file=stream, width=PLAIN_WIDTH, color_system=None, highlight=False)
+
+
+def _table(plain: bool, title: str | None, caption: str | None) -> Table:
+    table = Table(
+        box=None if plain else box.SIMPLE_HEAVY,
+        pad_edge=False,
+        show_edge=not plain,
+        collapse_padding=not plain,
+        title=title,
+        caption=caption,
+        title_justify="left",
+        caption_justify="left",
+    )
+    return table
+
+
+def status_table(
+    snapshot: Snapshot,
+    *,
+    plain: bool = False,
+    title: str | None = None,
+    console: Console | None = None,
+) -> Table:
+    """One row per provider plus a total; the circuit with until when it stays open. Given
+    the ``console`` it is for, a terminal too narrow for every column gets the live sizes
+    only (the totals are in ``status --json`` and on a wider terminal)."""
+    table = _status_table(snapshot, plain, title, STATUS_COLUMNS, compact=False)
+    if console is not None:
+        natural = Measurement.get(console, console.options.update(width=10_000), table)
+        if natural.maximum > console.width:
+            table = _status_table(snapshot, plain, title, STATUS_COLUMNS[:6], compact=True)
+    return table
+
+
+def _status_table(
+    snapshot: Snapshot,
+    plain: bool,
+    title: str | None,
+    columns: tuple[tuple[str, str], ...],
+    *,
+    compact: bool,
+) -> Table:
+    table = _table(plain, title, _tick_caption(snapshot))
+    table.add_column("provider", no_wrap=True)
+    for header, _ in columns:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("circuit", no_wrap=True)
+    if not compact:
+        table.add_column("until", no_wrap=True)
+    rows = snapshot.providers
+    for name, status in rows.items():
+        cells = (_cell(f, getattr(status, f)) for _, f in columns)
+        table.add_row(name, *cells, *_circuit(status, snapshot.now, plain, compact=compact))
+    if rows:
+        # The total's "oldest" is the oldest anywhere, not a sum of ages.
+        total = {
+            f: (max if f == "oldest_pending_seconds" else sum)(getattr(s, f) for s in rows.values())
+            for _, f in columns
+        }
+        cells = (_cell(f, total[f]) for _, f in columns)
+        blank = [""] * (1 if compact else 2)
+        table.add_row("total", *cells, *blank, style=None if plain else "bold")
+    return table
+
+
+def status_text(snapshot: Snapshot, *, title: str | None = None) -> str:
+    """The plain table as text (for logs, pipes and the dev command's non-terminal output)."""
+    return render_text(status_table(snapshot, plain=True, title=title))
+
+
+def render_text(table: Table) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=PLAIN_WIDTH, color_system=None, highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+
+
+def dead_letters_table(entries: Iterable[Mapping[str, Any]], *, plain: bool = False) -> Table:
+    """Time, provider, event name, event id, reason (the provider's words), attempts; e-mail
+    addresses masked wherever they appear."""
+    table = _table(plain, None, None)
+    table.add_column("time", no_wrap=True)
+    table.add_column("provider", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("event id", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("attempts", justify="right", no_wrap=True)
+    for entry in entries:
+        event = entry.get("event")
+        name, event_id = ("?", "?")
+        if isinstance(event, dict):
+            name, event_id = str(event.get("name", "?")), str(event.get("event_id", "?"))
+        reason = str(entry.get("reason", ""))
+        if entry.get("status"):
+            reason = f"[{entry['status']}] {reason}"
+        table.add_row(
+            _when(entry),
+            str(entry.get("provider", "")),
+            mask_emails(name),
+            event_id,
+            Text(mask_emails(reason)),
+            str(entry.get("attempts", "")),
+        )
+    return table
+
+
+def masked_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry with every e-mail address masked, as ``dlq list --json`` and ``show`` print."""
+    masked = json.loads(mask_emails(json.dumps(entry, ensure_ascii=False)))
+    return dict(masked)
+
+
+def _cell(field: str, value: float) -> str:
+    return _age(value) if field == "oldest_pending_seconds" else str(int(value))
+
+
+def _when(entry: Mapping[str, Any]) -> str:
+    stamp = entry.get("dead_at")
+    if not isinstance(stamp, (int, float)):
+        stamp = int(str(entry.get("id", "0-0")).partition("-")[0] or 0) / 1000
+    return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _circuit(
+    status: ProviderStatus, now: float, plain: bool, *, compact: bool = False
+) -> tuple[Text | str, ...]:
+    """The state and until when it holds: a clock time (plain: one word, for ``split()``),
+    with the time left on a terminal; a narrow terminal gets "open 9m14s" in one cell."""
+    until = "-"
+    left = ""
+    if status.circuit_until is not None:
+        left = _age(status.circuit_until - now)
+        clock = datetime.fromtimestamp(status.circuit_until).strftime("%H:%M:%S")
+        until = clock if plain else f"{clock} ({left})"
+    if plain:
+        return status.circuit, until
+    style = _STYLE.get(status.circuit, "")
+    if compact:
+        return (Text(f"{status.circuit} {left}".strip(), style=style),)
+    return Text(status.circuit, style=style), until
+
+
+def _tick_caption(snapshot: Snapshot) -> str | None:
+    if snapshot.last_tick is None:
+        return None
+    return f"last tick {_age(max(0.0, snapshot.now - snapshot.last_tick))} ago"
+
+
+def _age(seconds: float) -> str:
+    """``-`` for nothing waiting; seconds, then minutes, hours and days."""
+    if seconds <= 0:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"

@@ -1,0 +1,395 @@
+"""``atrack()``: ``track()`` for asyncio code (aiogram bots, ASGI apps), never blocking the loop.
+
+Nothing of the enqueue is written twice. The Producer validates and routes, and reads what Redis
+did (dropped events, triggers, the parts of failed providers): it is driven in two passes around
+the awaited round trip (see ``_Bridge``). The sync ``Intake`` lays out each ``enqueue.lua`` call
+(keys, arguments) and reads each answer. Only the round trip itself is written here: the same
+calls through the same ``Scripts`` over redis.asyncio, in one MULTI/EXEC (one EVALSHA alone
+when a single provider is routed, as the sync Intake sends it).
+
+What would block runs in this tracker's two threads, on the sync Tracker it wraps (so both share
+one spool): spool writes, spool drains and the Celery trigger (kombu's client is blocking).
+
+One AsyncTracker per event loop: redis.asyncio connections belong to the loop that made them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+import weakref
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, ClassVar, cast
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ..errors import StoreError, StoreUnavailable, TrackingUnavailable
+from ..events import Normalized
+from ..settings import Settings, load_settings
+from ..store.connection import converted
+from ..store.intake import Admitted, Intake, Limits, Route, admitted
+from ..store.lua_scripts import Arg, Scripts, is_noscript
+from .enqueue import Producer
+from .throttle import WarningThrottle
+from .tracker import (
+    DOWN_FOR,
+    SPOOL_BACKOFF,
+    SPOOL_CHECK_EVERY,
+    SPOOL_WARNING_EVERY,
+    Tracker,
+)
+
+log = logging.getLogger("tracking_worker")
+
+Answers = dict[str, Admitted | StoreError]
+
+#: Round trips in flight per AsyncTracker, hence Redis connections per event loop. Redis runs
+#: one command at a time: more buys no throughput (measured: 1,000 calls from 20 clients take
+#: the same time with 4 as with 20), only connections, and more answers handled in one turn of
+#: the loop. Without a bound, a bot answering a burst of updates opens one per update.
+MAX_IN_FLIGHT = 4
+
+
+def async_producer_client(settings: Settings) -> aioredis.Redis:
+    """As ``producer_client``: bounded waits, no silent retries. The library version is given
+    once: redis-py 8 otherwise reads it from the package metadata on disk for every new
+    connection (about a millisecond, on the loop)."""
+    timeout = settings.redis.socket_timeout
+    return aioredis.Redis.from_url(
+        settings.redis.url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        **_driver_info(),
+    )
+
+
+def _driver_info() -> dict[str, Any]:
+    try:  # redis-py >= 7
+        from redis.driver_info import DriverInfo
+    except ImportError:  # older ones read the version once, at import
+        return {}
+    return {"driver_info": DriverInfo(lib_version=redis.__version__)}
+
+
+class AsyncIntake:
+    """``Intake.enqueue`` over redis.asyncio. The sync Intake, never given a connection, lays
+    out each provider's ``enqueue.lua`` call and reads each answer; this sends them the way it
+    does (one script alone, several in one MULTI/EXEC), repeated once after a NOSCRIPT."""
+
+    def __init__(self, client: aioredis.Redis, scripts: Scripts, key_prefix: str) -> None:
+        self.client = client
+        self.scripts = scripts
+        self.layout = Intake(cast(redis.Redis, None), scripts, key_prefix)
+
+    async def enqueue(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
+        calls = [self.layout.call_args(name, route, limits) for name, route in routes.items()]
+        with converted("enqueue"):
+            answers = await self._once(calls)
+            if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
+                for source in self.scripts.source.values():
+                    await self.client.script_load(source)
+                answers = await self._once(calls)
+        return {name: admitted(answer) for name, answer in zip(routes, answers, strict=True)}
+
+    async def _once(self, calls: list[tuple[list[str], list[Arg]]]) -> list[Any]:
+        if len(calls) == 1:  # one script is atomic by itself, as in Intake._once
+            keys, args = calls[0]
+            sha = self.scripts.sha["enqueue"]
+            try:
+                return [await self.client.evalsha(sha, len(keys), *keys, *args)]
+            except redis.ResponseError as exc:  # the script's own error, as a pipeline gives it
+                return [exc]
+        pipe = self.client.pipeline(transaction=True)
+        for keys, args in calls:
+            self.scripts.queue_call(pipe, "enqueue", keys, args)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+class _Planned(Exception):
+    """``Producer.enqueue`` stopped at its one Redis call, with what it meant to send."""
+
+    def __init__(self, routes: Mapping[str, Route], limits: Limits) -> None:
+        super().__init__("planned")
+        self.routes = routes
+        self.limits = limits
+
+
+class _Bridge:
+    """The async Producer's intake. First pass of a round: stops ``Producer.enqueue`` with the
+    routes it planned. Second pass: hands it the async round trip's outcome, which it then reads
+    exactly as it reads the sync Intake's (triggers, drops, the failed providers' parts)."""
+
+    def __init__(self) -> None:
+        self.outcome: Answers | StoreError | None = None
+
+    def enqueue(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
+        outcome, self.outcome = self.outcome, None
+        if outcome is None:
+            raise _Planned(routes, limits)
+        if isinstance(outcome, StoreError):
+            raise outcome
+        return outcome
+
+
+class AsyncTracker:
+    """``track``/``track_many`` as coroutines, wrapping a sync ``Tracker`` (its settings,
+    providers, spool and trigger), over this loop's own redis.asyncio client."""
+
+    #: Trackers replaced by ``configure()`` while still finishing their side work.
+    _closing: ClassVar[set[asyncio.Task[None]]] = set()
+
+    def __init__(self, settings: Settings | None = None, *, tracker: Tracker | None = None) -> None:
+        self._owns_tracker = tracker is None
+        if tracker is None:
+            tracker = Tracker(settings or load_settings())
+        elif settings is not None and settings is not tracker.settings:
+            raise ValueError("give settings or a tracker, not both")
+        self.tracker = tracker
+        self.settings = tracker.settings
+        self.client = async_producer_client(self.settings)
+        sync = tracker.producer
+        # The same Scripts object as the sync Intake's: one source and SHA1 of enqueue.lua.
+        self.intake = AsyncIntake(self.client, sync.intake.scripts, self.settings.redis.key_prefix)
+        self._bridge = _Bridge()
+        self.producer = Producer(
+            cast(Intake, self._bridge),
+            sync.providers,
+            self.settings.delivery,
+            self._trigger,
+            dedupe_ttl=self.settings.producer.dedupe_ttl,
+        )
+        self._timeout = self.settings.redis.socket_timeout
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        # Blocking work, one thread each: spool appends (awaited by the caller; the Spool
+        # writes one at a time anyway), and side work nobody awaits (Celery triggers, spool
+        # drains), where a broker or Redis that does not answer holds up only more side work.
+        self._spool_thread = ThreadPoolExecutor(1, thread_name_prefix="tw-async-spool")
+        self._side_thread = ThreadPoolExecutor(1, thread_name_prefix="tw-async-side")
+        for pool in (self._spool_thread, self._side_thread):
+            pool.submit(int)  # started now, not in the middle of an outage's first burst
+        self._to_spool: list[tuple[list[Normalized], asyncio.Future[None]]] = []
+        self._spooling = False
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._closed = False
+        self._down_until = 0.0
+        self._spool_check_at = 0.0
+        self._draining = False
+        self._may_warn = WarningThrottle(SPOOL_WARNING_EVERY)
+        #: Events this AsyncTracker spooled, and drained back into Redis, since it was built.
+        self.spooled = 0
+        self.drained = 0
+
+    async def track(self, name: str, **fields: Any) -> str:
+        """Validate and enqueue one event; returns its event id."""
+        self._check_loop()
+        valid = self.producer.validate([{"name": name, **fields}], single=True)
+        await self._enqueue(valid)
+        return valid[0].event.event_id
+
+    async def track_many(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Validate all, then enqueue all in one round trip; one bad event enqueues none."""
+        self._check_loop()
+        valid = self.producer.validate(events)
+        await self._enqueue(valid)
+        return [item.event.event_id for item in valid]
+
+    async def _enqueue(self, valid: list[Normalized]) -> None:
+        now = time.monotonic()
+        if now < self._down_until:
+            await self._fallback(valid, TrackingUnavailable("Redis was unavailable a moment ago"))
+            return
+        try:
+            failed = await self._produce(valid)
+        except TrackingUnavailable as exc:
+            self._down_until = now + DOWN_FOR
+            await self._fallback(valid, exc)
+            return
+        if failed:
+            names = sorted({p for item in failed for p in item.providers})
+            await self._fallback(failed, TrackingUnavailable(f"enqueue failed for {names}"))
+        self._drain_some(now)
+
+    async def _produce(self, valid: list[Normalized]) -> list[Normalized]:
+        """``Producer.enqueue`` with its round trip awaited: at most ``socket_timeout`` on Redis,
+        connecting included."""
+        try:
+            return self.producer.enqueue(valid)  # nothing routed: done without Redis
+        except _Planned as planned:
+            routes, limits = planned.routes, planned.limits
+        outcome: Answers | StoreError
+        try:
+            outcome = await self._round_trip(routes, limits)
+        except asyncio.TimeoutError:
+            outcome = StoreUnavailable(f"enqueue: Redis did not answer within {self._timeout:g}s")
+        except StoreError as exc:
+            outcome = exc
+        # No await from here: the bridge holds this round's outcome for this call alone.
+        self._bridge.outcome = outcome
+        try:
+            return self.producer.enqueue(valid)
+        finally:
+            self._bridge.outcome = None
+
+    async def _round_trip(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
+        """The Intake's round trip within ``socket_timeout``, waiting for a slot included."""
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(self._timeout):
+                return await self._in_slot(routes, limits)
+        return await asyncio.wait_for(self._in_slot(routes, limits), self._timeout)
+
+    async def _in_slot(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
+        async with self._slots:
+            if time.monotonic() < self._down_until:  # found down while this call waited
+                raise StoreUnavailable("enqueue: Redis was unavailable a moment ago")
+            return await self.intake.enqueue(routes, limits)
+
+    async def _fallback(self, valid: list[Normalized], exc: TrackingUnavailable) -> None:
+        if self.settings.producer.on_unavailable == "raise":
+            raise exc
+        try:
+            await self._spool(valid)
+        except OSError as disk:
+            raise TrackingUnavailable(f"{exc}; spooling failed too: {disk}") from None
+        self.spooled += len(valid)
+        if self._may_warn("spooled"):
+            log.warning(
+                "Redis unavailable (%s): events spooled to %s", exc, self.tracker.spool.directory
+            )
+
+    async def _spool(self, valid: list[Normalized]) -> None:
+        """Append and fsync in the spool thread. Appends that arrive while one is written go
+        out together in the next write: a burst of callers during an outage costs two fsyncs,
+        not one each in a row (the Spool writes one append at a time)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._to_spool.append((valid, done))
+        if not self._spooling:
+            self._spooling = True
+            self._keep(loop.create_task(self._write_spool()))
+        await done
+
+    async def _write_spool(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._to_spool:
+                batch, self._to_spool = self._to_spool, []
+                items = [item for valid, _ in batch for item in valid]
+                failure: OSError | None = None
+                try:
+                    await loop.run_in_executor(self._spool_thread, self.tracker.spool.append, items)
+                except OSError as exc:
+                    failure = exc
+                for _, done in batch:
+                    if done.done():  # its caller was cancelled; its events are written anyway
+                        continue
+                    if failure is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(failure)
+        finally:
+            self._spooling = False
+
+    def _drain_some(self, now: float) -> None:
+        """Start moving one spool file into Redis, at most once per SPOOL_CHECK_EVERY, in a
+        thread: the caller's own events are enqueued and it does not wait for this."""
+        if now < self._spool_check_at or self._draining:
+            return
+        self._spool_check_at = now + SPOOL_CHECK_EVERY
+        self._draining = True
+        self._keep(asyncio.ensure_future(self._drain_one_file(now)))
+
+    async def _drain_one_file(self, now: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            drained = await loop.run_in_executor(self._side_thread, self._drain_in_thread)
+        except TrackingUnavailable:
+            self._down_until = time.monotonic() + DOWN_FOR
+            return
+        except Exception:  # logged with its traceback, tried again after SPOOL_BACKOFF
+            self._spool_check_at = now + SPOOL_BACKOFF
+            log.exception("draining the spool failed; next try in %.0f s", SPOOL_BACKOFF)
+            return
+        finally:
+            self._draining = False
+        self.drained += drained
+        if drained:
+            log.info("drained %d spooled event(s) into Redis", drained)
+            self._spool_check_at = now  # more may wait: the next call continues
+
+    def _drain_in_thread(self) -> int:
+        if not self.tracker.spool.has_events():
+            return 0
+        return self.tracker.drain_spool(files=1)
+
+    def _trigger(self, provider: str) -> None:
+        """The Producer asks for a delivery (a batch is full): the Tracker's own trigger, which
+        never raises, sends the Celery message from the side thread."""
+        loop = asyncio.get_running_loop()
+        send = self.tracker.producer.trigger  # looked up now: a test may have replaced it
+        self._keep(loop.run_in_executor(self._side_thread, send, provider))
+
+    def _keep(self, future: asyncio.Future[Any]) -> None:
+        """Side work is awaited by ``aclose()``; a failure is logged, never lost."""
+        self._pending.add(future)
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future: asyncio.Future[Any]) -> None:
+        self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("tracking side work failed", exc_info=future.exception())
+
+    def _check_loop(self) -> None:
+        if self._closed:
+            raise RuntimeError("this AsyncTracker is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = weakref.ref(loop)
+        elif self._loop() is not loop:
+            raise RuntimeError(
+                "an AsyncTracker belongs to the event loop it was first used on: make one per "
+                "loop (tracking_worker.atrack does)"
+            )
+
+    async def join(self) -> None:
+        """Wait for the side work started so far: triggers sent, a spool drain done."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Finish side work (drains, triggers), then close the Redis connections; the wrapped
+        Tracker too, when this AsyncTracker made it."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.join()
+        for pool in (self._spool_thread, self._side_thread):
+            pool.shutdown(wait=False)  # idle: nothing is left to run
+        await self.client.aclose()
+        if self._owns_tracker:
+            await asyncio.to_thread(self.tracker.close)
+
+    def close_later(self) -> None:
+        """Close once in-flight work is done, from the running loop (a replaced tracker)."""
+        task = asyncio.get_running_loop().create_task(self.aclose())
+        AsyncTracker._closing.add(task)
+        task.add_done_callback(AsyncTracker._closing.discard)
+
+    async def __aenter__(self) -> AsyncTracker:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,146 @@
+"""Request latency and status classes kept in Redis, so every worker process adds to one
+histogram and the exporter reads it at scrape time: no per-process registry to merge, no
+pushgateway, and a worker that restarts loses nothing.
+
+Layout: ``tw:{p}:latency`` is a hash of non-cumulative bucket counters (``le:<bound>``, the
+first bound a request fits under), ``count``, ``sum_us`` (integer microseconds: HINCRBY stays
+exact where a float sum would drift) and ``status:<class>`` request counters. ``tw:tick`` holds
+the Redis time of the last beat tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from ..keys import Keys
+from .connection import as_text
+
+log = logging.getLogger("tracking_worker.store")
+
+#: Upper bounds in seconds. Provider APIs answer in tens to hundreds of milliseconds; a read
+#: timeout is seconds. Changing them orphans old fields (they are then ignored, not misread).
+BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: What ``status_class`` returns; a request that got no HTTP answer (timeout, refused
+#: connection, TLS failure) is ``error``.
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
+
+#: Sets ``tw:tick`` to Redis TIME: the beat host's clock must not decide whether ticks stop.
+_MARK_TICK = (
+    "local t = redis.call('TIME') "
+    "redis.call('SET', KEYS[1], string.format('%d.%06d', t[1], t[2])) return 1"
+)
+
+
+def latency_key(keys: Keys) -> str:
+    return f"{keys.base}:latency"
+
+
+def tick_key(prefix: str = "tw") -> str:
+    """Not per provider: one tick serves them all."""
+    return f"{prefix}:tick"
+
+
+def bucket_field(seconds: float) -> str:
+    """The hash field of the first bucket ``seconds`` fits under (``le:+Inf`` beyond all)."""
+    for bound in BUCKETS:
+        if seconds <= bound:
+            return f"le:{bound:g}"
+    return "le:+Inf"
+
+
+def status_class(status: int | None) -> str:
+    """``2xx``..``5xx`` for an HTTP answer, ``error`` for none (or a status out of range)."""
+    if status is None or not 100 <= status <= 599:
+        return "error"
+    return f"{status // 100}xx"
+
+
+class RequestMetrics:
+    """One provider's latency histogram and request counters, written by the sender."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.key = latency_key(keys)
+
+    def record(self, klass: str, seconds: float) -> bool:
+        """Count one request of ``klass`` (see ``status_class``) that took ``seconds``."""
+        return self.record_many([(klass, seconds)])
+
+    def record_many(self, samples: Iterable[tuple[str, float]]) -> bool:
+        """Count every request of a batch (status class, seconds) in one round trip, summed
+        here first. Never raises: a metric must not fail a delivery (False when not written)."""
+        counts: Counter[str] = Counter()
+        for klass, seconds in samples:
+            seconds = seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+            counts[bucket_field(seconds)] += 1
+            counts["count"] += 1
+            counts["sum_us"] += round(seconds * 1_000_000)
+            counts[f"status:{klass if klass in STATUS_CLASSES else 'error'}"] += 1
+        if not counts:
+            return True
+        pipe = self.client.pipeline(transaction=False)
+        for field_name, amount in counts.items():
+            pipe.hincrby(self.key, field_name, amount)
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.debug("%s: request metric not recorded: %s", self.key, exc)
+            return False
+        return True
+
+
+def mark_tick(client: redis.Redis, prefix: str = "tw") -> bool:
+    """Record that beat's tick ran (what ``tracking_worker_last_tick_timestamp_seconds``
+    reads). Never raises, like ``record``."""
+    try:
+        client.eval(_MARK_TICK, 1, tick_key(prefix))
+    except redis.RedisError as exc:
+        log.debug("tick not recorded: %s", exc)
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A decoded ``tw:{p}:latency`` hash."""
+
+    #: Cumulative counts per bound of BUCKETS (Prometheus' ``le`` buckets, +Inf excluded).
+    cumulative: tuple[int, ...] = (0,) * len(BUCKETS)
+    count: int = 0
+    sum_seconds: float = 0.0
+    requests: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[Any, Any]) -> Latency:
+        fields = {as_text(k): int(v) for k, v in raw.items()}
+        running, cumulative = 0, []
+        for bound in BUCKETS:
+            running += fields.get(f"le:{bound:g}", 0)
+            cumulative.append(running)
+        requests = {
+            name[len("status:") :]: n for name, n in fields.items() if name.startswith("status:")
+        }
+        return cls(
+            cumulative=tuple(cumulative),
+            # Never below the buckets: a count field lost alone must not break the histogram.
+            count=max(fields.get("count", 0), running + fields.get("le:+Inf", 0)),
+            sum_seconds=fields.get("sum_us", 0) / 1_000_000,
+            requests=requests,
+        )
+
+    def quantile(self, q: float) -> float | None:
+        """Rough upper bound of the ``q`` quantile (the bucket it falls in); for the CLI."""
+        if not self.count:
+            return None
+        rank = q * self.count
+        for bound, seen in zip(BUCKETS, self.cumulative, strict=True):
+            if seen >= rank:
+                return bound
+        return math.inf
