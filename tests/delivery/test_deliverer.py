@@ -178,3 +178,24 @@ def test_a_second_run_takes_a_slot_only_while_a_backlog_waits(
     enqueue(d, purchases(600))
     assert d.run(flush=True, recruit=lambda: recruited.append(1)).delivered == 600
     assert recruited == [1]  # the first slot, with a backlog, asks for a second run
+
+
+def test_dead_letters_and_refused_keys_are_reported_once_per_kind(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    """What the worker hands to Sentry (grouped there by provider and kind)."""
+    reports: list[tuple[str, str, str, int]] = []
+    d = sandboxed(redis_client, sandbox, "graspil")
+    d.report = lambda *args: reports.append(args)
+    sandbox.reject_matching("graspil", "user_id", 103)
+    sandbox.reject_matching("graspil", "user_id", 104)
+    enqueue(d, purchases(10))
+    d.run(flush=True)
+    assert [(kind, provider, count) for kind, provider, _, count in reports] == [
+        ("rejected", "graspil", 2)
+    ]
+    sandbox.set_credentials("graspil", api_key="a-rotated-key")
+    enqueue(d, purchases(3))
+    d.run(flush=True)
+    assert reports[-1][:2] == ("credentials", "graspil") and reports[-1][3] == 1
+    assert "sandbox-graspil-key" not in reports[-1][2]

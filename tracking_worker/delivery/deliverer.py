@@ -29,6 +29,9 @@ from .transport import Transport
 
 log = logging.getLogger("tracking_worker.delivery")
 
+#: Reports a failure worth a human's attention: kind, provider, reason, how many events.
+Report = Callable[[str, str, str, int], object]
+
 
 @dataclass
 class RunReport:
@@ -65,9 +68,12 @@ class Deliverer:
         rand: random.Random | None = None,
         limiter: RateLimiter | None = None,
         metrics: RequestMetrics | None = None,
+        report: Report | None = None,
     ) -> None:
         self.provider = provider
         self.metrics = metrics
+        #: Error reporting (Sentry) for dead letters and refused keys, passed in by the worker.
+        self.report = report
         self.queue = queue
         self.circuit = circuit
         self.delivery = delivery
@@ -222,7 +228,18 @@ class Deliverer:
                 batch.id,
             )
             return None, health
+        self._report_dead(settlement)
         return settlement, health
+
+    def _report_dead(self, settlement: Settlement) -> None:
+        """One report per kind of dead letter in this batch (they group by provider and kind)."""
+        if self.report is None or not settlement.dead:
+            return
+        by_kind: dict[str, list[str]] = {}
+        for dead in settlement.dead:
+            by_kind.setdefault(dead.kind, []).append(dead.reason)
+        for kind, reasons in by_kind.items():
+            self.report(kind, self.provider.name, reasons[0], len(reasons))
 
     def _record(self, health: policy.Health, *, probe: bool) -> float:
         """Tell the circuit what the round said; returns when the provider may be tried again
@@ -249,11 +266,14 @@ class Deliverer:
 
     def _log_opened(self, kind: str, reason: str, pause: float) -> None:
         if kind == CREDENTIALS:
+            if self.report is not None:
+                self.report("credentials", self.provider.name, self.redact(reason), 1)
             log.error(
                 "%s: credentials refused, provider paused for %.0fs, events kept: %s",
                 self.provider.name,
                 pause,
                 self.redact(reason),
+                extra={"sentry_reported": self.report is not None},
             )
         else:
             log.warning(

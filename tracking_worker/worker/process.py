@@ -22,6 +22,7 @@ from ..store.lua_scripts import Scripts
 from ..store.metrics import RequestMetrics, mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
+from .observability import report_to_sentry
 
 log = logging.getLogger("tracking_worker.runtime")
 
@@ -85,6 +86,7 @@ class WorkerProcess:
                 clock=clock,
                 limiter=limiter,
                 metrics=RequestMetrics(self.client, keys),
+                report=_report,
             )
 
     def deliver(self, name: str, *, flush: bool) -> RunReport | None:
@@ -120,6 +122,10 @@ class WorkerProcess:
             return False
         self.send(name, flush)
         return True
+
+
+def _report(kind: str, provider: str, reason: str, count: int) -> object:
+    return report_to_sentry(kind, provider, reason, count=count)
 
 
 def warn_if_evicting(settings: Settings) -> str | None:
