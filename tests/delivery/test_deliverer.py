@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from tests.store.timetravel import advance
-from tracking_worker.delivery.deliverer import Deliverer
+from tracking_worker.delivery.deliverer import Deliverer, RunReport
 from tracking_worker.delivery.transport import Transport
 from tracking_worker.events import Event
 from tracking_worker.keys import Keys
@@ -160,24 +160,30 @@ def test_a_batching_provider_has_a_request_in_flight_per_connection(
     assert latency[b"le:0.5"] == b"8"  # each took 0.3 s and a little
 
 
-def test_a_second_run_takes_a_slot_only_while_a_backlog_waits(
+def test_a_second_run_takes_a_slot_only_for_a_quick_provider_with_a_backlog(
     redis_client: redis.Redis, sandbox: SandboxServer
 ) -> None:
     conf = {**provider_settings(sandbox.url)["graspil"], "max_connections": 2}
     d = build(redis_client, "graspil", conf, {"max_runs": 2})
+    recruited: list[int] = []
+
+    def run() -> RunReport:
+        return d.run(flush=True, recruit=lambda: recruited.append(1))
+
     other = d.queue.run_slot(timeout=60, index=0)
     assert other.acquire()  # another worker's run holds the first slot
-    enqueue(d, purchases(150))
-    recruited: list[int] = []
-    assert d.run(flush=True, recruit=lambda: recruited.append(1)).busy  # no backlog: no slot
-    enqueue(d, purchases(400))  # 550 pending >= 2 claims x 2 batches x 100
-    report = d.run(flush=True, recruit=lambda: recruited.append(1))
-    assert not report.busy and report.delivered == 550
-    assert recruited == []  # the last slot recruits nobody
+    enqueue(d, purchases(550))  # >= 2 claims x 2 batches x 100
+    assert run().busy  # a backlog, but no run has shown the provider is quick yet
     other.release()
-    enqueue(d, purchases(600))
-    assert d.run(flush=True, recruit=lambda: recruited.append(1)).delivered == 600
-    assert recruited == [1]  # the first slot, with a backlog, asks for a second run
+    report = run()  # the first slot: a quick round with a backlog left opens the second
+    assert report.delivered == 550 and recruited == [1]
+    assert d.queue.second_slot_open()
+    assert other.acquire()
+    enqueue(d, purchases(150))
+    assert run().busy  # open, but too little waits for a second run
+    enqueue(d, purchases(400))
+    report = run()
+    assert not report.busy and report.delivered == 550 and recruited == [1]  # last slot: none
 
 
 def test_dead_letters_and_refused_keys_are_reported_once_per_kind(

@@ -29,6 +29,10 @@ from .transport import Transport
 
 log = logging.getLogger("tracking_worker.delivery")
 
+#: A round that took at most this long shows a provider worth a second run when a backlog
+#: waits; a slower one keeps to one worker slot.
+FAST_ROUND = 1.0
+
 #: Reports a failure worth a human's attention: kind, provider, reason, how many events.
 Report = Callable[[str, str, str, int], object]
 
@@ -85,12 +89,8 @@ class Deliverer:
         #: its own id and lease: a crash loses nothing, a bisect stays inside its batch). A
         #: one-event API fills its connections from one claim (its chunks share the pool);
         #: a rate-limited one is paced by the limiter, not by connections.
-        if provider.rate_limit:
-            self.parallel = 1
-        elif provider.batch_size > 1:
-            self.parallel = provider.max_connections
-        else:  # two claims, so one is sending while the other is claimed or settled
-            self.parallel = 2
+        batching = provider.batch_size > 1 and not provider.rate_limit
+        self.parallel = provider.max_connections if batching else 1
         self.rounds = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"tw-{provider.name}")
         self.redact = Redactor(provider.secrets)
         self.sender = Sender(
@@ -113,8 +113,10 @@ class Deliverer:
         only while a backlog waits: a slow provider holds one worker slot, never all of them
         (its concurrency is its own ``max_connections``). A run that finds no slot returns at
         once; the running ones see its work. A run that took a slot with another still free
-        calls ``recruit`` (send one more message) when a backlog waits, so a second worker
-        process shares it; a run that found no slot sends nothing, so messages never ping-pong.
+        calls ``recruit`` (send one more message) once a round has shown the provider answers
+        quickly and a backlog waits, so a second worker process shares it; a slow provider
+        never gets a second slot (it would hold every worker while the others wait), and a run
+        that found no slot sends nothing, so messages never ping-pong.
         """
         report = RunReport()
         taken = self._take_slot()
@@ -122,10 +124,10 @@ class Deliverer:
             report.busy = True
             return report
         index, slot = taken
-        if recruit is not None and index + 1 < self.delivery.max_runs and self.wants_help():
-            recruit()
+        if index + 1 >= self.delivery.max_runs:
+            recruit = None  # the last slot: nobody to recruit
         try:
-            self._loop(flush, report, slot)
+            self._loop(flush, report, slot, recruit)
         finally:
             slot.release()
         return report
@@ -138,14 +140,20 @@ class Deliverer:
 
     def _take_slot(self) -> tuple[int, RunSlot] | None:
         for index in range(self.delivery.max_runs):
-            if index == 1 and not self.wants_help():
+            if index == 1 and not (self.queue.second_slot_open() and self.wants_help()):
                 return None
             slot = self.queue.run_slot(timeout=self._lease, index=index)
             if slot.acquire():
                 return index, slot
         return None
 
-    def _loop(self, flush: bool, report: RunReport, slot: RunSlot) -> None:
+    def _loop(
+        self,
+        flush: bool,
+        report: RunReport,
+        slot: RunSlot,
+        recruit: Callable[[], object] | None,
+    ) -> None:
         deadline = self.clock() + self.delivery.run_seconds
         # Batches per round start at one and double while every round succeeds, back to one
         # after any failure: a provider that is failing or throttling gets one request at a
@@ -167,12 +175,17 @@ class Deliverer:
                     self.circuit.release_probe()
                 return
             send = functools.partial(self._process, slot=slot, probe=probe)
-            healthy = True
+            healthy, started = True, time.monotonic()
             for settled, health in self.rounds.map(send, batches):
                 healthy = healthy and health.kind in (SUCCESS, NOTHING)
                 if settled is not None:
                     report.count(settled)
             width = min(self.parallel, width * 2) if healthy else 1
+            fast = healthy and time.monotonic() - started <= FAST_ROUND
+            if recruit is not None and fast and self.wants_help():
+                self.queue.open_second_slot(self.delivery.run_seconds)
+                recruit()
+                recruit = None
 
     def _claim(self, flush: bool, *, probe: bool, width: int) -> list[Batch]:
         """What this round sends: up to ``width`` batches that are due. A half-open probe

@@ -157,12 +157,16 @@ class Sender:
         stop.note(outcome)
         return Attempt(outcome, 1)
 
-    def _exchange(self, request: HttpRequest, chunk: Sequence[Item], stop: Stop) -> Outcome:
+    def _exchange(
+        self, request: HttpRequest, chunk: Sequence[Item], stop: Stop | None = None
+    ) -> Outcome:
         if self.limiter is not None:
             self.limiter.acquire()
         started = time.perf_counter()
         answer = self.transport.send(request)
-        stop.timed(status_class(getattr(answer, "status", None)), time.perf_counter() - started)
+        if stop is not None:
+            klass = status_class(getattr(answer, "status", None))
+            stop.timed(klass, time.perf_counter() - started)
         if isinstance(answer, Retry):
             return dataclasses.replace(answer, reason=self.redact(answer.reason))
         # Scrubbed before the provider reads it: reasons and excerpts derive from this text.

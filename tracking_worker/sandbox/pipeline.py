@@ -46,6 +46,7 @@ class Pipeline:
         self, method: str, path: str, query: str, headers: Mapping[str, str], raw: bytes
     ) -> Reply:
         record = _new_record(method, path, query, headers, raw)
+        record["generation"] = self._state.generation
         match = self._router.match(path)
         if match is None:
             reply = Reply(404, {"error": f"the sandbox serves no provider API at {path}"})

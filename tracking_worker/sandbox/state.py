@@ -33,10 +33,14 @@ class SandboxState:
         self._latency: dict[str, float] = {}
         self._rules: dict[str, list[Rule]] = {}
         self._seen: set[str] = set()
+        #: Bumped by reset(): a request that arrived before it is answered but not recorded,
+        #: so a test never sees a late request of the test before it.
+        self.generation = 0
 
     def reset(self) -> None:
         """Forget records, faults, latency, rules and seen dedupe keys; restore credentials."""
         with self._lock:
+            self.generation += 1
             self._credentials = copy.deepcopy(self._initial)
             self._records.clear()
             for mapping in (self._accepted, self._faults, self._latency, self._rules):
@@ -91,8 +95,11 @@ class SandboxState:
             return tuple(self._rules.get(provider, ()))
 
     def conclude(self, record: Record, items: list[Any], dedupe_key: str | None) -> Record:
-        """Store ``record``; accept ``items`` unless ``dedupe_key`` was seen (then mark it)."""
+        """Store ``record``; accept ``items`` unless ``dedupe_key`` was seen (then mark it).
+        A record from before the last reset is returned unstored."""
         with self._lock:
+            if record.get("generation", self.generation) != self.generation:
+                return record
             if dedupe_key is not None:
                 key = f"{record['provider']}:{dedupe_key}"
                 if key in self._seen:

@@ -180,6 +180,16 @@ class ProviderQueue:
         name = f"{self.keys.running}:{index}"
         return RunSlot(Lock(self.client, name, timeout=timeout, blocking=False, thread_local=False))
 
+    def open_second_slot(self, seconds: float) -> None:
+        """Let further runs take a slot for ``seconds``: the running one found the provider
+        quick to answer while a backlog waits."""
+        with converted("opening a run slot"):
+            self.client.set(f"{self.keys.running}:open", "1", px=max(1, int(seconds * 1000)))
+
+    def second_slot_open(self) -> bool:
+        with converted("reading the run slots"):
+            return bool(self.client.exists(f"{self.keys.running}:open"))
+
     def backlog(self) -> int:
         """Events pending: whether a second run is worth a worker slot."""
         with converted("reading the backlog"):
