@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
+import pytest
 import redis
 
 from tests.store.timetravel import advance
@@ -12,12 +15,14 @@ from tracking_worker.delivery.deliverer import Deliverer, RunReport
 from tracking_worker.delivery.transport import Transport
 from tracking_worker.events import Event
 from tracking_worker.keys import Keys
+from tracking_worker.redact import Redactor
 from tracking_worker.sandbox import SandboxServer, provider_settings
 from tracking_worker.settings import load_settings
 from tracking_worker.store.circuit import FAILURE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.metrics import RequestMetrics, latency_key
 from tracking_worker.store.queue import ProviderQueue
+from tracking_worker.worker.observability import JsonFormatter
 
 
 def build(
@@ -205,3 +210,23 @@ def test_dead_letters_and_refused_keys_are_reported_once_per_kind(
     d.run(flush=True)
     assert reports[-1][:2] == ("credentials", "graspil") and reports[-1][3] == 1
     assert "sandbox-graspil-key" not in reports[-1][2]
+
+
+def test_one_log_line_per_batch_outcome_plain_and_json(
+    redis_client: redis.Redis, sandbox: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = sandboxed(redis_client, sandbox, "graspil")
+    sandbox.reject_matching("graspil", "user_id", 101)
+    enqueue(d, [replace(e, email="ann@example.test") for e in purchases(4)])
+    with caplog.at_level("INFO", "tracking_worker.delivery"):
+        d.run(flush=True)
+    lines = [r for r in caplog.records if ": batch " in r.getMessage()]
+    assert len(lines) == 1
+    text = lines[0].getMessage()
+    assert "4 event(s), 5 request(s) [2xx:2 4xx:3]" in text  # the bisect of one bad event
+    assert ": mixed (delivered 3, retry 0, dead 1)" in text
+    data = json.loads(JsonFormatter(Redactor(d.provider.secrets)).format(lines[0]))
+    assert (data["provider"], data["events"], data["outcome"]) == ("graspil", 4, "mixed")
+    assert data["statuses"] == {"4xx": 3, "2xx": 2}
+    assert "ann@example.test" not in json.dumps(data)
+    assert "sandbox-graspil-key" not in json.dumps(data)

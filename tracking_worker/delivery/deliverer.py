@@ -11,6 +11,7 @@ import functools
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -210,6 +211,7 @@ class Deliverer:
     ) -> tuple[Settlement | None, policy.Health]:
         """Screen, send, judge and settle one batch; what the round said about the provider,
         and the settlement (None when the batch's lease was lost)."""
+        started = time.monotonic()
         screened = policy.screen(
             batch.events,
             attempts=batch.attempts,
@@ -241,8 +243,42 @@ class Deliverer:
                 batch.id,
             )
             return None, health
+        self._log_batch(batch, settlement, sent, time.monotonic() - started)
         self._report_dead(settlement)
         return settlement, health
+
+    def _log_batch(self, batch: Batch, settlement: Settlement, sent: Round, seconds: float) -> None:
+        """One line per batch outcome (plain or JSON, see worker/observability): what went,
+        what the provider answered, how long it took. Never an event's content."""
+        outcome = "delivered"
+        if settlement.dead:
+            outcome = "dead" if not (settlement.delivered or settlement.retry) else "mixed"
+        elif settlement.retry:
+            outcome = "retry" if not settlement.delivered else "mixed"
+        statuses = Counter(klass for klass, _ in sent.timings)
+        log.info(
+            "%s: batch %s: %d event(s), %d request(s) [%s] in %.3fs: %s "
+            "(delivered %d, retry %d, dead %d)",
+            self.provider.name,
+            batch.id,
+            len(batch.events),
+            sent.requests,
+            " ".join(f"{k}:{n}" for k, n in sorted(statuses.items())) or "none",
+            seconds,
+            outcome,
+            settlement.delivered,
+            len(settlement.retry),
+            len(settlement.dead),
+            extra={
+                "provider": self.provider.name,
+                "batch": batch.id,
+                "events": len(batch.events),
+                "requests": sent.requests,
+                "statuses": dict(statuses),
+                "seconds": round(seconds, 3),
+                "outcome": outcome,
+            },
+        )
 
     def _report_dead(self, settlement: Settlement) -> None:
         """One report per kind of dead letter in this batch (they group by provider and kind)."""
