@@ -45,6 +45,7 @@ __all__ = [
     "get_async_tracker",
     "get_tracker",
     "install",
+    "receipt",
     "set_deferral",
     "track",
     "track_many",
@@ -102,6 +103,17 @@ def get_tracker() -> Tracker:
         if _Default.tracker is None:
             _Default.tracker = Tracker(_Default.load())
         return _Default.tracker
+
+
+def receipt(event_id: str) -> dict[str, dict[str, Any]]:
+    """Where one event stands with each configured provider: a dict keyed by provider, each
+    with ``state`` (pending, in_flight, retry, delivered, dead, skipped), ``attempts``,
+    ``updated_at`` and, when dead, ``reason``. {} for an unknown id (or one older than
+    ``delivery.receipts_ttl``)."""
+    from .store.receipts import receipt_of
+
+    tracker = get_tracker()
+    return receipt_of(tracker.client, tracker.settings, event_id)
 
 
 def set_deferral(defer: Deferral | None) -> Deferral | None:

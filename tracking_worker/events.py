@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -235,6 +236,16 @@ class EventSchema(ma.Schema):
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+
+
+_EVENT_ID = re.compile(r'^\{"event_id":"([^"\\]+)"')
+
+
+def event_id_of(raw: str) -> str | None:
+    """The id at the head of a queued event's JSON (``to_json`` writes it first), as the Lua
+    scripts read it for receipts: None for an id holding a quote or a backslash."""
+    found = _EVENT_ID.match(raw)
+    return found.group(1) if found else None
 
 
 def format_time(moment: datetime) -> str:

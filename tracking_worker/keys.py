@@ -63,6 +63,14 @@ class Keys:
         return f"{self.base}:seen"
 
     @property
+    def receipt_prefix(self) -> str:
+        return f"{self.base}:receipt:"
+
+    def receipt(self, event_id: str) -> str:
+        """One event's delivery receipt for this provider (a hash: state, attempts, ...)."""
+        return f"{self.receipt_prefix}{event_id}"
+
+    @property
     def since(self) -> str:
         """When the oldest event still pending was enqueued (Redis time), or a bit earlier."""
         return f"{self.base}:since"

@@ -68,6 +68,8 @@ class DeliverySettings:
     credentials_cooldown: float = 600.0
     max_pending: int = 1_000_000
     dead_max: int = 100_000
+    #: How long each event's delivery receipt (``tracking-worker trace``) is kept; 0: none.
+    receipts_ttl: float = 86400.0
     #: Delivery runs of one provider at once, across all workers; beyond the first only while
     #: a backlog waits, so a steady stream never lets one provider hold every worker slot.
     max_runs: int = 2
@@ -186,6 +188,7 @@ class DeliverySchema(_SectionSchema):
     max_pending = _int(validate=_COUNT)
     dead_max = _int(validate=_COUNT)
     max_runs = _int(validate=validate.Range(min=1, max=64))
+    receipts_ttl = _float(validate=validate.Range(min=0))
 
 
 class ProducerSchema(_SectionSchema):

@@ -119,6 +119,7 @@ COMMANDS = {
     "spool": ["count", "drain"],
     "status": [],
     "tick": [],
+    "trace": [],
 }
 
 

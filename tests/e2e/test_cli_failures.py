@@ -31,6 +31,7 @@ COMMANDS = [
     ["circuit", "reset", "graspil"],
     ["spool", "drain"],
     ["tick"],
+    ["trace", "some-event-id"],
 ]
 
 

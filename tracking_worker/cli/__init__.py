@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 
 from ..errors import TrackingError
-from .admin import check, circuit, dev, metrics, sandbox, spool, tick
+from .admin import check, circuit, dev, metrics, sandbox, spool, tick, trace
 from .dlq import dead, dlq
 from .events import import_events, send
 from .status import status
@@ -31,7 +31,19 @@ def cli() -> None:
     """
 
 
-for command in (status, dlq, dead, send, import_events, check, circuit, spool, tick, metrics):
+for command in (
+    status,
+    dlq,
+    dead,
+    send,
+    import_events,
+    trace,
+    check,
+    circuit,
+    spool,
+    tick,
+    metrics,
+):
     cli.add_command(command)
 cli.add_command(sandbox)
 cli.add_command(dev)

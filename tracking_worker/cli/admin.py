@@ -156,3 +156,37 @@ def dev(demo: bool, duration: float | None, rate: float, home: str) -> int:
     from ..devtools.dev import run
 
     return run(demo=demo, duration=duration, rate=rate, home=home)
+
+
+@click.command(short_help="One event's delivery receipt, per provider.")
+@click.argument("event_id")
+@click.option("--json", "as_json", is_flag=True, help="The receipt as JSON.")
+def trace(event_id: str, as_json: bool) -> int:
+    """Where EVENT_ID stands with each provider: state, attempts, when it last changed, the
+    last error and, when dead, the provider's reason. Kept delivery.receipts_ttl seconds."""
+    from datetime import datetime, timezone
+
+    from ..errors import TrackingError
+    from ..store.receipts import receipt_of
+
+    settings, client = load()
+    found = receipt_of(client, settings, event_id)
+    if not found:
+        raise TrackingError(
+            f"no receipt for event {event_id} (unknown, older than delivery.receipts_ttl, "
+            "or receipts are off)"
+        )
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return 0
+    click.echo(f"{'provider':<12} {'state':<10} {'attempts':>8}  {'updated (UTC)':<23}  detail")
+    for provider, got in found.items():
+        when = got.get("updated_at")
+        stamp = (
+            datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="milliseconds")[:23]
+            if when
+            else "-"
+        )
+        detail = got.get("reason") or got.get("error") or ""
+        click.echo(f"{provider:<12} {got['state']:<10} {got['attempts']:>8}  {stamp:<23}  {detail}")
+    return 0

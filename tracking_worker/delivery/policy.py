@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..events import Event
+from ..events import Event, event_id_of
 from ..outcomes import Credentials, Delivered, MappingFailed, Outcome, Reject, Retry
 from ..settings import DeliverySettings
 from ..store.circuit import CREDENTIALS, FAILURE, NOTHING, SUCCESS, THROTTLE
@@ -127,6 +127,9 @@ def settle_round(
     for raw, outcome in results:
         if isinstance(outcome, Delivered):
             settlement.delivered += 1
+            delivered_id = event_id_of(raw)
+            if delivered_id is not None:
+                settlement.delivered_ids.append(delivered_id)
         elif isinstance(outcome, Reject):
             kind = "mapping" if isinstance(outcome, MappingFailed) else "rejected"
             reason, excerpt = redact(outcome.reason), redact(outcome.excerpt)

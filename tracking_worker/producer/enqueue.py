@@ -46,6 +46,7 @@ class Producer:
             max_pending=delivery.max_pending,
             trigger_ttl_ms=delivery.trigger_ttl_ms,
             dedupe_ttl=dedupe_ttl,
+            receipts_ttl=delivery.receipts_ttl,
             # A full batch (what one claim takes) starts a delivery at once.
             full_batch={
                 name: p.claim_size(delivery.lease_seconds) for name, p in providers.items()

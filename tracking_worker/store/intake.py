@@ -41,6 +41,8 @@ class Limits:
     max_pending: int
     trigger_ttl_ms: int
     dedupe_ttl: float
+    #: Seconds each event's delivery receipt is kept (0: none).
+    receipts_ttl: float
     #: Per provider: the pending length that starts a delivery at once (a full claim).
     full_batch: Mapping[str, int]
 
@@ -92,6 +94,8 @@ class Intake:
             limits.trigger_ttl_ms,
             route.skipped,
             limits.dedupe_ttl,
+            limits.receipts_ttl,
+            k.receipt_prefix,
             *route.events,
         ]
         return [k.pending, k.stats, k.trigger, k.seen, k.since], args

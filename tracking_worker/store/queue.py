@@ -70,6 +70,8 @@ class Settlement:
     #: ...and never before this moment (the circuit's open_until, Redis time; 0 for none).
     not_before: float = 0.0
     count_attempt: bool = True
+    #: Ids of the delivered events, for their receipts.
+    delivered_ids: list[str] = field(default_factory=list)
     last_error: str = ""
     dead: list[DeadEvent] = field(default_factory=list)
 
@@ -78,12 +80,21 @@ class ProviderQueue:
     """One provider's keys, over a shared client and shared scripts."""
 
     def __init__(
-        self, client: redis.Redis, scripts: Scripts, keys: Keys, *, dead_max: int = 100_000
+        self,
+        client: redis.Redis,
+        scripts: Scripts,
+        keys: Keys,
+        *,
+        dead_max: int = 100_000,
+        receipts_ttl: float = 0.0,
     ) -> None:
         self.client = client
         self.scripts = scripts
         self.keys = keys
         self.dead_max = dead_max
+        self.receipts_ttl = receipts_ttl
+        #: The receipt arguments every state-changing script takes.
+        self._receipts = (receipts_ttl, keys.receipt_prefix)
 
     def claim(self, *, lease: float, size: int, flush: bool, wait: float) -> Batch | None:
         """Lease a due retry batch, else ``size`` pending events (a full batch), else, when
@@ -94,7 +105,7 @@ class ProviderQueue:
             self.client,
             "claim",
             [k.pending, k.leases, k.retry, k.batch(new_id), k.stats, k.since],
-            [lease, size, 1 if flush else 0, token, new_id, k.batch_prefix, wait],
+            [lease, size, 1 if flush else 0, token, new_id, k.batch_prefix, wait, *self._receipts],
         )
         batch_id, events, attempts, last_error, lost = (as_text(x) for x in got)
         self._report_lost(int(lost), "retry set")
@@ -117,6 +128,9 @@ class ProviderQueue:
             1 if result.count_attempt else 0,
             result.last_error[:1000],
             self.dead_max,
+            self.receipts_ttl,
+            k.receipt_prefix,
+            json.dumps(result.delivered_ids),
         ]
         for d in result.dead:
             args += [

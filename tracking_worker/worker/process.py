@@ -64,7 +64,11 @@ class WorkerProcess:
         for name, provider in settings.build_providers().items():
             keys = self.keys[name] = Keys(name, prefix)
             queue = ProviderQueue(
-                self.client, self.scripts, keys, dead_max=settings.delivery.dead_max
+                self.client,
+                self.scripts,
+                keys,
+                dead_max=settings.delivery.dead_max,
+                receipts_ttl=settings.delivery.receipts_ttl,
             )
             circuit = Circuit(self.client, self.scripts, keys, settings.delivery)
             transport = Transport(

@@ -10,6 +10,7 @@
 -- ARGV[1] lease seconds  ARGV[2] claim_size (a full batch)  ARGV[3] flush (1: aged partial too)
 -- ARGV[4] lease token  ARGV[5] new batch id  ARGV[6] batch key prefix (tw:{p}:batch:)
 -- ARGV[7] flush_interval (seconds a partial batch may wait)
+-- ARGV[8] receipts_ttl (seconds; 0: no receipts)  ARGV[9] receipt key prefix
 -- NOW is Redis TIME (the prelude), so every host's leases and due times share one clock.
 -- Batch hash: events (JSON array of serialized events), count, attempts, created, token,
 -- last_error. Retry batch keys are built from ARGV[6]; they share the {p} hash tag with KEYS.
@@ -46,6 +47,16 @@ elseif len > 0 and ARGV[3] == '1' then
 end
 if take == 0 then return none end
 local items = redis.call('LPOP', KEYS[1], take)
+local receipts_ttl = math.floor(tonumber(ARGV[8]) * 1000)
+if receipts_ttl > 0 then
+  for _, raw in ipairs(items) do
+    local id = string.match(raw, '^{"event_id":"([^"\\]+)"')
+    if id then
+      redis.call('HSET', ARGV[9] .. id, 'state', 'in_flight', 'updated_at', tostring(NOW))
+      redis.call('PEXPIRE', ARGV[9] .. id, receipts_ttl)
+    end
+  end
+end
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[6]) end
 local events = cjson.encode(items)
 redis.call('HSET', KEYS[4], 'events', events, 'count', #items, 'attempts', 0,

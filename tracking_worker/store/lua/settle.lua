@@ -8,7 +8,9 @@
 -- ARGV[8] retry delay (seconds from NOW, Redis TIME)
 -- ARGV[9] attempts to add (0 when the provider was paused, not at fault)  ARGV[10] last error
 -- ARGV[11] dead stream max length
--- ARGV[12..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
+-- ARGV[12] receipts_ttl (seconds; 0: no receipts)  ARGV[13] receipt key prefix
+-- ARGV[14] delivered event ids (JSON array)
+-- ARGV[15..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
 --          (each kind is also counted: dead:<kind>, e.g. dead:expired, dead:rejected)
 -- The dead stream keeps ARGV[11] entries: the oldest beyond are trimmed, counted as
 -- dead_trimmed, and reported to the caller, never silently.
@@ -19,15 +21,27 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 local delivered = tonumber(ARGV[4])
 if delivered > 0 then redis.call('HINCRBY', KEYS[5], 'delivered', delivered) end
 if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', KEYS[5], 'requests', ARGV[5]) end
+local receipts_ttl = math.floor(tonumber(ARGV[12]) * 1000)
+local function receipt(id, fields)
+  if receipts_ttl <= 0 or not id then return end
+  local key = ARGV[13] .. id
+  redis.call('HSET', key, 'updated_at', tostring(NOW), unpack(fields))
+  redis.call('PEXPIRE', key, receipts_ttl)
+end
+local function id_of(raw) return string.match(raw, '^{"event_id":"([^"\\]+)"') end
+if receipts_ttl > 0 then
+  for _, id in ipairs(cjson.decode(ARGV[14])) do receipt(id, {'state', 'delivered'}) end
+end
 local dead, trimmed = 0, 0
 local before = 0
-if #ARGV >= 17 then before = redis.call('XLEN', KEYS[4]) end
-local i = 12
+if #ARGV >= 20 then before = redis.call('XLEN', KEYS[4]) end
+local i = 15
 while i + 5 <= #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[11], '*',
     'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
     'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', NOW)
   redis.call('HINCRBY', KEYS[5], 'dead:' .. ARGV[i + 5], 1)
+  receipt(id_of(ARGV[i]), {'state', 'dead', 'attempts', ARGV[i + 4], 'reason', ARGV[i + 1]})
   dead = dead + 1
   i = i + 6
 end
@@ -39,7 +53,12 @@ end
 if ARGV[6] ~= '' then
   local count = tonumber(ARGV[7])
   redis.call('HSET', KEYS[1], 'events', ARGV[6], 'count', count, 'last_error', ARGV[10])
-  redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[9])
+  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[9])
+  if receipts_ttl > 0 then
+    for _, raw in ipairs(cjson.decode(ARGV[6])) do
+      receipt(id_of(raw), {'state', 'retry', 'attempts', attempts, 'error', ARGV[10]})
+    end
+  end
   redis.call('HDEL', KEYS[1], 'token')
   redis.call('ZADD', KEYS[3], math.max(NOW + tonumber(ARGV[8]), tonumber(ARGV[3])), ARGV[1])
   redis.call('HINCRBY', KEYS[5], 'retried', count)

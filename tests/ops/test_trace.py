@@ -1,0 +1,67 @@
+"""Delivery receipts: `tracking-worker trace` and `tracking_worker.receipt()` against a real
+worker, Redis and the sandbox."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import redis
+
+from tests.helpers import wait_for
+from tests.system import System
+from tracking_worker.keys import Keys
+from tracking_worker.sandbox import SandboxServer
+from tracking_worker.store.receipts import receipt_of
+
+
+def trace(system: System, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracking_worker.cli", "trace", *args],
+        env=system.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_receipt_per_provider_from_pending_to_delivered_or_dead(
+    make_system: Callable[..., System], sandbox: SandboxServer, redis_client: redis.Redis
+) -> None:
+    sandbox.reject_matching("graspil", "user_id", 7)
+    system = make_system(
+        providers=["graspil", "grampixel", "giosg"], delivery={"flush_interval": 2}
+    )
+    good = system.tracker.track("purchase", telegram_id=5, value=1.0, currency="USD")
+    bad = system.tracker.track("purchase", telegram_id=7, value=1.0, currency="USD")
+    first = receipt_of(system.tracker.client, system.settings, good)  # a partial batch waits
+    assert first["graspil"]["state"] == first["grampixel"]["state"] == "pending"
+    assert first["giosg"]["state"] == "skipped"  # no visitor_id: giosg cannot take it
+    assert first["graspil"]["attempts"] == 0 and first["graspil"]["updated_at"] > 0
+    wait_for(lambda: system.settled("graspil", 2) and system.settled("grampixel", 2), 30)
+
+    done = json.loads(trace(system, good, "--json").stdout)
+    assert done["graspil"]["state"] == done["grampixel"]["state"] == "delivered"
+    dead = json.loads(trace(system, bad, "--json").stdout)
+    assert dead["graspil"]["state"] == "dead" and "Graspil" in dead["graspil"]["reason"]
+    assert dead["grampixel"]["state"] == "delivered"
+    table = trace(system, bad)
+    assert table.returncode == 0 and "dead" in table.stdout and "delivered" in table.stdout
+
+    unknown = trace(system, "no-such-event")
+    assert unknown.returncode == 1 and unknown.stderr.startswith("tracking-worker: no receipt")
+    ttl = redis_client.pttl(Keys("graspil").receipt(good))
+    assert 0 < ttl <= 86_400_000  # kept receipts_ttl, not forever
+    print(f"receipt bytes: {redis_client.memory_usage(Keys('graspil').receipt(bad))}")
+
+
+def test_receipts_can_be_turned_off(
+    make_system: Callable[..., System], redis_client: redis.Redis
+) -> None:
+    system = make_system(providers=["graspil"], delivery={"receipts_ttl": 0}, beat=False)
+    event_id = system.tracker.track("purchase", telegram_id=5)
+    assert receipt_of(system.tracker.client, system.settings, event_id) == {}
+    assert not redis_client.keys("*receipt*")
