@@ -26,7 +26,7 @@ def test_dev_demo_delivers_to_every_provider_and_exits_zero(tmp_path: Path) -> N
             "dev",
             "--demo",
             "--duration",
-            "20",
+            "15",
             "--home",
             str(tmp_path / "home"),
         ],

@@ -1,4 +1,4 @@
-"""SIGKILL the whole worker at random points while 2,000 events flow, three rounds: 0 lost."""
+"""SIGKILL the whole worker at random points while 2,000 events flow, two rounds: 0 lost."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def produce(system: System, first: int, done: threading.Event) -> None:
     done.set()
 
 
-@pytest.mark.parametrize("round_", [1, 2, 3])
+@pytest.mark.parametrize("round_", [1, 2])
 def test_sigkill_while_events_flow_loses_nothing(
     round_: int, make_system: Callable[..., System], sandbox: SandboxServer
 ) -> None:
