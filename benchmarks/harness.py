@@ -33,14 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from benchmarks import loadgen
 from benchmarks.procstat import busy_cores, group_cpu_seconds
 from benchmarks.report import PROVIDER_NAMES, SYSTEMS, Results, chart, table
 from benchmarks.stand import Stand, burst, drain, enqueue_latency
 from benchmarks.systems import REPO, System, make_systems
-from tracking_worker.devtools import Child, free_port, sandbox_args
+from tracking_worker.devtools import Child, free_port, sandbox_args, wait_http
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = ("fake", "enqueue", "burst", "drain-graspil", "drain-grampixel", "concurrency")
@@ -181,7 +179,7 @@ def measure_emulators(stand: Stand, home: Path, seconds: float) -> dict[str, Any
     port = free_port()
     sandbox = Child("sandbox", sandbox_args(port), log_path=home / "sandbox.log").start()
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_sandbox/health")
+        wait_http(f"http://127.0.0.1:{port}/_sandbox/health")
         for kind, make in kinds.items():
             result = loadgen.measure(
                 "127.0.0.1",
@@ -195,18 +193,6 @@ def measure_emulators(stand: Stand, home: Path, seconds: float) -> dict[str, Any
         sandbox.stop()
     stand.fresh()
     return out
-
-
-def _wait_http(url: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=0.5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
 class Runner:

@@ -6,6 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def tick_key(prefix: str = "tw") -> str:
+    """When beat's tick last ran (Redis time); one for all providers."""
+    return f"{prefix}:tick"
+
+
 @dataclass(frozen=True)
 class Keys:
     provider: str
@@ -43,9 +48,19 @@ class Keys:
     def rate(self) -> str:
         return f"{self.base}:rate"
 
+    def run_slot(self, index: int) -> str:
+        """One of the ``max_runs`` run locks of this provider."""
+        return f"{self.base}:running:{index}"
+
     @property
-    def running(self) -> str:
-        return f"{self.base}:running"
+    def second_run(self) -> str:
+        """Present while a run has found the provider quick with a backlog left."""
+        return f"{self.base}:running:open"
+
+    @property
+    def latency(self) -> str:
+        """The request-duration histogram and status-class counters."""
+        return f"{self.base}:latency"
 
     @property
     def trigger(self) -> str:

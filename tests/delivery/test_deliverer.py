@@ -20,7 +20,7 @@ from tracking_worker.sandbox import SandboxServer, provider_settings
 from tracking_worker.settings import load_settings
 from tracking_worker.store.circuit import FAILURE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
-from tracking_worker.store.metrics import RequestMetrics, latency_key
+from tracking_worker.store.metrics import RequestMetrics
 from tracking_worker.store.queue import ProviderQueue
 from tracking_worker.worker.observability import JsonFormatter
 
@@ -160,7 +160,7 @@ def test_a_batching_provider_has_a_request_in_flight_per_connection(
     assert report.delivered == 800 and len(starts) == 8
     together = [sum(abs(t - u) < 0.1 for u in starts) for t in starts]
     assert together == [1, 2, 2, 4, 4, 4, 4, 1]
-    latency = redis_client.hgetall(latency_key(Keys("graspil")))  # what the exporter reads
+    latency = redis_client.hgetall(Keys("graspil").latency)  # what the exporter reads
     assert latency[b"count"] == latency[b"status:2xx"] == b"8"
     assert latency[b"le:0.5"] == b"8"  # each took 0.3 s and a little
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .demo import demo_event, demo_providers, demo_settings, write_config
 from .redis_server import EmbeddedRedis, free_port, redis_binary
-from .supervisor import Child, beat_args, sandbox_args, worker_args
+from .supervisor import Child, beat_args, sandbox_args, wait_http, worker_args
 
 __all__ = [
     "Child",
@@ -18,6 +18,7 @@ __all__ = [
     "free_port",
     "redis_binary",
     "sandbox_args",
+    "wait_http",
     "worker_args",
     "write_config",
 ]

@@ -24,7 +24,7 @@ from ..settings import Settings, load_settings
 from ..store.status import Snapshot, collect
 from .demo import demo_event, demo_settings, refuse_demo_user, write_config
 from .redis_server import EmbeddedRedis, free_port
-from .supervisor import Child, beat_args, sandbox_args, worker_args
+from .supervisor import Child, beat_args, sandbox_args, wait_http, worker_args
 
 
 class DevRun:
@@ -79,20 +79,6 @@ def produce(tracker: Tracker, rate: float, stop: threading.Event) -> None:
             tracker.track(**demo_event(rand))
         except Exception as exc:  # noqa: BLE001 - the demo keeps going and says why
             print(f"demo producer: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
-def wait_http(url: str, timeout: float = 15.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=0.5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
 def run(

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -127,3 +128,18 @@ def beat_args(schedule: Path, *, loglevel: str = "WARNING") -> list[str]:
 
 def sandbox_args(port: int) -> list[str]:
     return [sys.executable, "-m", "tracking_worker.sandbox", "--port", str(port)]
+
+
+def wait_http(url: str, timeout: float = 15.0) -> None:
+    """Until a child serving HTTP (the sandbox) answers ``url``, within ``timeout``."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=0.5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from ..keys import Keys
+from ..keys import Keys, tick_key
 from .connection import as_text
 
 log = logging.getLogger("tracking_worker.store")
@@ -36,15 +36,6 @@ _MARK_TICK = (
     "local t = redis.call('TIME') "
     "redis.call('SET', KEYS[1], string.format('%d.%06d', t[1], t[2])) return 1"
 )
-
-
-def latency_key(keys: Keys) -> str:
-    return f"{keys.base}:latency"
-
-
-def tick_key(prefix: str = "tw") -> str:
-    """Not per provider: one tick serves them all."""
-    return f"{prefix}:tick"
 
 
 def bucket_field(seconds: float) -> str:
@@ -67,7 +58,7 @@ class RequestMetrics:
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
-        self.key = latency_key(keys)
+        self.key = keys.latency
 
     def record(self, klass: str, seconds: float) -> bool:
         """Count one request of ``klass`` (see ``status_class``) that took ``seconds``."""

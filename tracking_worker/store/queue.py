@@ -191,18 +191,18 @@ class ProviderQueue:
     def run_slot(self, *, timeout: float, index: int = 0) -> RunSlot:
         """Run slot ``index`` of this provider: ``max_runs`` of them bound how many runs deliver
         it at once across all workers (each expires if its holder dies)."""
-        name = f"{self.keys.running}:{index}"
+        name = self.keys.run_slot(index)
         return RunSlot(Lock(self.client, name, timeout=timeout, blocking=False, thread_local=False))
 
     def open_second_slot(self, seconds: float) -> None:
         """Let further runs take a slot for ``seconds``: the running one found the provider
         quick to answer while a backlog waits."""
         with converted("opening a run slot"):
-            self.client.set(f"{self.keys.running}:open", "1", px=max(1, int(seconds * 1000)))
+            self.client.set(self.keys.second_run, "1", px=max(1, int(seconds * 1000)))
 
     def second_slot_open(self) -> bool:
         with converted("reading the run slots"):
-            return bool(self.client.exists(f"{self.keys.running}:open"))
+            return bool(self.client.exists(self.keys.second_run))
 
     def backlog(self) -> int:
         """Events pending: whether a second run is worth a worker slot."""

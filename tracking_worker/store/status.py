@@ -14,10 +14,10 @@ from typing import Any, cast
 
 import redis
 
-from ..keys import Keys
+from ..keys import Keys, tick_key
 from ..settings import Settings
 from .connection import as_text, converted
-from .metrics import Latency, latency_key, tick_key
+from .metrics import Latency
 
 #: Events in leased batches: a handful of leases at most (one run per provider at a time,
 #: plus leases waiting to be reaped), so this read stays O(1) in the backlog.
@@ -98,7 +98,7 @@ def collect(settings: Settings, client: redis.Redis) -> Snapshot:
             pipe.xlen(k.dead)
             pipe.get(k.since)
             pipe.hgetall(k.circuit)
-            pipe.hgetall(latency_key(k))
+            pipe.hgetall(k.latency)
             pipe.eval(_IN_FLIGHT, 1, k.leases, k.batch_prefix)
         answers = pipe.execute()
     seconds, micros = cast(tuple[int, int], answers[0])
