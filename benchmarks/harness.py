@@ -41,7 +41,17 @@ from benchmarks.systems import REPO, System, make_systems
 from tracking_worker.devtools import Child, free_port, sandbox_args, wait_http
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ("fake", "enqueue", "burst", "drain-graspil", "drain-grampixel", "concurrency")
+SCENARIOS = (
+    "fake",
+    "enqueue",
+    "burst",
+    "drain-graspil",
+    "drain-grampixel",
+    "concurrency",
+    "scaling",
+)
+#: The one-event provider's latency in the ``scaling`` scenario (worker processes 1 vs 2).
+SCALING_MS = 50
 LATENCIES_MS = (0, 50, 200)
 
 
@@ -67,6 +77,9 @@ class Sizes:
             ("grampixel", 200): 500,
         }
     )
+    #: GramPixel events queued for the ``scaling`` scenario: more than two processes send in
+    #: ``cap`` seconds at ``max_connections / latency`` each, so the rate is never starved.
+    scaling_backlog: int = 5_000
     #: Seconds of load per emulator and request kind when measuring the fake alone.
     load_seconds: float = 2.0
 
@@ -86,6 +99,7 @@ QUICK = Sizes(
         ("grampixel", 50): 1_000,
         ("grampixel", 200): 300,
     },
+    scaling_backlog=2_500,
     load_seconds=1.0,
 )
 
@@ -130,6 +144,8 @@ def declare_rows(results: Results, selected: list[str], sizes: Sizes) -> None:
         results.row("enqueue.median", label, "ms/call", higher_is_better=False)
         label = f"enqueue 1 event (track / delay), p99 of {sizes.enqueue_calls:,} calls"
         results.row("enqueue.p99", label, "ms/call", higher_is_better=False)
+        label = "  Redis PING round trip in the same process, median (any enqueue's floor)"
+        results.row("enqueue.ping", label, "ms/call", higher_is_better=False)
     if "burst" in selected:
         label = f"burst of {sizes.burst:,} (ours: 1 track_many; A, B: delay() loop)"
         results.row("burst.rate", label, "events/s")
@@ -155,7 +171,15 @@ def declare_rows(results: Results, selected: list[str], sizes: Sizes) -> None:
     for provider in drains:
         label = f"redis-server CPU per 1,000 delivered ({PROVIDER_NAMES[provider]}, 0 ms)"
         results.row(f"cpu.{provider}.redis", label, "CPU s/1,000 events", higher_is_better=False)
-    if drains or "concurrency" in selected:
+    if "scaling" in selected:
+        backlog = sizes.scaling_backlog
+        for n in (1, 2):
+            label = (
+                f"GramPixel, {SCALING_MS} ms, --concurrency {n}, first to last delivery "
+                f"({backlog:,} queued)"
+            )
+            results.row(f"scaling.{n}", label, "events/s")
+    if drains or "concurrency" in selected or "scaling" in selected:
         label = "worker start → first delivery (every drain run)"
         results.row("startup", label, "s", higher_is_better=False)
 
@@ -242,11 +266,35 @@ class Runner:
             if "drain.graspil.0" not in self.results.rows:
                 self.guarded(f"{what} c2", lambda: self.concurrency(system, 2, tag))
 
+        elif scenario == "scaling":
+            for n in (1, 2):
+                self.guarded(f"{what} c{n}", functools.partial(self.scaling, system, n, tag))
+
+    def scaling(self, system: System, processes: int, tag: str) -> None:
+        """A one-event provider with latency: the rate from the first delivery on (start-up
+        apart), which each worker process should raise by its own ``max_connections``."""
+        self.counter += 1
+        got = drain(
+            self.stand,
+            system,
+            "grampixel",
+            latency=SCALING_MS / 1000,
+            backlog=self.sizes.scaling_backlog,
+            concurrency=processes,
+            cap=self.sizes.cap,
+            run=f"{self.counter:03d}-{system.key}-scaling-c{processes}",
+        )
+        got.update(provider="grampixel", latency_ms=SCALING_MS, concurrency=processes)
+        rate = got.get("steady_events_per_second") or 0.0
+        self.results.rows[f"scaling.{processes}"].add(system.key, rate, got)
+        say(f"{tag} scaling c{processes} · {system.key}: {rate:,.0f} events/s from first delivery")
+
     def enqueue(self, system: System, tag: str) -> None:
         rows = self.results.rows
         got = enqueue_latency(self.stand, system, self.sizes.enqueue_calls, self.sizes.warmup)
         rows["enqueue.median"].add(system.key, got["median_ms"], got)
         rows["enqueue.p99"].add(system.key, got["p99_ms"])
+        rows["enqueue.ping"].add(system.key, got["ping_median_ms"])
         say(
             f"{tag} enqueue · {system.key}: median {got['median_ms']:.3f} ms, "
             f"p99 {got['p99_ms']:.3f} ms"

@@ -136,7 +136,24 @@ def enqueue_latency(stand: Stand, system: System, calls: int, warmup: int) -> di
         "median_ms": statistics.median(times) * 1000,
         "p99_ms": percentile(times, 0.99) * 1000,
         "max_ms": max(times) * 1000,
+        "ping_median_ms": ping_median(stand, calls) * 1000,
     }
+
+
+def ping_median(stand: Stand, calls: int) -> float:
+    """Seconds per PING on one pooled connection, sent and read directly: the loopback round
+    trip that any enqueue pays at least, measured right after the calls it bounds."""
+    conn = stand.client.connection_pool.get_connection()
+    try:
+        times: list[float] = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            conn.send_command("PING")
+            conn.read_response()
+            times.append(time.perf_counter() - started)
+    finally:
+        stand.client.connection_pool.release(conn)
+    return statistics.median(times)
 
 
 def burst(stand: Stand, system: System, count: int) -> dict[str, Any]:

@@ -296,3 +296,92 @@ def test_the_fast_path_means_what_the_schema_means(
     fast = outcome()
     monkeypatch.setattr(events, "_valid_fields", lambda data, schema: None)  # Schema.load only
     assert fast == outcome()
+
+
+PLAIN_CASE_VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    7,
+    2**53,
+    2**53 + 1,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    0.0,
+    -0.0,
+    5.5,
+    -5.5,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    1e308,
+    Decimal("2.5"),
+    "",
+    "a",
+    "usd",
+    "USD",
+    "Eur",
+    "us",
+    "usdd",
+    "us1",
+    "usd\n",
+    "ÜSD",
+    "\uff41\uff42\uff43",  # fullwidth letters: isalpha() but not ASCII
+    "x" * 128,
+    "x" * 129,
+    "x" * 256,
+    "x" * 257,
+    b"abc",
+    [],
+    {},
+    "12",
+]
+
+
+@pytest.mark.parametrize("key", sorted(events._FAST))
+def test_each_plain_case_check_gives_what_its_field_gives(key: str) -> None:
+    """A plain-case check answers only where the field itself would accept the value, and with
+    the same result; anything else it hands to the field (``_SLOW``)."""
+    field = EventSchema().load_fields[key]
+    handled = 0
+    for value in PLAIN_CASE_VALUES:
+        got = events._FAST[key](value)
+        if got is events._SLOW:
+            continue
+        handled += 1
+        expected = field.deserialize(value, key, {key: value})  # raises if the field refuses
+        assert (got, type(got)) == (expected, type(expected)), (key, value)
+    assert handled >= 3, key  # the check does take the plain cases
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"event_id": "a", "name": "n", "occurred_at": "t"},
+        {"event_id": "a", "name": "n", "occurred_at": "t", "properties": {"x": [1]}, "value": 2.5},
+        {"event_id": "a", "name": "n", "occurred_at": "t", "context": {}, "queued_at": 1.5},
+    ],
+)
+def test_from_json_builds_what_the_constructor_builds(data: dict[str, Any]) -> None:
+    import json
+
+    got = Event.from_json(json.dumps(data))
+    assert got == Event(**data) and vars(got) == vars(Event(**data))
+    assert got.properties is not Event.from_json(json.dumps(data)).properties  # never shared
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"name": "n", "occurred_at": "t"}',
+        '{"event_id": "a", "name": "n", "occurred_at": "t", "x": 1}',
+    ],
+)
+def test_from_json_refuses_missing_and_unknown_fields(raw: str) -> None:
+    with pytest.raises(TypeError):
+        Event.from_json(raw)

@@ -107,9 +107,14 @@ def get_tracker() -> Tracker:
 
 def receipt(event_id: str) -> dict[str, dict[str, Any]]:
     """Where one event stands with each configured provider: a dict keyed by provider, each
-    with ``state`` (pending, in_flight, retry, delivered, dead, skipped), ``attempts``,
-    ``updated_at`` and, when dead, ``reason``. {} for an unknown id (or one older than
-    ``delivery.receipts_ttl``)."""
+    with ``state`` (pending, in_flight, retry, delivered, dead, skipped), ``attempts`` (sends
+    made so far), ``updated_at`` (seconds) and, for a retry, ``error``, when dead, ``reason``.
+    {} for an unknown id, or one whose last change is older than ``delivery.receipts_ttl``.
+
+    Receipts are written when a worker claims and settles an event; a pending one is found by
+    reading the provider's pending list (in chunks; long when the backlog is). With receipts
+    off (``receipts_ttl = 0``) only pending events are found, the other providers ``unknown``.
+    Raises StoreError when Redis cannot answer."""
     from .store.receipts import receipt_of
 
     tracker = get_tracker()

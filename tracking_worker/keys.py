@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Receipts are grouped by when they were written (Redis time): one hash per provider per this
+#: many seconds, expired as a whole. A constant, never derived from ``receipts_ttl``, so a CLI
+#: and workers configured differently still agree on which hash holds what.
+RECEIPT_BUCKET_SECONDS = 600
+
 
 def tick_key(prefix: str = "tw") -> str:
     """When beat's tick last ran (Redis time); one for all providers."""
@@ -78,12 +83,13 @@ class Keys:
         return f"{self.base}:seen"
 
     @property
-    def receipt_prefix(self) -> str:
-        return f"{self.base}:receipt:"
+    def receipts_prefix(self) -> str:
+        return f"{self.base}:receipts:"
 
-    def receipt(self, event_id: str) -> str:
-        """One event's delivery receipt for this provider (a hash: state, attempts, ...)."""
-        return f"{self.receipt_prefix}{event_id}"
+    def receipts(self, bucket: int) -> str:
+        """The delivery receipts written during one bucket of RECEIPT_BUCKET_SECONDS (Redis
+        time): a hash, event id -> "state|attempts|updated_at ms|text"."""
+        return f"{self.receipts_prefix}{bucket}"
 
     @property
     def since(self) -> str:

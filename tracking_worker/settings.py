@@ -68,8 +68,10 @@ class DeliverySettings:
     credentials_cooldown: float = 600.0
     max_pending: int = 1_000_000
     dead_max: int = 100_000
-    #: How long each event's delivery receipt (``tracking-worker trace``) is kept; 0: none.
-    receipts_ttl: float = 86400.0
+    #: How long each event's delivery receipt (``tracking-worker trace``) is kept, give or take
+    #: one 10-minute bucket (store/receipts.py); 0: none. An hour: receipts answer "what
+    #: happened to this event just now" and cost Redis memory for every event sent.
+    receipts_ttl: float = 3600.0
     #: Delivery runs of one provider at once, across all workers; beyond the first only while
     #: a backlog waits, so a steady stream never lets one provider hold every worker slot.
     max_runs: int = 2

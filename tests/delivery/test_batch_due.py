@@ -43,9 +43,7 @@ def test_claim_and_due_follow_the_rule(
     if pending:
         pairs = [part for n in range(pending) for part in ("", json.dumps({"n": n}))]
         keys = [k.pending, k.stats, k.trigger, k.seen, k.since]
-        queue.scripts.run(
-            redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, 0, "", *pairs]
-        )
+        queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, *pairs])
         redis_client.set(k.since, float(redis_client.get(k.since)) - waited)
     due = queue.due(full=FULL, wait=WAIT)
     batch = queue.claim(lease=30, size=FULL, flush=flush, wait=WAIT)
@@ -60,9 +58,9 @@ def test_the_wait_starts_with_the_first_event_of_an_empty_list(redis_client: red
     queue = ProviderQueue(redis_client, Scripts(), Keys("graspil"))
     k = queue.keys
     keys = [k.pending, k.stats, k.trigger, k.seen, k.since]
-    queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, 0, "", "", "{}"])
+    queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, "", "{}"])
     first = float(redis_client.get(k.since))
-    queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, 0, "", "", "{}"])
+    queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, "", "{}"])
     assert float(redis_client.get(k.since)) == first  # later events do not restart it
     assert queue.claim(lease=30, size=FULL, flush=True, wait=WAIT) is None
     redis_client.set(k.since, first - WAIT)  # as if two seconds had passed

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tracking_worker.devtools import EmbeddedRedis, demo_settings, free_port, write_config
-from tracking_worker.keys import Keys
+from tracking_worker.keys import RECEIPT_BUCKET_SECONDS, Keys
 
 COMMANDS = [
     ["status"],
@@ -101,9 +101,22 @@ def test_keys_of_the_wrong_type(
     spooled: Path, redis_url: str, redis_client: redis.Redis, args: list[str]
 ) -> None:
     k = Keys("graspil")
-    for key in (k.stats, k.dead, k.circuit, k.leases, k.retry, k.pending):
+    seconds, _ = redis_client.time()
+    bucket = seconds // RECEIPT_BUCKET_SECONDS  # and the next: the command may start after it
+    receipts = (k.receipts(bucket), k.receipts(bucket + 1))
+    for key in (k.stats, k.dead, k.circuit, k.leases, k.retry, k.pending, *receipts):
         redis_client.set(key, "not what you think")
     assert_one_clean_line(run(spooled, redis_url, *args))
+
+
+def test_trace_with_only_the_pending_list_of_the_wrong_type(
+    spooled: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    """No receipt anywhere, so trace reads the pending lists: the wrong type is caught there."""
+    redis_client.set(Keys("graspil").pending, "not what you think")
+    done = run(spooled, redis_url, "trace", "some-event-id")
+    assert_one_clean_line(done)
+    assert "pending list" in done.stderr
 
 
 @pytest.mark.parametrize(

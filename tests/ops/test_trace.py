@@ -12,7 +12,7 @@ import redis
 
 from tests.helpers import wait_for
 from tests.system import System
-from tracking_worker.keys import Keys
+from tracking_worker.keys import RECEIPT_BUCKET_SECONDS, Keys
 from tracking_worker.sandbox import SandboxServer
 from tracking_worker.store.receipts import receipt_of
 
@@ -41,10 +41,12 @@ def test_a_receipt_per_provider_from_pending_to_delivered_or_dead(
     assert first["graspil"]["state"] == first["grampixel"]["state"] == "pending"
     assert first["giosg"]["state"] == "skipped"  # no visitor_id: giosg cannot take it
     assert first["graspil"]["attempts"] == 0 and first["graspil"]["updated_at"] > 0
+    assert not redis_client.keys("*receipt*")  # pending: found in the list, no receipt written
     wait_for(lambda: system.settled("graspil", 2) and system.settled("grampixel", 2), 30)
 
     done = json.loads(trace(system, good, "--json").stdout)
     assert done["graspil"]["state"] == done["grampixel"]["state"] == "delivered"
+    assert done["graspil"]["attempts"] == 1 and done["giosg"]["state"] == "skipped"
     dead = json.loads(trace(system, bad, "--json").stdout)
     assert dead["graspil"]["state"] == "dead" and "Graspil" in dead["graspil"]["reason"]
     assert dead["grampixel"]["state"] == "delivered"
@@ -53,15 +55,23 @@ def test_a_receipt_per_provider_from_pending_to_delivered_or_dead(
 
     unknown = trace(system, "no-such-event")
     assert unknown.returncode == 1 and unknown.stderr.startswith("tracking-worker: no receipt")
-    ttl = redis_client.pttl(Keys("graspil").receipt(good))
-    assert 0 < ttl <= 86_400_000  # kept receipts_ttl, not forever
-    print(f"receipt bytes: {redis_client.memory_usage(Keys('graspil').receipt(bad))}")
+    ttl = system.settings.delivery.receipts_ttl
+    for bucket in redis_client.keys(f"{Keys('graspil').receipts_prefix}*"):
+        # kept receipts_ttl after its bucket ends: never more than that and one bucket
+        assert 0 < redis_client.pttl(bucket) <= (ttl + RECEIPT_BUCKET_SECONDS) * 1000
 
 
 def test_receipts_can_be_turned_off(
     make_system: Callable[..., System], redis_client: redis.Redis
 ) -> None:
-    system = make_system(providers=["graspil"], delivery={"receipts_ttl": 0}, beat=False)
-    event_id = system.tracker.track("purchase", telegram_id=5)
-    assert receipt_of(system.tracker.client, system.settings, event_id) == {}
+    system = make_system(
+        providers=["graspil", "grampixel"], delivery={"receipts_ttl": 0, "flush_interval": 2}
+    )
+    first = system.tracker.track("purchase", telegram_id=5, value=1.0, currency="USD")
+    # Still pending (a partial batch waits): found in the list even with receipts off.
+    assert receipt_of(system.tracker.client, system.settings, first)["graspil"]["state"] == (
+        "pending"
+    )
+    wait_for(lambda: system.settled("graspil", 1) and system.settled("grampixel", 1), 30)
+    assert receipt_of(system.tracker.client, system.settings, first) == {}
     assert not redis_client.keys("*receipt*")

@@ -25,7 +25,7 @@ def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int
         queue.client,
         "enqueue",
         [k.pending, k.stats, k.trigger, k.seen, k.since],
-        [max_pending, size, 10_000, 0, 60, 0, "", *pairs],
+        [max_pending, size, 10_000, 0, 60, *pairs],
     )
 
 
@@ -113,7 +113,7 @@ def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> 
             queue.client,
             "enqueue",
             [k.pending, k.stats, k.trigger, k.seen, k.since],
-            [1000, 100, 10_000, 0, 60, 0, "", *pairs],
+            [1000, 100, 10_000, 0, 60, *pairs],
         )
 
     assert enqueue("a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too

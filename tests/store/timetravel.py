@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import redis
 
-from tracking_worker.keys import Keys
+from tracking_worker.keys import RECEIPT_BUCKET_SECONDS, Keys
 
 
 def advance(client: redis.Redis, keys: Keys, seconds: float) -> None:
@@ -22,6 +22,20 @@ def advance(client: redis.Redis, keys: Keys, seconds: float) -> None:
             value = client.hget(key, field)
             if value is not None and float(value) > 0:
                 client.hset(key, field, float(value) - seconds)
+
+
+def age_receipts(client: redis.Redis, keys: Keys, buckets: int = 1) -> None:
+    """Move every receipts hash of the provider ``buckets`` buckets into the past, its expiry
+    with it, as if written that much earlier (oldest first, so none lands on a newer one)."""
+    prefix = keys.receipts_prefix
+    found = sorted(int(k.decode()[len(prefix) :]) for k in client.scan_iter(f"{prefix}*"))
+    for bucket in found:
+        left = int(client.pttl(keys.receipts(bucket)))
+        client.rename(keys.receipts(bucket), keys.receipts(bucket - buckets))
+        if left > 0:
+            client.pexpire(
+                keys.receipts(bucket - buckets), left - buckets * RECEIPT_BUCKET_SECONDS * 1000
+            )
 
 
 def redis_now(client: redis.Redis) -> float:

@@ -37,7 +37,7 @@ def test_a_tick_whose_clock_is_minutes_off_reaps_no_live_lease(
         redis_client,
         "enqueue",
         [k.pending, k.stats, k.trigger, k.seen, k.since],
-        [100, 100, 1000, 0, 60, 0, "", "", "{}"],
+        [100, 100, 1000, 0, 60, "", "{}"],
     )
     live = queue.claim(lease=60, size=10, flush=True, wait=0)
     assert live is not None

@@ -163,7 +163,8 @@ def dev(demo: bool, duration: float | None, rate: float, home: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="The receipt as JSON.")
 def trace(event_id: str, as_json: bool) -> int:
     """Where EVENT_ID stands with each provider: state, attempts, when it last changed, the
-    last error and, when dead, the provider's reason. Kept delivery.receipts_ttl seconds."""
+    last error and, when dead, the provider's reason. Kept delivery.receipts_ttl seconds after
+    the last change; a pending event is looked for in the provider's pending list."""
     from datetime import datetime, timezone
 
     from ..errors import TrackingError
@@ -173,8 +174,8 @@ def trace(event_id: str, as_json: bool) -> int:
     found = receipt_of(client, settings, event_id)
     if not found:
         raise TrackingError(
-            f"no receipt for event {event_id} (unknown, older than delivery.receipts_ttl, "
-            "or receipts are off)"
+            f"no receipt for event {event_id} (unknown, last changed longer ago than "
+            "delivery.receipts_ttl, or receipts are off and it is no longer pending)"
         )
     if as_json:
         click.echo(json.dumps(found, indent=2))

@@ -88,10 +88,13 @@ class Deliverer:
         #: Batches claimed and sent at once. A batching API gets one request per batch, so a
         #: round claims enough request-sized batches to keep every connection busy (each with
         #: its own id and lease: a crash loses nothing, a bisect stays inside its batch). A
-        #: one-event API fills its connections from one claim (its chunks share the pool);
-        #: a rate-limited one is paced by the limiter, not by connections.
-        batching = provider.batch_size > 1 and not provider.rate_limit
-        self.parallel = provider.max_connections if batching else 1
+        #: one-event API fills its connections from one claim (its chunks share the pool), two
+        #: claims at a time so the next one's requests start while the last ones of a claim are
+        #: still out; a rate-limited one is paced by the limiter, not by connections.
+        if provider.rate_limit:
+            self.parallel = 1
+        else:
+            self.parallel = provider.max_connections if provider.batch_size > 1 else 2
         self.rounds = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"tw-{provider.name}")
         self.redact = Redactor(provider.secrets)
         self.sender = Sender(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..errors import StoreError, TrackingUnavailable, ValidationError
-from ..events import EventSchema, Normalized, normalize
+from ..events import EventSchema, Normalized, normalize, time_of
 from ..providers.base import Provider
 from ..settings import DeliverySettings
 from ..store.intake import Intake, Limits, Route
@@ -46,7 +46,6 @@ class Producer:
             max_pending=delivery.max_pending,
             trigger_ttl_ms=delivery.trigger_ttl_ms,
             dedupe_ttl=dedupe_ttl,
-            receipts_ttl=delivery.receipts_ttl,
             # A full batch (what one claim takes) starts a delivery at once.
             full_batch={
                 name: p.claim_size(delivery.lease_seconds) for name, p in providers.items()
@@ -62,17 +61,26 @@ class Producer:
         if isinstance(items, (str, bytes, Mapping)):
             raise ValidationError({"events": ["Must be a list of event objects."]})
         now = self.clock()
+        occurred_at = time_of(now)
         valid: list[Normalized] = []
         errors: dict[str, list[str]] = {}
         for index, item in enumerate(items):
-            prefix = "" if single else f"events.{index}."
-            if not isinstance(item, Mapping):
-                errors[prefix.rstrip(".") or "event"] = ["Must be an object (a mapping of fields)."]
+            # normalize() only reads the mapping: a plain dict goes in as it is, uncopied.
+            if type(item) is dict:
+                data: dict[str, Any] = item
+            elif isinstance(item, Mapping):
+                data = dict(item)
+            else:
+                errors["event" if single else f"events.{index}"] = [
+                    "Must be an object (a mapping of fields)."
+                ]
                 continue
             try:
-                normalized = normalize(dict(item), self.schema, now=now)
-                self._check_requested(normalized.providers)
+                normalized = normalize(data, self.schema, now=now, occurred_at=occurred_at)
+                if normalized.providers:
+                    self._check_requested(normalized.providers)
             except ValidationError as exc:
+                prefix = "" if single else f"events.{index}."
                 errors.update({prefix + k: v for k, v in exc.errors.items()})
                 continue
             valid.append(normalized)

@@ -11,7 +11,7 @@ import redis
 
 from ..errors import StoreError
 from ..keys import Keys
-from .connection import converted
+from .connection import converted, direct_call
 from .lua_scripts import Arg, Scripts, is_noscript
 
 
@@ -41,8 +41,6 @@ class Limits:
     max_pending: int
     trigger_ttl_ms: int
     dedupe_ttl: float
-    #: Seconds each event's delivery receipt is kept (0: none).
-    receipts_ttl: float
     #: Per provider: the pending length that starts a delivery at once (a full claim).
     full_batch: Mapping[str, int]
 
@@ -77,7 +75,8 @@ class Intake:
             # most common case: one provider configured, or one asked for).
             keys, args = calls[0]
             try:
-                return [self.client.evalsha(self.scripts.sha["enqueue"], len(keys), *keys, *args)]
+                sha = self.scripts.sha["enqueue"]
+                return [direct_call(self.client, "EVALSHA", sha, len(keys), *keys, *args)]
             except redis.ResponseError as exc:  # the script's own error, as a pipeline gives it
                 return [exc]
         pipe = self.client.pipeline(transaction=True)
@@ -94,8 +93,6 @@ class Intake:
             limits.trigger_ttl_ms,
             route.skipped,
             limits.dedupe_ttl,
-            limits.receipts_ttl,
-            k.receipt_prefix,
             *route.events,
         ]
         return [k.pending, k.stats, k.trigger, k.seen, k.since], args

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from .connection import converted
+from .connection import converted, direct_call
 
 NAMES = (
     "enqueue",
@@ -38,6 +38,9 @@ PRELUDE = (
     "return tonumber(t[1]) + tonumber(t[2]) / 1000000 end)()\n"
 )
 
+#: Shared Lua put before some scripts (after the prelude): the receipt writer of claim/settle.
+LIBRARIES = {"claim": ("receipts_lib",), "settle": ("receipts_lib",)}
+
 Arg = str | int | float | bytes
 
 
@@ -46,8 +49,12 @@ class Scripts:
 
     def __init__(self) -> None:
         folder = resources.files("tracking_worker.store") / "lua"
+
+        def read(name: str) -> str:
+            return (folder / f"{name}.lua").read_text(encoding="utf-8")
+
         self.source = {
-            n: PRELUDE + (folder / f"{n}.lua").read_text(encoding="utf-8") for n in NAMES
+            n: PRELUDE + "".join(read(lib) for lib in LIBRARIES.get(n, ())) + read(n) for n in NAMES
         }
         self.sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in self.source.items()}
 
@@ -58,12 +65,13 @@ class Scripts:
 
     def run(self, client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run one script atomically; redis errors leave as StoreError (see ``converted``)."""
+        sha = self.sha[name]
         with converted(name):
             try:
-                return client.evalsha(self.sha[name], len(keys), *keys, *args)
+                return direct_call(client, "EVALSHA", sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
                 self.load(client)
-                return client.evalsha(self.sha[name], len(keys), *keys, *args)
+                return direct_call(client, "EVALSHA", sha, len(keys), *keys, *args)
 
     def queue_call(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Arg]) -> None:
         """Add a call to a pipeline; the caller executes it (and retries on NOSCRIPT)."""

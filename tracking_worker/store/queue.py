@@ -17,7 +17,7 @@ import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from ..keys import Keys
+from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .connection import as_text, converted
 from .lua_scripts import Scripts
 
@@ -93,8 +93,8 @@ class ProviderQueue:
         self.keys = keys
         self.dead_max = dead_max
         self.receipts_ttl = receipts_ttl
-        #: The receipt arguments every state-changing script takes.
-        self._receipts = (receipts_ttl, keys.receipt_prefix)
+        #: The receipt arguments claim and settle take (see receipts_lib.lua).
+        self._receipts = (receipts_ttl, RECEIPT_BUCKET_SECONDS, keys.receipts_prefix)
 
     def claim(self, *, lease: float, size: int, flush: bool, wait: float) -> Batch | None:
         """Lease a due retry batch, else ``size`` pending events (a full batch), else, when
@@ -128,8 +128,7 @@ class ProviderQueue:
             1 if result.count_attempt else 0,
             result.last_error[:1000],
             self.dead_max,
-            self.receipts_ttl,
-            k.receipt_prefix,
+            *self._receipts,
             json.dumps(result.delivered_ids),
         ]
         for d in result.dead:

@@ -1,46 +1,133 @@
-"""Delivery receipts: where one event stands with each provider, written by the same Lua calls
-that change its state (enqueue, claim, settle: no extra round trip) and kept ``receipts_ttl``.
+"""Delivery receipts: where one event stands with each provider.
 
-A receipt is a hash ``tw:{p}:receipt:<event_id>``: ``state`` (pending, in_flight, retry,
-delivered, dead), ``attempts``, ``updated_at`` (Redis time), and ``error`` (the last one, for a
-retry) or ``reason`` (for a dead letter). A provider without one for an event that others have
-did not take it: skipped (it lacks what the provider needs), dropped or deduplicated.
+Written by the Lua calls that change an event's state (no extra round trip): claim.lua
+(``in_flight``), settle.lua (``retry``, ``delivered``, ``dead``); see receipts_lib.lua. A
+provider's receipts share one hash per RECEIPT_BUCKET_SECONDS of Redis time,
+``tw:{p}:receipts:<bucket>``: field the event id, value ``state|attempts|updated_at ms|text``
+(text: the last error of a retry, the reason of a dead letter). Each bucket expires
+``receipts_ttl`` after it ends, so a receipt lives between ``receipts_ttl`` and that plus one
+bucket. A key per event cost about 220 bytes; a field costs about half of that.
+
+A pending event has no receipt (enqueue writes none: a waiting event costs its JSON only): it
+is looked for in the provider's pending list, read in chunks from the newest end so Redis is
+never held up. A provider that knows nothing of an event others know did not take it:
+skipped (it lacks what the provider needs), dropped or deduplicated. With receipts off
+(``receipts_ttl = 0``) only pending events are found, and the other providers read
+``unknown``: without receipts, one that delivered it and one that skipped it look the same.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import redis
 
-from ..keys import Keys
+from ..errors import StoreError
+from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..settings import Settings
 from .connection import as_text, converted
 
+Receipt = dict[str, Any]
 
-def receipt_of(client: redis.Redis, settings: Settings, event_id: str) -> dict[str, dict[str, Any]]:
-    """Per configured provider, this event's receipt; {} when no provider has one (an unknown
-    id, one older than ``receipts_ttl``, or receipts turned off). One round trip."""
-    names = list(settings.providers)
-    with converted("reading receipts"):
-        pipe = client.pipeline(transaction=False)
-        for name in names:
-            pipe.hgetall(Keys(name, settings.redis.key_prefix).receipt(event_id))
-        found = [{as_text(k): as_text(v) for k, v in got.items()} for got in pipe.execute()]
-    if not any(found):
+#: Pending events read per LRANGE: each call is short, so Redis serves others in between.
+SCAN_CHUNK = 2000
+
+
+def receipt_of(client: redis.Redis, settings: Settings, event_id: str) -> dict[str, Receipt]:
+    """Per configured provider, this event's receipt; {} when no provider knows it (an unknown
+    id, one older than ``receipts_ttl``, or receipts off and the event no longer pending).
+    Raises StoreError (StoreUnavailable when Redis is down)."""
+    ttl = settings.delivery.receipts_ttl
+    keys = {name: Keys(name, settings.redis.key_prefix) for name in settings.providers}
+    found = read_receipts(client, keys, event_id, ttl)
+    unseen = {name: k for name, k in keys.items() if name not in found}
+    for name, k in unseen.items():
+        pending = find_pending(client, k, event_id)
+        if pending is not None:
+            found[name] = pending
+    # A claim may have taken the event out of a list while it was read: its receipt is
+    # written by that same claim, so a second look finds it.
+    missed = {name: k for name, k in unseen.items() if name not in found}
+    if missed:
+        found.update(read_receipts(client, missed, event_id, ttl))
+    if not found:
         return {}
-    return {name: _receipt(fields) for name, fields in zip(names, found, strict=True)}
+    nothing = {"state": "skipped" if ttl > 0 else "unknown", "attempts": 0}
+    return {name: found.get(name, dict(nothing)) for name in keys}
 
 
-def _receipt(fields: dict[str, str]) -> dict[str, Any]:
-    if not fields:
-        return {"state": "skipped", "attempts": 0}
-    out: dict[str, Any] = {
-        "state": fields.get("state", "pending"),
-        "attempts": int(fields.get("attempts") or 0),
-        "updated_at": float(fields.get("updated_at") or 0),
-    }
-    for extra in ("error", "reason"):
-        if fields.get(extra):
-            out[extra] = fields[extra]
+def read_receipts(
+    client: redis.Redis, keys: Mapping[str, Keys], event_id: str, ttl: float
+) -> dict[str, Receipt]:
+    """The newest receipt of the event per provider that has one: one HGET per bucket that
+    may still exist, newest first, in one pipeline (after a TIME: buckets are Redis time)."""
+    if ttl <= 0 or not keys:
+        return {}
+    with converted("reading receipts"):
+        seconds, micros = client.time()
+        buckets = live_buckets(seconds + micros / 1e6, ttl)
+        pipe = client.pipeline(transaction=False)
+        for k in keys.values():
+            for bucket in buckets:
+                pipe.hget(k.receipts(bucket), event_id)
+        answers = pipe.execute()
+    found: dict[str, Receipt] = {}
+    n = len(buckets)
+    for i, name in enumerate(keys):
+        newest = next((a for a in answers[i * n : (i + 1) * n] if a is not None), None)
+        if newest is not None:
+            found[name] = parse_receipt(as_text(newest))
+    return found
+
+
+def live_buckets(now: float, ttl: float) -> list[int]:
+    """The buckets whose hash may still exist at ``now``, newest first: the current one and
+    ``ceil(ttl / W) + 1`` before it (one more than the expiry allows, for safety)."""
+    current = math.floor(now / RECEIPT_BUCKET_SECONDS)
+    back = math.ceil(ttl / RECEIPT_BUCKET_SECONDS) + 1
+    return [current - i for i in range(back + 1)]
+
+
+def parse_receipt(value: str) -> Receipt:
+    """``state|attempts|updated_at ms|text`` as a dict; the text is last, so it may hold '|'."""
+    parts = value.split("|", 3)
+    try:
+        state, attempts, millis, text = parts
+        out: Receipt = {"state": state, "attempts": int(attempts), "updated_at": int(millis) / 1e3}
+    except ValueError:
+        raise StoreError(f"reading receipts failed: not a receipt: {value[:100]!r}") from None
+    if text:
+        out["reason" if state == "dead" else "error"] = text
     return out
+
+
+def find_pending(client: redis.Redis, keys: Keys, event_id: str) -> Receipt | None:
+    """The event in this provider's pending list, as a ``pending`` receipt; None when absent.
+
+    Read SCAN_CHUNK items at a time from the tail (newest) to the head, by negative index: new
+    events pushed at the tail only move the rest further back (read twice at worst) and claims
+    pop from the head, so no item that stays in the list is passed over."""
+    needle = '{"event_id":' + json.dumps(event_id, ensure_ascii=False)
+    wanted = (needle, needle.encode())
+    end = -1
+    while True:
+        with converted("reading the pending list"):
+            chunk: list[Any] = list(client.lrange(keys.pending, end - SCAN_CHUNK + 1, end))
+        for raw in reversed(chunk):
+            if raw.startswith(wanted[isinstance(raw, bytes)]):
+                return pending_receipt(raw)
+        if len(chunk) < SCAN_CHUNK:
+            return None
+        end -= SCAN_CHUNK
+
+
+def pending_receipt(raw: str | bytes) -> Receipt:
+    """A queued event as a receipt: no attempt yet, changed when it was queued."""
+    try:
+        queued_at = float(json.loads(raw).get("queued_at") or 0.0)
+    except (ValueError, TypeError, AttributeError):
+        queued_at = 0.0
+    return {"state": "pending", "attempts": 0, "updated_at": queued_at}

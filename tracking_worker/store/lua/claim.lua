@@ -10,13 +10,21 @@
 -- ARGV[1] lease seconds  ARGV[2] claim_size (a full batch)  ARGV[3] flush (1: aged partial too)
 -- ARGV[4] lease token  ARGV[5] new batch id  ARGV[6] batch key prefix (tw:{p}:batch:)
 -- ARGV[7] flush_interval (seconds a partial batch may wait)
--- ARGV[8] receipts_ttl (seconds; 0: no receipts)  ARGV[9] receipt key prefix
+-- ARGV[8] receipts_ttl (seconds; 0: no receipts)  ARGV[9] receipt bucket seconds
+-- ARGV[10] receipts key prefix (tw:{p}:receipts:)
+-- Each claimed event gets an in_flight receipt (receipts_lib.lua), its attempts those its
+-- batch has used so far (0 from pending).
 -- NOW is Redis TIME (the prelude), so every host's leases and due times share one clock.
 -- Batch hash: events (JSON array of serialized events), count, attempts, created, token,
 -- last_error. Retry batch keys are built from ARGV[6]; they share the {p} hash tag with KEYS.
 -- A due id whose hash is gone (evicted, deleted by hand) is dropped and counted as lost.
 -- Returns {id, events_json, attempts, last_error, lost} or {'', '', '', '', lost}
 local deadline = NOW + tonumber(ARGV[1])
+local receipt = receipts(ARGV[8], ARGV[9], ARGV[10])
+local function in_flight(items, attempts)
+  for _, raw in ipairs(items) do receipt.add(event_id(raw), 'in_flight', attempts) end
+  receipt.done()
+end
 local lost = 0
 while true do
   local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', NOW, 'LIMIT', 0, 1)
@@ -32,6 +40,7 @@ while true do
     redis.call('HSET', key, 'token', ARGV[4])
     redis.call('ZADD', KEYS[2], deadline, id)
     redis.call('HINCRBY', KEYS[5], 'in_retry', -tonumber(got[4] or 0))
+    if receipt.on then in_flight(cjson.decode(got[1]), got[2] or '0') end
     return {id, got[1], got[2] or '0', got[3] or '', lost}
   end
 end
@@ -47,16 +56,7 @@ elseif len > 0 and ARGV[3] == '1' then
 end
 if take == 0 then return none end
 local items = redis.call('LPOP', KEYS[1], take)
-local receipts_ttl = math.floor(tonumber(ARGV[8]) * 1000)
-if receipts_ttl > 0 then
-  for _, raw in ipairs(items) do
-    local id = string.match(raw, '^{"event_id":"([^"\\]+)"')
-    if id then
-      redis.call('HSET', ARGV[9] .. id, 'state', 'in_flight', 'updated_at', tostring(NOW))
-      redis.call('PEXPIRE', ARGV[9] .. id, receipts_ttl)
-    end
-  end
-end
+if receipt.on then in_flight(items, 0) end
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[6]) end
 local events = cjson.encode(items)
 redis.call('HSET', KEYS[4], 'events', events, 'count', #items, 'attempts', 0,

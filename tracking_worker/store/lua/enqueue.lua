@@ -11,38 +11,25 @@
 -- ARGV[3] trigger_ttl_ms  how long a trigger mark lives if its message is lost
 -- ARGV[4] skipped         events this provider cannot take, only counted
 -- ARGV[5] dedupe_ttl (seconds from NOW, Redis TIME)
--- ARGV[6] receipts_ttl (seconds; 0: no receipts)  ARGV[7] receipt key prefix (tw:{p}:receipt:)
--- ARGV[8..] pairs: dedupe id ('' = none), serialized event
+-- ARGV[6..] pairs: dedupe id ('' = none), serialized event
+-- A pending event has no receipt: `tracking-worker trace` finds it in the pending list itself,
+-- so an event waiting here costs its JSON and nothing more.
 -- Returns {accepted, dropped, trigger(0|1), deduplicated}
--- Wrong key types fail before any write: a script is not rolled back when it fails halfway.
-local expected = {'list', 'hash', 'string', 'zset', 'string'}
-for i = 1, 5 do
-  local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'none' and t ~= expected[i] then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. t .. ', not a ' .. expected[i])
-  end
-end
+-- Wrong key types fail before any write (a script is not rolled back when it fails halfway):
+-- LLEN, HLEN and ZCARD fail on a wrong type, cheaper than TYPE. The since and trigger strings
+-- are written with SET, which takes any type.
+redis.call('HLEN', KEYS[2])
+redis.call('ZCARD', KEYS[4])
 local max_pending, now = tonumber(ARGV[1]), NOW
-local receipts_ttl = math.floor(tonumber(ARGV[6]) * 1000)
--- A receipt (what `tracking-worker trace` reads) per event, keyed by the event id at the head
--- of its JSON; an id holding a quote or backslash gets none.
-local function receipt(raw, state, attempts)
-  if receipts_ttl <= 0 then return end
-  local id = string.match(raw, '^{"event_id":"([^"\\]+)"')
-  if not id then return end
-  local key = ARGV[7] .. id
-  redis.call('HSET', key, 'state', state, 'attempts', attempts, 'updated_at', tostring(now))
-  redis.call('PEXPIRE', key, receipts_ttl)
-end
 local until_ = now + tonumber(ARGV[5])
 local len = redis.call('LLEN', KEYS[1])
 local room = math.max(0, max_pending - len)
-local accepted, dropped, deduped = 0, 0, 0
+local accepted, dropped, deduped, ids = 0, 0, 0, 0
 local batch = {}
 -- The first write must be one Redis refuses under maxmemory (ZADD, RPUSH, HINCRBY): a script
 -- whose first write is allowed (a ZREMRANGEBYSCORE) may go on writing past the limit. So the
 -- dedupe window is read by score here and expired ids are removed at the end.
-for i = 8, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local id = ARGV[i]
   local seen = id ~= '' and redis.call('ZSCORE', KEYS[4], id)
   if seen and tonumber(seen) > now then
@@ -50,10 +37,12 @@ for i = 8, #ARGV, 2 do
   elseif accepted >= room then
     dropped = dropped + 1
   else
-    if id ~= '' then redis.call('ZADD', KEYS[4], until_, id) end
+    if id ~= '' then
+      redis.call('ZADD', KEYS[4], until_, id)
+      ids = ids + 1
+    end
     batch[#batch + 1] = ARGV[i + 1]
     accepted = accepted + 1
-    receipt(ARGV[i + 1], 'pending', 0)
     if #batch == 1000 then
       redis.call('RPUSH', KEYS[1], unpack(batch))
       batch = {}
@@ -61,7 +50,8 @@ for i = 8, #ARGV, 2 do
   end
 end
 if #batch > 0 then redis.call('RPUSH', KEYS[1], unpack(batch)) end
-if #ARGV > 7 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
+-- Expired ids are removed when new ones come: a call without any adds none to remove.
+if ids > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
 if accepted > 0 then redis.call('SET', KEYS[5], tostring(now), 'NX') end
 if accepted > 0 then redis.call('HINCRBY', KEYS[2], 'enqueued', accepted) end
 if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'dropped', dropped) end

@@ -8,40 +8,37 @@
 -- ARGV[8] retry delay (seconds from NOW, Redis TIME)
 -- ARGV[9] attempts to add (0 when the provider was paused, not at fault)  ARGV[10] last error
 -- ARGV[11] dead stream max length
--- ARGV[12] receipts_ttl (seconds; 0: no receipts)  ARGV[13] receipt key prefix
--- ARGV[14] delivered event ids (JSON array)
--- ARGV[15..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
+-- ARGV[12] receipts_ttl (seconds; 0: no receipts)  ARGV[13] receipt bucket seconds
+-- ARGV[14] receipts key prefix (tw:{p}:receipts:)  ARGV[15] delivered event ids (JSON array)
+-- ARGV[16..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
 --          (each kind is also counted: dead:<kind>, e.g. dead:expired, dead:rejected)
 -- The dead stream keeps ARGV[11] entries: the oldest beyond are trimmed, counted as
 -- dead_trimmed, and reported to the caller, never silently.
+-- Receipts (receipts_lib.lua): delivered, with the attempts the batch had used plus this one;
+-- dead, with the entry's attempts and reason; retry, with the batch's new count and the error.
 -- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
 -- nothing changes, the batch will be sent again (at-least-once).
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return {-1, 0} end
+local held = redis.call('HMGET', KEYS[1], 'token', 'attempts')
+if held[1] ~= ARGV[2] then return {-1, 0} end
 redis.call('ZREM', KEYS[2], ARGV[1])
 local delivered = tonumber(ARGV[4])
 if delivered > 0 then redis.call('HINCRBY', KEYS[5], 'delivered', delivered) end
 if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', KEYS[5], 'requests', ARGV[5]) end
-local receipts_ttl = math.floor(tonumber(ARGV[12]) * 1000)
-local function receipt(id, fields)
-  if receipts_ttl <= 0 or not id then return end
-  local key = ARGV[13] .. id
-  redis.call('HSET', key, 'updated_at', tostring(NOW), unpack(fields))
-  redis.call('PEXPIRE', key, receipts_ttl)
-end
-local function id_of(raw) return string.match(raw, '^{"event_id":"([^"\\]+)"') end
-if receipts_ttl > 0 then
-  for _, id in ipairs(cjson.decode(ARGV[14])) do receipt(id, {'state', 'delivered'}) end
+local receipt = receipts(ARGV[12], ARGV[13], ARGV[14])
+if receipt.on then
+  local attempts = tonumber(held[2] or 0) + 1
+  for _, id in ipairs(cjson.decode(ARGV[15])) do receipt.add(id, 'delivered', attempts) end
 end
 local dead, trimmed = 0, 0
 local before = 0
-if #ARGV >= 20 then before = redis.call('XLEN', KEYS[4]) end
-local i = 15
+if #ARGV >= 21 then before = redis.call('XLEN', KEYS[4]) end
+local i = 16
 while i + 5 <= #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[11], '*',
     'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
     'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', NOW)
   redis.call('HINCRBY', KEYS[5], 'dead:' .. ARGV[i + 5], 1)
-  receipt(id_of(ARGV[i]), {'state', 'dead', 'attempts', ARGV[i + 4], 'reason', ARGV[i + 1]})
+  receipt.add(event_id(ARGV[i]), 'dead', ARGV[i + 4], ARGV[i + 1])
   dead = dead + 1
   i = i + 6
 end
@@ -54,9 +51,9 @@ if ARGV[6] ~= '' then
   local count = tonumber(ARGV[7])
   redis.call('HSET', KEYS[1], 'events', ARGV[6], 'count', count, 'last_error', ARGV[10])
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[9])
-  if receipts_ttl > 0 then
+  if receipt.on then
     for _, raw in ipairs(cjson.decode(ARGV[6])) do
-      receipt(id_of(raw), {'state', 'retry', 'attempts', attempts, 'error', ARGV[10]})
+      receipt.add(event_id(raw), 'retry', attempts, ARGV[10])
     end
   end
   redis.call('HDEL', KEYS[1], 'token')
@@ -66,4 +63,5 @@ if ARGV[6] ~= '' then
 else
   redis.call('DEL', KEYS[1])
 end
+receipt.done()
 return {1, trimmed}
