@@ -54,9 +54,7 @@ class Event:
         Non-ASCII text is kept as is (Redis stores UTF-8): ``\\u00e9`` escapes would triple the
         size of non-Latin text, and MAX_EVENT_BYTES is counted on this very string.
         """
-        # Not dataclasses.asdict: it deep-copies every nested dict, on track()'s hot path.
-        data = {k: v for k in _FIELDS if (v := getattr(self, k)) is not None and v != {}}
-        return _ENCODE(data)
+        return _compact_json(vars(self))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Event:
@@ -258,6 +256,12 @@ _DEFAULTS = {
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
+def _compact_json(fields: Mapping[str, Any]) -> str:
+    """``Event.to_json`` of an event's fields, in field order (the id first: the Lua scripts
+    read it there). Not dataclasses.asdict: it deep-copies every nested dict, on track()'s path."""
+    return _ENCODE({k: v for k in _FIELDS if (v := fields.get(k)) is not None and v != {}})
+
+
 _EVENT_ID = re.compile(r'^\{"event_id":"([^"\\]+)"')
 
 
@@ -328,7 +332,7 @@ def normalize(
             clean[key] = {}
     clean["queued_at"] = round(now, 3)  # ms: 4 bytes less per queued event than the float
     event = Event(**clean)
-    raw = _ENCODE({k: v for k in _FIELDS if (v := clean.get(k)) is not None and v != {}})
+    raw = _compact_json(clean)  # what event.to_json() gives, without reading it back
     try:
         size = len(raw.encode())  # the UTF-8 bytes Redis will hold
     except UnicodeEncodeError:
@@ -381,12 +385,12 @@ def _text(most: int, *, none: bool = True) -> Any:
 def _id_text(most: int) -> Any:
     """_IdString's plain cases: a short string, or an int inside 64 bits."""
 
+    text = _text(most)
+
     def check(value: Any) -> Any:
-        if type(value) is str and 0 < len(value) <= most:
-            return value
         if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
             return str(value)
-        return None if value is None else _SLOW
+        return text(value)
 
     return check
 
