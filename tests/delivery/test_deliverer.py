@@ -39,7 +39,7 @@ def build(
         Transport(max_connections=4, timeout=p.timeout),
         ThreadPoolExecutor(4),
         settings.delivery,
-        metrics=RequestMetrics(client, keys),
+        metrics=RequestMetrics(client, scripts, keys),
     )
 
 

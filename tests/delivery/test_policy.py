@@ -169,3 +169,25 @@ def test_settle_keeps_every_event_exactly_once() -> None:
     results = [(json.dumps(n), o) for n, o in enumerate(outcomes * 5)]
     s = settle(results)
     assert s.delivered + len(s.retry) + len(s.dead) == len(results)
+
+
+@pytest.mark.parametrize(
+    ("width", "healthy", "latency", "cpu", "expected"),
+    [
+        (4, False, 0.05, 0.002, 1),  # any failure: one batch at a time
+        (1, True, 0.2, 0.002, 2),  # a slow provider: doubling...
+        (8, True, 0.2, 0.002, 16),  # ...up to every connection
+        (16, True, 0.2, 0.002, 16),
+        (16, True, 0.001, 0.002, 2),  # answers at once: our own CPU is the limit
+        (2, True, 0.0005, 0.003, 2),  # never below two while healthy
+        (1, True, 0.0005, 0.003, 2),
+        (4, True, 0.005, 0.002, 4),  # 5 ms hides 2.5 batches of work: 1 + 3
+        (16, True, 0.005, 0.002, 4),
+        (2, True, None, 0.002, 4),  # nothing sent: no latency to bound it
+        (4, True, 0.05, 0.0, 8),  # no CPU measured: no bound either
+    ],
+)
+def test_next_width_hides_the_latency_and_no_more(
+    width: int, healthy: bool, latency: float | None, cpu: float, expected: int
+) -> None:
+    assert policy.next_width(width, healthy=healthy, latency=latency, cpu=cpu, most=16) == expected

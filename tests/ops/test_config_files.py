@@ -22,6 +22,7 @@ from tracking_worker.devtools import demo_providers
 from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.settings import build_settings
+from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.metrics import RequestMetrics, mark_tick
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +67,7 @@ def served(redis_url: str, redis_client: redis.Redis) -> set[str]:
     settings = build_settings(
         {"redis": {"url": redis_url}, "providers": demo_providers("http://127.0.0.1:9")}
     )
-    RequestMetrics(redis_client, Keys("graspil")).record("2xx", 0.1)
+    RequestMetrics(redis_client, Scripts(), Keys("graspil")).record("2xx", 0.1)
     mark_tick(redis_client)
     text = generate_latest(registry(settings, redis_client)).decode()
     return {s.name for f in text_string_to_metric_families(text) for s in f.samples}

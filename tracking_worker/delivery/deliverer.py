@@ -159,11 +159,7 @@ class Deliverer:
         recruit: Callable[[], object] | None,
     ) -> None:
         deadline = self.clock() + self.delivery.run_seconds
-        # Batches per round start at one and double while every round succeeds, back to one
-        # after any failure: a provider that is failing or throttling gets one request at a
-        # time (its circuit opens at the threshold, its Retry-After is met), a healthy one
-        # gets every connection busy within a few rounds.
-        width = 1
+        width = 1  # batches per round: see policy.next_width
         while True:
             if self.clock() >= deadline or not slot.hold():
                 report.more = True
@@ -179,12 +175,21 @@ class Deliverer:
                     self.circuit.release_probe()
                 return
             send = functools.partial(self._process, slot=slot, probe=probe)
-            healthy, started = True, time.monotonic()
-            for settled, health in self.rounds.map(send, batches):
+            healthy, started, cpu = True, time.monotonic(), time.process_time()
+            quickest: list[float] = []
+            for settled, health, fastest in self.rounds.map(send, batches):
                 healthy = healthy and health.kind in (SUCCESS, NOTHING)
                 if settled is not None:
                     report.count(settled)
-            width = min(self.parallel, width * 2) if healthy else 1
+                if fastest is not None:
+                    quickest.append(fastest)
+            width = policy.next_width(
+                width,
+                healthy=healthy,
+                latency=min(quickest, default=None),
+                cpu=(time.process_time() - cpu) / len(batches),
+                most=self.parallel,
+            )
             fast = healthy and time.monotonic() - started <= FAST_ROUND
             if recruit is not None and fast and self.wants_help():
                 self.queue.open_second_slot(self.delivery.run_seconds)
@@ -211,9 +216,10 @@ class Deliverer:
 
     def _process(
         self, batch: Batch, slot: RunSlot, *, probe: bool
-    ) -> tuple[Settlement | None, policy.Health]:
-        """Screen, send, judge and settle one batch; what the round said about the provider,
-        and the settlement (None when the batch's lease was lost)."""
+    ) -> tuple[Settlement | None, policy.Health, float | None]:
+        """Screen, send, judge and settle one batch: the settlement (None when the batch's
+        lease was lost), what the round said about the provider, and how long its quickest
+        request took (None when none was sent)."""
         started = time.monotonic()
         screened = policy.screen(
             batch.events,
@@ -225,6 +231,7 @@ class Deliverer:
         sent = self._send(batch, screened.live, slot, probe) if screened.live else Round()
         if self.metrics is not None and sent.timings:
             self.metrics.record_many(sent.timings)
+        fastest = min((seconds for _, seconds in sent.timings), default=None)
         health = policy.round_health(
             [o for _, o in sent.results], requests=sent.requests, delivery=self.delivery
         )
@@ -245,14 +252,16 @@ class Deliverer:
                 self.provider.name,
                 batch.id,
             )
-            return None, health
+            return None, health, fastest
         self._log_batch(batch, settlement, sent, time.monotonic() - started)
         self._report_dead(settlement)
-        return settlement, health
+        return settlement, health, fastest
 
     def _log_batch(self, batch: Batch, settlement: Settlement, sent: Round, seconds: float) -> None:
         """One line per batch outcome (plain or JSON, see worker/observability): what went,
         what the provider answered, how long it took. Never an event's content."""
+        if not log.isEnabledFor(logging.INFO):
+            return  # nothing to build: a batch's line is a measurable part of a worker's CPU
         outcome = "delivered"
         if settlement.dead:
             outcome = "dead" if not (settlement.delivered or settlement.retry) else "mixed"

@@ -7,6 +7,7 @@ each event goes (``settle_round``: delivered, retried at a due time, or dead wit
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,28 @@ def screen(
         else:
             screened.live.append((raw, event))
     return screened
+
+
+def next_width(width: int, *, healthy: bool, latency: float | None, cpu: float, most: int) -> int:
+    """How many batches the next round sends at once, after a round of ``width``.
+
+    Back to one after any failure: a failing or throttling provider gets one request at a time
+    (its circuit opens at the threshold, its Retry-After is met). While rounds succeed the width
+    doubles, up to what hides the provider's latency and no further: a worker process does its
+    Python work one thread at a time (the GIL), ``cpu`` seconds of it per batch, so while one
+    request waits ``latency`` seconds for its answer about ``latency / cpu`` other batches can
+    be worked on. More at once than that only adds threads contending for the GIL: a provider
+    answering in 50 ms keeps every connection busy, one answering at once gets two batches at a
+    time. ``latency`` is the round's quickest request (the others include waits for the GIL);
+    None when nothing was sent, which leaves only ``most`` as the bound.
+    """
+    if not healthy:
+        return 1
+    import os as _o
+
+    if latency is not None and cpu > 0 and not _o.environ.get("TWNOBOUND"):
+        most = min(most, 1 + math.ceil(latency / cpu))
+    return min(most, width * 2)
 
 
 def take_from_pending(pending: int, *, full: int, waited: float, wait: float, flush: bool) -> int:

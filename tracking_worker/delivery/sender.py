@@ -45,6 +45,10 @@ class Stop:
         self.held_until = time.monotonic() + hold
         self.lease_lost = False
         self.timings: list[tuple[str, float]] = []
+        #: Set when the chunk is sent from the renewing thread itself: renews the lease between
+        #: its requests once a third of a lease has passed (a long bisect).
+        self.keep_alive: Callable[[], bool] | None = None
+        self.renew_at = time.monotonic() + hold / 2
 
     def timed(self, klass: str, seconds: float) -> None:
         with self.lock:
@@ -65,6 +69,11 @@ class Stop:
                     )
             else:
                 self.failures = 0
+
+    def renew_if_due(self) -> None:
+        if self.keep_alive is not None and time.monotonic() >= self.renew_at:
+            self.renewed(self.keep_alive())
+            self.renew_at = time.monotonic() + self.hold / 2
 
     def renewed(self, held: bool) -> None:
         """The lease was renewed (or found lost) just now."""
@@ -122,6 +131,13 @@ class Sender:
         # was frozen (GC, a stopped VM, SIGSTOP) and the batch may be another worker's now.
         stop = Stop(self.stop_after, budget=1 if probe else None, hold=self.lease * 2 / 3)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        if len(chunks) == 1:
+            # One request's worth (a batching provider's batch): sent from this thread, not
+            # handed to the pool and waited for. The lease is renewed between its requests.
+            stop.keep_alive = keep_alive
+            sent = self._chunk(chunks[0], stop)
+            sent.lease_lost, sent.timings = stop.lease_lost, stop.timings
+            return sent
         futures = [self.executor.submit(self._chunk, chunk, stop) for chunk in chunks]
         pending: set[Future[Round]] = set(futures)
         while pending:
@@ -145,6 +161,7 @@ class Sender:
     def _attempt(self, chunk: Sequence[Item], stop: Stop) -> Attempt:
         """One request for the chunk, unless the round was stopped; a mapping that raises on
         one event is that event's poison, on several a reason to split them."""
+        stop.renew_if_due()
         skipped = stop.unsent()
         if skipped is not None:
             return Attempt(skipped, 0)

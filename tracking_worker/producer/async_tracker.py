@@ -34,7 +34,7 @@ from ..errors import StoreError, StoreUnavailable, TrackingUnavailable
 from ..events import Normalized
 from ..settings import Settings, load_settings
 from ..store.connection import converted
-from ..store.intake import Admitted, Intake, Limits, Route, admitted
+from ..store.intake import Admitted, Intake, Limits, Route, admitted, call_args
 from ..store.lua_scripts import Arg, Scripts, is_noscript
 from .enqueue import Producer
 from .throttle import WarningThrottle
@@ -80,17 +80,17 @@ def _driver_info() -> dict[str, Any]:
 
 
 class AsyncIntake:
-    """``Intake.enqueue`` over redis.asyncio. The sync Intake, never given a connection, lays
-    out each provider's ``enqueue.lua`` call and reads each answer; this sends them the way it
-    does (one script alone, several in one MULTI/EXEC), repeated once after a NOSCRIPT."""
+    """``Intake.enqueue`` over redis.asyncio, with its layout of each provider's
+    ``enqueue.lua`` call and its reading of each answer; sent the way it sends them (one script
+    alone, several in one MULTI/EXEC), repeated once after a NOSCRIPT."""
 
     def __init__(self, client: aioredis.Redis, scripts: Scripts, key_prefix: str) -> None:
         self.client = client
         self.scripts = scripts
-        self.layout = Intake(cast(redis.Redis, None), scripts, key_prefix)
+        self.key_prefix = key_prefix
 
     async def enqueue(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
-        calls = [self.layout.call_args(name, route, limits) for name, route in routes.items()]
+        calls = [call_args(name, route, limits, self.key_prefix) for name, route in routes.items()]
         with converted("enqueue"):
             answers = await self._once(calls)
             if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):

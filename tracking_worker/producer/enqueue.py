@@ -124,12 +124,21 @@ class Producer:
 
     def _route(self, valid: list[Normalized]) -> dict[str, Route]:
         routes: dict[str, Route] = {}
+        everyone = tuple(self.providers)
+        #: Per providers asked for (most events ask for none): their routes and providers.
+        targets: dict[tuple[str, ...], list[tuple[Route, Provider]]] = {}
         for item in valid:
+            asked = item.providers or everyone
+            chosen = targets.get(asked)
+            if chosen is None:
+                chosen = targets[asked] = [
+                    (routes.setdefault(name, Route()), self.providers[name])
+                    for name in self._configured(asked)
+                ]
             raw = item.raw or item.event.to_json()
             dedupe = item.event.event_id if item.caller_id else ""
-            for name in self._configured(item.providers or tuple(self.providers)):
-                route = routes.setdefault(name, Route())
-                if self.providers[name].skip_reason(item.event) is None:
+            for route, provider in chosen:
+                if provider.skip_reason(item.event) is None:
                     route.events += (dedupe, raw)
                 else:
                     route.skipped += 1

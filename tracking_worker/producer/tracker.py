@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..store.connection import producer_client
 from ..store.intake import Intake
 from ..store.lua_scripts import Scripts
+from ..store.roundtrip import RoundTrip
 from .enqueue import Producer
 from .spool import Spool
 from .throttle import WarningThrottle
@@ -53,7 +54,11 @@ class Tracker:
         self.client = producer_client(settings)
         providers = settings.build_providers()
         self.producer = Producer(
-            Intake(self.client, Scripts(), settings.redis.key_prefix),
+            Intake(
+                RoundTrip(self.client, settings.producer.reply_spin),
+                Scripts(),
+                settings.redis.key_prefix,
+            ),
             providers,
             settings.delivery,
             self._trigger,

@@ -27,28 +27,6 @@ def converted(what: str) -> Iterator[None]:
         raise StoreError(f"{what} failed: {exc}") from None
 
 
-def direct_call(client: redis.Redis, *args: Any) -> Any:
-    """One command on a pooled connection without redis-py's per-command wrapper: its retry
-    loop and observability hooks cost about as much as a loopback round trip, on track()'s
-    path and in every script call of a worker. The client's pool and timeouts, no retries (a
-    failed script call is not resent blindly: the caller decides, as it does for every other
-    Redis failure); the answer comes back as read, without response callbacks; error replies
-    raise as in redis-py."""
-    pool = client.connection_pool
-    conn = pool.get_connection()
-    try:
-        conn.send_command(*args)  # type: ignore[no-untyped-call]
-        return conn.read_response()
-    except redis.ResponseError:
-        raise  # the reply was read whole: the connection is still good
-    except BaseException:
-        # A half-sent command or a half-read reply must not reach the next caller.
-        conn.disconnect()  # type: ignore[no-untyped-call]
-        raise
-    finally:
-        pool.release(conn)
-
-
 def producer_client(settings: Settings) -> redis.Redis:
     """Bounded waits and no silent retries: ``socket_timeout`` is all a web request can lose."""
     timeout = settings.redis.socket_timeout

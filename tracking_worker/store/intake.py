@@ -11,8 +11,9 @@ import redis
 
 from ..errors import StoreError
 from ..keys import Keys
-from .connection import converted, direct_call
+from .connection import converted
 from .lua_scripts import Arg, Scripts, is_noscript
+from .roundtrip import RoundTrip
 
 
 @dataclass
@@ -48,8 +49,8 @@ class Limits:
 class Intake:
     """The producer's door into the store."""
 
-    def __init__(self, client: redis.Redis, scripts: Scripts, key_prefix: str) -> None:
-        self.client = client
+    def __init__(self, trips: RoundTrip, scripts: Scripts, key_prefix: str) -> None:
+        self.trips = trips
         self.scripts = scripts
         self.key_prefix = key_prefix
 
@@ -64,38 +65,43 @@ class Intake:
         with converted("enqueue"):
             answers = self._once(routes, limits)
             if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
-                self.scripts.load(self.client)
+                self.scripts.load(self.trips.client)
                 answers = self._once(routes, limits)
         return {name: admitted(answer) for name, answer in zip(routes, answers, strict=True)}
 
     def _once(self, routes: Mapping[str, Route], limits: Limits) -> list[Any]:
-        calls = [self.call_args(name, route, limits) for name, route in routes.items()]
+        sha = self.scripts.sha["enqueue"]
+        calls = [
+            ("EVALSHA", sha, len(keys), *keys, *args)
+            for keys, args in (
+                call_args(name, route, limits, self.key_prefix) for name, route in routes.items()
+            )
+        ]
         if len(calls) == 1:
             # One script is atomic by itself: no MULTI/EXEC to send and parse (a web request's
             # most common case: one provider configured, or one asked for).
-            keys, args = calls[0]
             try:
-                sha = self.scripts.sha["enqueue"]
-                return [direct_call(self.client, "EVALSHA", sha, len(keys), *keys, *args)]
+                return [self.trips.call(*calls[0])]
             except redis.ResponseError as exc:  # the script's own error, as a pipeline gives it
                 return [exc]
-        pipe = self.client.pipeline(transaction=True)
-        for keys, args in calls:
-            self.scripts.queue_call(pipe, "enqueue", keys, args)
-        return list(pipe.execute(raise_on_error=False))
+        return self.trips.transaction(calls)
 
-    def call_args(self, name: str, route: Route, limits: Limits) -> tuple[list[str], list[Arg]]:
-        """The keys and arguments of one provider's ``enqueue.lua`` call."""
-        k = Keys(name, self.key_prefix)
-        args: list[Arg] = [
-            limits.max_pending,
-            limits.full_batch[name],
-            limits.trigger_ttl_ms,
-            route.skipped,
-            limits.dedupe_ttl,
-            *route.events,
-        ]
-        return [k.pending, k.stats, k.trigger, k.seen, k.since], args
+
+def call_args(
+    name: str, route: Route, limits: Limits, key_prefix: str
+) -> tuple[list[str], list[Arg]]:
+    """The keys and arguments of one provider's ``enqueue.lua`` call (shared with the async
+    path)."""
+    k = Keys(name, key_prefix)
+    args: list[Arg] = [
+        limits.max_pending,
+        limits.full_batch[name],
+        limits.trigger_ttl_ms,
+        route.skipped,
+        limits.dedupe_ttl,
+        *route.events,
+    ]
+    return [k.pending, k.stats, k.trigger, k.seen, k.since], args
 
 
 def admitted(answer: Any) -> Admitted | StoreError:

@@ -7,13 +7,15 @@ the scripts again and the call is repeated, so a restart never loses a write.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
 import redis
 
-from .connection import converted, direct_call
+from .connection import converted
+from .roundtrip import RoundTrip
 
 NAMES = (
     "enqueue",
@@ -28,6 +30,8 @@ NAMES = (
     "circuit_release",
     "rate_take",
     "due",
+    "latency",
+    "run_slot",
 )
 
 #: Run before every script: ``NOW`` is Redis's own clock (TIME, in seconds), so leases, retry
@@ -45,7 +49,7 @@ Arg = str | int | float | bytes
 
 
 class Scripts:
-    """Holds the source and SHA1 of every script; stateless towards Redis."""
+    """Holds the source and SHA1 of every script, and calls them."""
 
     def __init__(self) -> None:
         folder = resources.files("tracking_worker.store") / "lua"
@@ -57,6 +61,10 @@ class Scripts:
             n: PRELUDE + "".join(read(lib) for lib in LIBRARIES.get(n, ())) + read(n) for n in NAMES
         }
         self.sha = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in self.source.items()}
+        #: Per client, its connections kept per thread: redis-py's pool checkout and release
+        #: cost more CPU than a script call's own round trip (see roundtrip.py). Workers do
+        #: not spin for replies: their CPU is worth more than a few microseconds of latency.
+        self._trips: weakref.WeakKeyDictionary[redis.Redis, RoundTrip] = weakref.WeakKeyDictionary()
 
     def load(self, client: redis.Redis) -> None:
         with converted("loading the Lua scripts"):
@@ -66,12 +74,17 @@ class Scripts:
     def run(self, client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run one script atomically; redis errors leave as StoreError (see ``converted``)."""
         sha = self.sha[name]
+        trips = self._trips.get(client)
+        if trips is None:
+            trips = self._trips.setdefault(client, RoundTrip(client, spin=0.0))
         with converted(name):
             try:
-                return direct_call(client, "EVALSHA", sha, len(keys), *keys, *args)
-            except redis.exceptions.NoScriptError:
+                return trips.call("EVALSHA", sha, len(keys), *keys, *args)
+            except redis.ResponseError as exc:
+                if not is_noscript(exc):
+                    raise
                 self.load(client)
-                return direct_call(client, "EVALSHA", sha, len(keys), *keys, *args)
+                return trips.call("EVALSHA", sha, len(keys), *keys, *args)
 
     def queue_call(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Arg]) -> None:
         """Add a call to a pipeline; the caller executes it (and retries on NOSCRIPT)."""

@@ -19,8 +19,10 @@ from typing import Any
 
 import redis
 
+from ..errors import StoreError
 from ..keys import Keys, tick_key
 from .connection import as_text
+from .lua_scripts import Scripts
 
 log = logging.getLogger("tracking_worker.store")
 
@@ -56,8 +58,9 @@ def status_class(status: int | None) -> str:
 class RequestMetrics:
     """One provider's latency histogram and request counters, written by the sender."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, scripts: Scripts, keys: Keys) -> None:
         self.client = client
+        self.scripts = scripts
         self.key = keys.latency
 
     def record(self, klass: str, seconds: float) -> bool:
@@ -76,12 +79,10 @@ class RequestMetrics:
             counts[f"status:{klass if klass in STATUS_CLASSES else 'error'}"] += 1
         if not counts:
             return True
-        pipe = self.client.pipeline(transaction=False)
-        for field_name, amount in counts.items():
-            pipe.hincrby(self.key, field_name, amount)
+        pairs = [x for field_and_amount in counts.items() for x in field_and_amount]
         try:
-            pipe.execute()
-        except redis.RedisError as exc:
+            self.scripts.run(self.client, "latency", [self.key], pairs)
+        except StoreError as exc:
             log.debug("%s: request metric not recorded: %s", self.key, exc)
             return False
         return True

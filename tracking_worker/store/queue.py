@@ -6,7 +6,6 @@ can lose or duplicate an event. This module knows Redis; it knows nothing of HTT
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import uuid
@@ -14,12 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
-from redis.exceptions import LockError
-from redis.lock import Lock
 
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .connection import as_text, converted
-from .lua_scripts import Scripts
+from .lua_scripts import Arg, Scripts
 
 log = logging.getLogger("tracking_worker.store")
 
@@ -190,8 +187,7 @@ class ProviderQueue:
     def run_slot(self, *, timeout: float, index: int = 0) -> RunSlot:
         """Run slot ``index`` of this provider: ``max_runs`` of them bound how many runs deliver
         it at once across all workers (each expires if its holder dies)."""
-        name = self.keys.run_slot(index)
-        return RunSlot(Lock(self.client, name, timeout=timeout, blocking=False, thread_local=False))
+        return RunSlot(self.client, self.scripts, self.keys.run_slot(index), timeout)
 
     def open_second_slot(self, seconds: float) -> None:
         """Let further runs take a slot for ``seconds``: the running one found the provider
@@ -250,23 +246,26 @@ class ProviderQueue:
 
 
 class RunSlot:
-    """A provider's run lock with redis errors converted; a lost slot reads as not held."""
+    """One of a provider's run slots, held by one run at a time under a token of its own; it
+    expires ``timeout`` seconds after it was last taken or held."""
 
-    def __init__(self, lock: Lock) -> None:
-        self.lock = lock
+    def __init__(self, client: redis.Redis, scripts: Scripts, key: str, timeout: float) -> None:
+        self.client = client
+        self.scripts = scripts
+        self.key = key
+        self.token = uuid.uuid4().hex
+        self.milliseconds = max(1, int(timeout * 1000))
 
     def acquire(self) -> bool:
-        with converted("taking the run slot"):
-            return bool(self.lock.acquire())
+        return self._run("take")
 
     def hold(self) -> bool:
         """Extend the slot; False when it was lost (expired), so the run hands over."""
-        try:
-            with converted("extending the run slot"):
-                return bool(self.lock.reacquire())
-        except LockError:
-            return False
+        return self._run("hold")
 
     def release(self) -> None:
-        with contextlib.suppress(LockError), converted("releasing the run slot"):
-            self.lock.release()
+        self._run("release")
+
+    def _run(self, action: str) -> bool:
+        args: list[Arg] = [action, self.token, self.milliseconds]
+        return bool(int(self.scripts.run(self.client, "run_slot", [self.key], args)))

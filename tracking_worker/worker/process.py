@@ -89,7 +89,7 @@ class WorkerProcess:
                 settings.delivery,
                 clock=clock,
                 limiter=limiter,
-                metrics=RequestMetrics(self.client, keys),
+                metrics=RequestMetrics(self.client, self.scripts, keys),
                 report=_report,
             )
 

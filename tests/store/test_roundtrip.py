@@ -1,0 +1,155 @@
+"""The web side's round trip on a real redis-server: pinned connections survive what Redis does
+to them, go back to the pool with their thread, and the spin stops where it cannot pay."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+import redis
+
+from tracking_worker.store.roundtrip import RoundTrip
+
+
+@pytest.fixture
+def trips(redis_url: str) -> RoundTrip:
+    return RoundTrip(redis.Redis.from_url(redis_url, socket_timeout=2), spin=0.0002)
+
+
+def busy_for(micros: int) -> str:
+    """A script that keeps Redis busy ``micros`` µs, then returns 1."""
+    return (
+        "local t = redis.call('TIME') local start = t[1] * 1e6 + t[2] "
+        f"repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - start > {micros} return 1"
+    )
+
+
+def my_id(trips: RoundTrip) -> int:
+    return int(trips.call("CLIENT", "ID"))
+
+
+def test_a_reply_comes_back_as_read_and_an_error_reply_leaves_the_connection_usable(
+    trips: RoundTrip,
+) -> None:
+    assert trips.call("SET", "k", "v") == b"OK"
+    first = my_id(trips)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        trips.call("LPUSH", "k", "x")
+    assert trips.call("GET", "k") == b"v"
+    assert my_id(trips) == first  # the same connection: an error reply is read whole
+
+
+def test_a_connection_redis_closed_is_reconnected_before_the_command_is_sent(
+    trips: RoundTrip, redis_client: redis.Redis
+) -> None:
+    first = my_id(trips)
+    assert redis_client.client_kill_filter(_id=first) == 1
+    # Redis closed it while idle (a restart or its idle timeout does the same): the next call
+    # goes through on a new connection instead of failing (which would spool the event).
+    assert trips.call("INCR", "n") == 1
+    assert my_id(trips) != first
+    assert redis_client.get("n") == b"1"
+
+
+def test_a_reply_not_read_in_time_never_reaches_the_next_call(redis_url: str) -> None:
+    trips = RoundTrip(redis.Redis.from_url(redis_url, socket_timeout=0.03), spin=0.0002)
+    first = my_id(trips)
+    with pytest.raises(redis.TimeoutError):
+        trips.call("EVAL", busy_for(100_000), 0)  # its reply comes after the timeout
+    deadline = time.monotonic() + 5
+    while True:  # Redis answers again once the script ends
+        try:
+            answer = trips.call("ECHO", "mine")
+            break
+        except redis.TimeoutError:
+            assert time.monotonic() < deadline
+    assert answer == b"mine"  # not the late reply of the timed-out call
+    assert my_id(trips) != first
+
+
+def test_each_thread_has_its_own_connection_and_gives_it_back_when_it_ends(
+    trips: RoundTrip, redis_client: redis.Redis
+) -> None:
+    ids: list[int] = []
+
+    def work() -> None:
+        ids.append(my_id(trips))
+        ids.append(my_id(trips))
+
+    for _ in range(20):  # a server that starts a thread per request
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert all(ids[i] == ids[i + 1] for i in range(0, len(ids), 2))  # pinned within a thread
+    pool = trips.client.connection_pool
+    # Every ended thread's connection went back to the pool and was reused: one in all.
+    assert len(set(ids)) == 1
+    assert len(pool._in_use_connections) == 0  # type: ignore[attr-defined]
+    barrier = threading.Barrier(2)
+
+    def together() -> None:
+        barrier.wait()
+        ids.append(my_id(trips))
+        barrier.wait()
+
+    threads = [threading.Thread(target=together) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ids[-1] != ids[-2]  # two live threads never share one
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_uses_its_parents_connection(trips: RoundTrip) -> None:
+    parent = my_id(trips)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its connection's id and whether the call worked
+        try:
+            os.write(write, str(my_id(trips)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    child = int(os.read(read, 64) or b"0")
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child not in (0, parent)
+    assert my_id(trips) == parent  # the child did not close the parent's socket
+
+
+def test_a_transaction_gives_each_answer_in_place_and_raises_when_refused_whole(
+    trips: RoundTrip,
+) -> None:
+    trips.call("SET", "s", "text")
+    answers = trips.transaction([("INCR", "n"), ("LPUSH", "s", "x"), ("INCR", "n")])
+    assert answers[0] == 1 and answers[2] == 2
+    assert isinstance(answers[1], redis.ResponseError) and "WRONGTYPE" in str(answers[1])
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        trips.transaction([("INCR", "n"), ("INCR",)])
+    assert trips.call("GET", "n") == b"2"  # nothing of the refused one ran
+    assert trips.call("PING") == b"PONG"  # and the connection is clean
+
+
+def test_the_spin_stops_while_replies_take_longer_than_it_and_resumes_after(
+    trips: RoundTrip,
+) -> None:
+    if trips.spin == 0:
+        pytest.skip("a single usable core: the spin is off from the start")
+    for _ in range(12):
+        trips.call("EVAL", busy_for(2000), 0)  # slower than the spin
+    assert trips.within < 0.5  # stopped: a remote or busy Redis would only burn CPU
+    deadline = time.monotonic() + 10
+    while trips.within < 0.5 and time.monotonic() < deadline:
+        trips.call("PING")
+    assert trips.within >= 0.5  # loopback replies again: spinning pays again
+
+
+def test_no_spin_on_a_single_core(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    trips = RoundTrip(redis.Redis.from_url(redis_url), spin=0.0002)
+    assert trips.spin == 0
+    assert trips.call("PING") == b"PONG"
