@@ -13,8 +13,10 @@ import redis
 from tests.store.timetravel import advance
 from tracking_worker.delivery.deliverer import Deliverer, RunReport
 from tracking_worker.delivery.transport import Transport
+from tracking_worker.errors import StoreUnavailable
 from tracking_worker.events import Event
 from tracking_worker.keys import Keys
+from tracking_worker.outcomes import Delivered, Retry
 from tracking_worker.redact import Redactor
 from tracking_worker.sandbox import SandboxServer, provider_settings
 from tracking_worker.settings import load_settings
@@ -230,3 +232,41 @@ def test_one_log_line_per_batch_outcome_plain_and_json(
     assert data["statuses"] == {"4xx": 3, "2xx": 2}
     assert "ann@example.test" not in json.dumps(data)
     assert "sandbox-graspil-key" not in json.dumps(data)
+
+
+def test_a_batch_sent_from_its_round_renews_its_lease_and_stops_when_it_cannot(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    """A batching provider's batch goes out from the round's own thread: a long bisect renews
+    the lease between its requests, and once a renewal fails (Redis unreachable) it sends no
+    more of the batch (another worker may have it by then)."""
+    conf = {
+        **provider_settings(sandbox.url)["graspil"],
+        "connect_timeout": 0.3,
+        "read_timeout": 0.8,
+    }
+    d = build(redis_client, "graspil", conf, {"lease_seconds": 1.2})
+    sandbox.set_latency("graspil", 0.25)
+    sandbox.reject_matching("graspil", "user_id", 140)  # one bad event in 64: a long bisect
+    items = [(e.to_json(), e) for e in purchases(64)]
+    renewals: list[float] = []
+
+    def renew() -> bool:
+        renewals.append(time.monotonic())
+        return True
+
+    sent = d.sender.send(items, keep_alive=renew)
+    assert not sent.lease_lost and sent.requests >= 8 and len(renewals) >= 2
+    assert sum(1 for _, o in sent.results if isinstance(o, Delivered)) == 63
+
+    def unreachable() -> bool:
+        raise StoreUnavailable("renewing: Redis unavailable")
+
+    sandbox.reset()
+    sandbox.set_latency("graspil", 0.25)
+    sandbox.reject_matching("graspil", "user_id", 140)
+    cut = d.sender.send(items, keep_alive=unreachable)
+    assert cut.lease_lost and cut.requests < sent.requests
+    unsent = [o for _, o in cut.results if isinstance(o, Retry) and not o.sent]
+    assert unsent and all("lease ran out" in o.reason for o in unsent)
+    assert len(cut.results) == 64  # every event still has exactly one outcome

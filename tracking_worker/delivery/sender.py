@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 
+from ..errors import StoreError
 from ..outcomes import Credentials, Delivered, MappingFailed, Outcome, Retry
 from ..providers.base import HttpRequest, HttpResponse, Provider
 from ..redact import Redactor
@@ -71,9 +72,14 @@ class Stop:
                 self.failures = 0
 
     def renew_if_due(self) -> None:
-        if self.keep_alive is not None and time.monotonic() >= self.renew_at:
-            self.renewed(self.keep_alive())
-            self.renew_at = time.monotonic() + self.hold / 2
+        if self.keep_alive is None or time.monotonic() < self.renew_at:
+            return
+        try:
+            held = self.keep_alive()
+        except StoreError:  # whether it is still ours cannot be told: send no more of it
+            held = False
+        self.renewed(held)
+        self.renew_at = time.monotonic() + self.hold / 2
 
     def renewed(self, held: bool) -> None:
         """The lease was renewed (or found lost) just now."""
