@@ -149,8 +149,10 @@ def declare_rows(results: Results, selected: list[str], sizes: Sizes) -> None:
     if "burst" in selected:
         label = f"burst of {sizes.burst:,} (ours: 1 track_many; A, B: delay() loop)"
         results.row("burst.rate", label, "events/s")
-        label = f"Redis memory per pending event ({sizes.burst:,} pending)"
+        label = f"Redis memory per pending event (its keys' MEMORY USAGE, {sizes.burst:,} pending)"
         results.row("burst.memory", label, "bytes/event", higher_is_better=False)
+        label = "  same, as used_memory growth less client buffers (allocator slack included)"
+        results.row("burst.used_memory", label, "bytes/event", higher_is_better=False)
     drains = [s.removeprefix("drain-") for s in selected if s.startswith("drain-")]
     for provider in drains:
         for ms in LATENCIES_MS:
@@ -305,6 +307,7 @@ class Runner:
         got = burst(self.stand, system, self.sizes.burst)
         rows["burst.rate"].add(system.key, got["events_per_second"], got)
         rows["burst.memory"].add(system.key, got["bytes_per_event"])
+        rows["burst.used_memory"].add(system.key, got["used_memory_bytes_per_event"])
         say(
             f"{tag} burst · {system.key}: {got['events_per_second']:,.0f} events/s, "
             f"{got['bytes_per_event']:,.0f} bytes/event in Redis"

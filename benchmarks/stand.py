@@ -86,6 +86,14 @@ class Stand:
         """CPU seconds of the stand itself: redis-server, the fake and this process."""
         return self.redis_cpu_seconds() + group_cpu_seconds(self.fake.pid) + self_cpu_seconds()
 
+    def key_bytes(self) -> int:
+        """The bytes of every key in Redis (``MEMORY USAGE``, all elements counted): what a
+        system's data holds, without allocator slack or client buffers."""
+        total = 0
+        for key in self.client.scan_iter(count=1000):
+            total += int(self.client.memory_usage(key, samples=0) or 0)
+        return total
+
     def used_memory(self) -> tuple[int, int]:
         """INFO memory: used_memory and the part held by normal clients' buffers."""
         info = self.client.info("memory")
@@ -158,11 +166,14 @@ def ping_median(stand: Stand, calls: int) -> float:
 
 def burst(stand: Stand, system: System, count: int) -> dict[str, Any]:
     """One burst of ``count`` events (Graspil, no worker): events/s, and Redis bytes per pending
-    event (used_memory delta less the growth of client buffers, over ``count``)."""
+    event: the growth of the keys' own bytes (``MEMORY USAGE``) over ``count``, and for
+    comparison the used_memory delta less the growth of client buffers (which also moves with
+    the allocator's slack: it varied by ±10% between identical runs)."""
     stand.fresh()
     system.use("graspil")
     system.track(events(1, start=10**6)[0])  # connections made before the first reading
     batch = events(count)
+    keys_before = stand.key_bytes()
     memory_before, buffers_before = stand.used_memory()
     started = time.perf_counter()
     system.track_many(batch)
@@ -176,7 +187,8 @@ def burst(stand: Stand, system: System, count: int) -> dict[str, Any]:
         "events_per_second": count / seconds,
         "used_memory_delta": grown,
         "client_buffers_delta": buffers,
-        "bytes_per_event": (grown - buffers) / count,
+        "used_memory_bytes_per_event": (grown - buffers) / count,
+        "bytes_per_event": (stand.key_bytes() - keys_before) / count,
     }
 
 
