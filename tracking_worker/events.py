@@ -316,7 +316,7 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Normalized:
     """A valid event with what routing needs: the providers asked for (empty = all) and
     whether the caller chose the event id (then a repeat within dedupe_ttl is dropped).
