@@ -2,8 +2,8 @@
 
 Nothing of the enqueue is written twice. The Producer validates and routes, and reads what Redis
 did (dropped events, triggers, the parts of failed providers): it is driven in two passes around
-the awaited round trip (see ``_Bridge``). The sync ``Intake`` lays out each ``enqueue.lua`` call
-(keys, arguments) and reads each answer. Only the round trip itself is written here: the same
+the awaited round trip (see ``_Bridge``). ``store/intake.py`` lays out each ``enqueue.lua`` call
+(``call_args``) and reads each answer (``admitted``). Only the round trip is written here: the same
 calls through the same ``Scripts`` over redis.asyncio, in one MULTI/EXEC (one EVALSHA alone
 when a single provider is routed, as the sync Intake sends it).
 
