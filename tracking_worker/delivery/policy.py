@@ -87,9 +87,7 @@ def next_width(width: int, *, healthy: bool, latency: float | None, cpu: float, 
     """
     if not healthy:
         return 1
-    import os as _o
-
-    if latency is not None and cpu > 0 and not _o.environ.get("TWNOBOUND"):
+    if latency is not None and cpu > 0:
         most = min(most, 1 + math.ceil(latency / cpu))
     return min(most, width * 2)
 
