@@ -22,7 +22,6 @@ from tracking_worker.sandbox import SandboxServer, provider_settings
 from tracking_worker.settings import load_settings
 from tracking_worker.store.circuit import FAILURE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
-from tracking_worker.store.metrics import RequestMetrics
 from tracking_worker.store.queue import ProviderQueue
 from tracking_worker.worker.observability import JsonFormatter
 
@@ -41,7 +40,6 @@ def build(
         Transport(max_connections=4, timeout=p.timeout),
         ThreadPoolExecutor(4),
         settings.delivery,
-        metrics=RequestMetrics(client, scripts, keys),
     )
 
 

@@ -69,8 +69,12 @@ def test_no_proxy_exempts_its_hosts(proxy: str, monkeypatch: pytest.MonkeyPatch)
     assert _Proxy.seen == ["POST /direct HTTP/1.1"]  # sent to it directly, not through a proxy
 
 
-def test_the_ca_bundle_variable_is_applied_to_https(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ca_bundle_variable_is_applied_to_https_only(
+    proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca-bundle.pem")
     transport = Transport(max_connections=2, timeout=(2, 5))
     with pytest.raises(OSError, match=re.escape("/nonexistent/ca-bundle.pem")):
         post(transport, "https://127.0.0.1:9/v1")
+    answer = post(transport, f"{proxy}/plain")  # plain http never reads the bundle
+    assert isinstance(answer, HttpResponse) and answer.status == 200

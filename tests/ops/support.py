@@ -4,15 +4,21 @@ rejected an event, so each holds a dead letter with that provider's own reason."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import redis
+
 from tests.helpers import wait_for
 from tests.system import System
+from tracking_worker.keys import Keys
 from tracking_worker.sandbox import SandboxServer
+from tracking_worker.store.lua_scripts import Scripts
+from tracking_worker.store.queue import ProviderQueue, Settlement
 
 ALL = ("graspil", "tganalytics", "grampixel", "giosg", "vibetrace")
 #: The event every provider refuses, by the field its API carries the user in.
@@ -74,3 +80,23 @@ def with_dead_letters(make_system: Callable[..., System], sandbox: SandboxServer
     for provider in ALL:
         assert system.counts(provider)["dead"] == 1, provider
     return system
+
+
+def record_requests(
+    client: redis.Redis, provider: str, requests: list[tuple[str, float]]
+) -> ProviderQueue:
+    """Requests recorded as a worker records them: with the batch they carried (one event,
+    queued, claimed and settled as delivered), ``requests`` being (status class, seconds)."""
+    queue = ProviderQueue(client, Scripts(), Keys(provider))
+    k = queue.keys
+    event = json.dumps({"event_id": uuid.uuid4().hex, "name": "purchase"})
+    queue.scripts.run(
+        client,
+        "enqueue",
+        [k.pending, k.stats, k.trigger, k.seen, k.since],
+        [10, 100, 0, 0, 60, "", event],
+    )
+    batch = queue.claim(lease=30, size=100, flush=True, wait=0)
+    assert batch is not None
+    assert queue.settle(batch, Settlement(delivered=1, requests=len(requests), timings=requests))
+    return queue

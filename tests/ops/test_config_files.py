@@ -18,12 +18,11 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.ops.support import record_requests
 from tracking_worker.devtools import demo_providers
-from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.settings import build_settings
-from tracking_worker.store.lua_scripts import Scripts
-from tracking_worker.store.metrics import RequestMetrics, mark_tick
+from tracking_worker.store.metrics import mark_tick
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "config" / "grafana" / "tracking-worker.json"
@@ -67,7 +66,7 @@ def served(redis_url: str, redis_client: redis.Redis) -> set[str]:
     settings = build_settings(
         {"redis": {"url": redis_url}, "providers": demo_providers("http://127.0.0.1:9")}
     )
-    RequestMetrics(redis_client, Scripts(), Keys("graspil")).record("2xx", 0.1)
+    record_requests(redis_client, "graspil", [("2xx", 0.1)])
     mark_tick(redis_client)
     text = generate_latest(registry(settings, redis_client)).decode()
     return {s.name for f in text_string_to_metric_families(text) for s in f.samples}

@@ -17,14 +17,13 @@ import redis
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ops.support import ALL, cli
+from tests.ops.support import ALL, cli, record_requests
 from tests.system import System
 from tracking_worker.devtools import demo_providers, free_port
 from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.settings import Settings, build_settings
-from tracking_worker.store.lua_scripts import Scripts
-from tracking_worker.store.metrics import RequestMetrics, mark_tick, status_class
+from tracking_worker.store.metrics import mark_tick, status_class
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -115,23 +114,22 @@ def test_a_metric_that_cannot_be_written_never_fails_the_delivery(
 ) -> None:
     keys = Keys("graspil")
     redis_client.set(keys.latency, "not a hash")
-    metrics = RequestMetrics(redis_client, Scripts(), keys)
-    assert metrics.record_many([("2xx", 0.01), ("5xx", 0.2)]) is False
+    queue = record_requests(redis_client, "graspil", [("2xx", 0.01), ("5xx", 0.2)])
+    assert queue.counts()["delivered"] == 1
     assert redis_client.get(keys.latency) == b"not a hash"
     redis_client.delete(keys.latency)
-    assert metrics.record_many([("2xx", 0.01), ("5xx", 0.2)]) is True
+    record_requests(redis_client, "graspil", [("2xx", 0.01), ("5xx", 0.2)])
     assert redis_client.hget(keys.latency, "count") == b"2"
-    down = RequestMetrics(redis.Redis(port=9, socket_connect_timeout=0.5), Scripts(), keys)
-    assert down.record("2xx", 0.01) is False
+    assert queue.counts()["delivered"] == 2
 
 
 def test_latency_histogram_requests_and_tick_come_from_redis(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     settings = settings_on(redis_url)
-    metrics = RequestMetrics(redis_client, Scripts(), Keys("graspil"))
-    for seconds, status in ((0.004, 200), (0.04, 200), (0.3, 503), (45.0, None), (0.2, 400)):
-        assert metrics.record(status_class(status), seconds)
+    samples = ((0.004, 200), (0.04, 200), (0.3, 503), (45.0, None), (0.2, 400))
+    record_requests(redis_client, "graspil", [(status_class(s), t) for t, s in samples[:2]])
+    record_requests(redis_client, "graspil", [(status_class(s), t) for t, s in samples[2:]])
     assert mark_tick(redis_client)
     got = scrape(settings, redis_client)
     bucket = "tracking_worker_request_duration_seconds_bucket"

@@ -97,6 +97,39 @@ def test_a_stale_lease_cannot_settle(queue: ProviderQueue) -> None:
     assert queue.counts()["delivered"] == 3
 
 
+def test_settle_closes_the_circuit_and_counts_requests_even_for_a_lost_lease(
+    queue: ProviderQueue,
+) -> None:
+    k = queue.keys
+    failing = {"state": "closed", "failures": "2"}
+    queue.client.hset(k.circuit, mapping=failing)
+    push(queue, 4)
+    batch = queue.claim(lease=10, size=2, flush=True, wait=0)
+    assert batch is not None
+    assert queue.settle(batch, Settlement(delivered=2, timings=[("5xx", 0.3)]))
+    assert queue.client.hgetall(k.circuit) == {b"state": b"closed", b"failures": b"2"}
+    assert queue.client.hget(k.latency, "status:5xx") == b"1"
+    stale = queue.claim(lease=10, size=2, flush=True, wait=0)
+    assert stale is not None
+    advance(queue.client, k, 11)
+    assert queue.reap() == 1
+    # The requests of a batch whose lease was lost were made all the same.
+    timings = [("2xx", 0.004), ("2xx", 0.02)]
+    assert not queue.settle(stale, Settlement(delivered=2, timings=timings, closes_circuit=True))
+    assert queue.client.exists(k.circuit) == 0
+    latency = {key.decode(): int(n) for key, n in queue.client.hgetall(k.latency).items()}
+    assert latency == {
+        "count": 3,
+        "sum_us": 324_000,
+        "le:0.005": 1,
+        "le:0.025": 1,
+        "le:0.5": 1,
+        "status:2xx": 2,
+        "status:5xx": 1,
+    }
+    assert queue.counts()["delivered"] == 2
+
+
 def test_reap_leaves_live_leases_alone(queue: ProviderQueue) -> None:
     push(queue, 3)
     assert queue.claim(lease=10, size=3, flush=True, wait=0) is not None

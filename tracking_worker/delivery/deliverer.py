@@ -20,7 +20,6 @@ from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
 from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit
-from ..store.metrics import RequestMetrics
 from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
 from . import policy
@@ -72,11 +71,9 @@ class Deliverer:
         clock: Callable[[], float] = time.time,
         rand: random.Random | None = None,
         limiter: RateLimiter | None = None,
-        metrics: RequestMetrics | None = None,
         report: Report | None = None,
     ) -> None:
         self.provider = provider
-        self.metrics = metrics
         #: Error reporting (Sentry) for dead letters and refused keys, passed in by the worker.
         self.report = report
         self.queue = queue
@@ -229,13 +226,15 @@ class Deliverer:
             delivery=self.delivery,
         )
         sent = self._send(batch, screened.live, slot, probe) if screened.live else Round()
-        if self.metrics is not None and sent.timings:
-            self.metrics.record_many(sent.timings)
         fastest = min((seconds for _, seconds in sent.timings), default=None)
         health = policy.round_health(
             [o for _, o in sent.results], requests=sent.requests, delivery=self.delivery
         )
-        open_until = self._record(health, probe=probe) if not sent.lease_lost else 0.0
+        # A success is written by settle.lua with the batch (settlement.closes_circuit).
+        succeeded = health.kind == SUCCESS and not sent.lease_lost
+        open_until = 0.0
+        if not (succeeded or sent.lease_lost):
+            open_until = self._record(health, probe=probe)
         settlement = policy.settle_round(
             sent.results,
             attempts=batch.attempts,
@@ -246,6 +245,8 @@ class Deliverer:
         )
         settlement.dead[:0] = screened.dead
         settlement.requests = sent.requests
+        settlement.timings = sent.timings
+        settlement.closes_circuit = succeeded
         if not self.queue.settle(batch, settlement):
             log.warning(
                 "%s: lease of batch %s lost before settling; it will be resent",

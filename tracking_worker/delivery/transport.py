@@ -66,12 +66,15 @@ class Transport:
     def _from_environment(self, url: str) -> tuple[dict[str, str], Any]:
         """``HTTP(S)_PROXY``/``ALL_PROXY`` unless ``NO_PROXY`` exempts the host, and
         ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``: what requests itself would apply, read at
-        the first request to each host (a worker's environment does not change)."""
+        the first request to each host (a worker's environment does not change). A bundle is
+        passed for https only: requests stats its path on every request it is given."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         found = self._environment.get(origin)
         if found is None:
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if parts.scheme != "https":
+                bundle = None
             found = self._environment[origin] = (get_environ_proxies(url), bundle or True)
         return found
 

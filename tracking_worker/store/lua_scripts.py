@@ -30,7 +30,6 @@ NAMES = (
     "circuit_release",
     "rate_take",
     "due",
-    "latency",
     "run_slot",
 )
 

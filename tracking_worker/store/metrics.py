@@ -19,10 +19,8 @@ from typing import Any
 
 import redis
 
-from ..errors import StoreError
-from ..keys import Keys, tick_key
+from ..keys import tick_key
 from .connection import as_text
-from .lua_scripts import Scripts
 
 log = logging.getLogger("tracking_worker.store")
 
@@ -55,37 +53,17 @@ def status_class(status: int | None) -> str:
     return f"{status // 100}xx"
 
 
-class RequestMetrics:
-    """One provider's latency histogram and request counters, written by the sender."""
-
-    def __init__(self, client: redis.Redis, scripts: Scripts, keys: Keys) -> None:
-        self.client = client
-        self.scripts = scripts
-        self.key = keys.latency
-
-    def record(self, klass: str, seconds: float) -> bool:
-        """Count one request of ``klass`` (see ``status_class``) that took ``seconds``."""
-        return self.record_many([(klass, seconds)])
-
-    def record_many(self, samples: Iterable[tuple[str, float]]) -> bool:
-        """Count every request of a batch (status class, seconds) in one round trip, summed
-        here first. Never raises: a metric must not fail a delivery (False when not written)."""
-        counts: Counter[str] = Counter()
-        for klass, seconds in samples:
-            seconds = seconds if math.isfinite(seconds) and seconds > 0 else 0.0
-            counts[bucket_field(seconds)] += 1
-            counts["count"] += 1
-            counts["sum_us"] += round(seconds * 1_000_000)
-            counts[f"status:{klass if klass in STATUS_CLASSES else 'error'}"] += 1
-        if not counts:
-            return True
-        pairs = [x for field_and_amount in counts.items() for x in field_and_amount]
-        try:
-            self.scripts.run(self.client, "latency", [self.key], pairs)
-        except StoreError as exc:
-            log.debug("%s: request metric not recorded: %s", self.key, exc)
-            return False
-        return True
+def histogram_fields(samples: Iterable[tuple[str, float]]) -> list[str | int]:
+    """The increments ``samples`` (status class, seconds) make to a latency hash, as field and
+    amount pairs, summed here first; ``settle.lua`` adds them with the batch they belong to."""
+    counts: Counter[str] = Counter()
+    for klass, seconds in samples:
+        seconds = seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+        counts[bucket_field(seconds)] += 1
+        counts["count"] += 1
+        counts["sum_us"] += round(seconds * 1_000_000)
+        counts[f"status:{klass if klass in STATUS_CLASSES else 'error'}"] += 1
+    return [x for field_and_amount in counts.items() for x in field_and_amount]
 
 
 def mark_tick(client: redis.Redis, prefix: str = "tw") -> bool:

@@ -17,6 +17,7 @@ import redis
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .connection import as_text, converted
 from .lua_scripts import Arg, Scripts
+from .metrics import histogram_fields
 
 log = logging.getLogger("tracking_worker.store")
 
@@ -71,6 +72,11 @@ class Settlement:
     delivered_ids: list[str] = field(default_factory=list)
     last_error: str = ""
     dead: list[DeadEvent] = field(default_factory=list)
+    #: Every request the batch took, (status class, seconds): the latency histogram's input.
+    timings: list[tuple[str, float]] = field(default_factory=list)
+    #: The batch's round succeeded, which closes the provider's circuit (circuit_record's
+    #: success, written by the same script: one round trip per batch instead of two).
+    closes_circuit: bool = False
 
 
 class ProviderQueue:
@@ -127,7 +133,10 @@ class ProviderQueue:
             self.dead_max,
             *self._receipts,
             json.dumps(result.delivered_ids),
+            1 if result.closes_circuit else 0,
         ]
+        histogram = histogram_fields(result.timings)
+        args += [len(histogram), *histogram]
         for d in result.dead:
             args += [
                 d.raw,
@@ -138,7 +147,10 @@ class ProviderQueue:
                 d.kind,
             ]
         done, trimmed = self.scripts.run(
-            self.client, "settle", [k.batch(batch.id), k.leases, k.retry, k.dead, k.stats], args
+            self.client,
+            "settle",
+            [k.batch(batch.id), k.leases, k.retry, k.dead, k.stats, k.latency, k.circuit],
+            args,
         )
         if int(trimmed):
             log.error(

@@ -19,7 +19,7 @@ from ..settings import Settings
 from ..store.circuit import Circuit
 from ..store.connection import eviction_policy, worker_client
 from ..store.lua_scripts import Scripts
-from ..store.metrics import RequestMetrics, mark_tick
+from ..store.metrics import mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
 from .observability import report_to_sentry
@@ -89,7 +89,6 @@ class WorkerProcess:
                 settings.delivery,
                 clock=clock,
                 limiter=limiter,
-                metrics=RequestMetrics(self.client, self.scripts, keys),
                 report=_report,
             )
 

@@ -1,6 +1,7 @@
 -- settle: record the outcome of every event of a claimed batch in one step.
 -- KEYS[1] tw:{p}:batch:<id>  KEYS[2] tw:{p}:leases  KEYS[3] tw:{p}:retry
--- KEYS[4] tw:{p}:dead (stream)  KEYS[5] tw:{p}:stats
+-- KEYS[4] tw:{p}:dead (stream)  KEYS[5] tw:{p}:stats  KEYS[6] tw:{p}:latency
+-- KEYS[7] tw:{p}:circuit
 -- ARGV[1] batch id  ARGV[2] lease token  ARGV[3] retry not before (absolute, Redis time: the
 --         circuit's open_until, 0 for none)
 -- ARGV[4] delivered count  ARGV[5] requests sent
@@ -10,14 +11,23 @@
 -- ARGV[11] dead stream max length
 -- ARGV[12] receipts_ttl (seconds; 0: no receipts)  ARGV[13] receipt bucket seconds
 -- ARGV[14] receipts key prefix (tw:{p}:receipts:)  ARGV[15] delivered event ids (JSON array)
--- ARGV[16..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
+-- ARGV[16] '1' when every request of the batch succeeded: the circuit closes, as
+--          circuit_record does for a success (one round trip per batch, not two)
+-- ARGV[17] n, then ARGV[18..17+n]: latency histogram increments, field and amount pairs (see
+--          store/metrics.py); a latency key of the wrong type is left alone, never an error:
+--          a metric must not fail a delivery
+-- ARGV[18+n..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
 --          (each kind is also counted: dead:<kind>, e.g. dead:expired, dead:rejected)
 -- The dead stream keeps ARGV[11] entries: the oldest beyond are trimmed, counted as
 -- dead_trimmed, and reported to the caller, never silently.
 -- Receipts (receipts_lib.lua): delivered, with the attempts the batch had used plus this one;
 -- dead, with the entry's attempts and reason; retry, with the batch's new count and the error.
 -- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
--- nothing changes, the batch will be sent again (at-least-once).
+-- nothing changes, the batch will be sent again (at-least-once); the requests were made all
+-- the same, so the circuit and the histogram are written first.
+if ARGV[16] == '1' then redis.call('DEL', KEYS[7]) end
+local first_dead = 18 + tonumber(ARGV[17])
+for f = 18, first_dead - 1, 2 do redis.pcall('HINCRBY', KEYS[6], ARGV[f], ARGV[f + 1]) end
 local held = redis.call('HMGET', KEYS[1], 'token', 'attempts')
 if held[1] ~= ARGV[2] then return {-1, 0} end
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -31,8 +41,8 @@ if receipt.on then
 end
 local dead, trimmed = 0, 0
 local before = 0
-if #ARGV >= 21 then before = redis.call('XLEN', KEYS[4]) end
-local i = 16
+if #ARGV >= first_dead + 5 then before = redis.call('XLEN', KEYS[4]) end
+local i = first_dead
 while i + 5 <= #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[11], '*',
     'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
