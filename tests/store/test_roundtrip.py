@@ -41,6 +41,15 @@ def test_a_reply_comes_back_as_read_and_an_error_reply_leaves_the_connection_usa
     assert my_id(trips) == first  # the same connection: an error reply is read whole
 
 
+def test_values_of_every_kind_arrive_as_redis_py_would_send_them(trips: RoundTrip) -> None:
+    values = ["é ☃ text", b"\x00\xffbytes", 0, -(2**63), 2**64, 0.1, 1e-7, 12345.678, ""]
+    trips.call("RPUSH", "values", *values)
+    expected = redis.Redis(connection_pool=trips.client.connection_pool)
+    expected.rpush("expected", *values)
+    assert trips.call("LRANGE", "values", 0, -1) == expected.lrange("expected", 0, -1)
+    assert trips._pin().hiredis  # the direct packing was the one used
+
+
 def test_a_connection_redis_closed_is_reconnected_before_the_command_is_sent(
     trips: RoundTrip, redis_client: redis.Redis
 ) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,6 @@ def call_args(
 ) -> tuple[list[str], list[Arg]]:
     """The keys and arguments of one provider's ``enqueue.lua`` call (shared with the async
     path)."""
-    k = Keys(name, key_prefix)
     args: list[Arg] = [
         limits.max_pending,
         limits.full_batch[name],
@@ -101,7 +101,14 @@ def call_args(
         limits.dedupe_ttl,
         *route.events,
     ]
-    return [k.pending, k.stats, k.trigger, k.seen, k.since], args
+    return list(_enqueue_keys(name, key_prefix)), args
+
+
+@functools.lru_cache(maxsize=256)
+def _enqueue_keys(name: str, key_prefix: str) -> tuple[str, ...]:
+    """``enqueue.lua``'s keys, built once per provider rather than once per call."""
+    k = Keys(name, key_prefix)
+    return k.pending, k.stats, k.trigger, k.seen, k.since
 
 
 def admitted(answer: Any) -> Admitted | StoreError:

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from redis.connection import Connection
+from hiredis import pack_command
+from redis.connection import Connection, HiredisRespSerializer
 
 #: One round trip's weight in the running share of those that came back within the spin.
 SMOOTHING = 1 / 16
@@ -33,13 +34,18 @@ SMOOTHING = 1 / 16
 class _Pin:
     """A pool connection one thread keeps, handed back to the pool when the thread ends."""
 
-    __slots__ = ("__weakref__", "conn", "pid", "poller", "sock")
+    __slots__ = ("__weakref__", "conn", "hiredis", "pid", "poller", "sock")
 
     def __init__(self, conn: Connection, pid: int) -> None:
         self.conn = conn
         self.pid = pid
         self.sock: Any = None
         self.poller = select.poll()
+        #: The connection packs commands with hiredis.pack_command: then a command whose
+        #: arguments are plain (str, bytes, numbers) is packed by it directly, without
+        #: redis-py's per-argument pass that only converts buffers (a few µs of track()).
+        packer = getattr(conn, "_command_packer", None)
+        self.hiredis = isinstance(packer, HiredisRespSerializer)
 
     def ready(self) -> None:
         """Connected, and not closed by Redis since the last call (an idle timeout, a restart):
@@ -93,6 +99,8 @@ class RoundTrip:
         try:
             if len(commands) > 1:
                 packed = conn.pack_commands(commands)  # type: ignore[no-untyped-call]
+            elif pin.hiredis:
+                packed = [pack_command(tuple(commands[0]))]
             else:
                 packed = conn.pack_command(*commands[0])  # type: ignore[no-untyped-call]
             # The client's health check (a PING after health_check_interval idle), if any.
