@@ -130,6 +130,47 @@ def test_settle_closes_the_circuit_and_counts_requests_even_for_a_lost_lease(
     assert queue.counts()["delivered"] == 2
 
 
+def test_a_batch_keeps_its_events_whole_in_either_form_and_across_versions(
+    redis_client: redis.Redis,
+) -> None:
+    queue = ProviderQueue(redis_client, Scripts(), Keys("graspil"), receipts_ttl=60)
+    k = queue.keys
+    compact = {"separators": (",", ":"), "ensure_ascii": False}  # as queued: ids readable
+    raws = [json.dumps({"event_id": f"e-{i}", "name": 'a\nb \\ " é'}, **compact) for i in range(3)]
+    corrupt = '{"event_id":"e-9",\n"name":"x"}'  # a newline: no line may split it
+    redis_client.rpush(k.pending, *raws)
+    batch = queue.claim(lease=10, size=3, flush=True, wait=0)
+    assert batch is not None and batch.events == raws
+    assert redis_client.hkeys(k.batch(batch.id)).count(b"lines") == 1
+    # Reaped, it is claimed again from the retry set as it was stored, with its receipts.
+    advance(redis_client, k, 11)
+    assert queue.reap() == 1
+    again = queue.claim(lease=10, size=3, flush=True, wait=0)
+    assert again is not None and again.id == batch.id and again.events == raws
+    receipts = {}
+    for key in redis_client.scan_iter(f"{k.receipts_prefix}*"):
+        receipts.update(redis_client.hgetall(key))
+    assert sorted(v.split(b"|")[0] for v in receipts.values()) == [b"in_flight"] * 3
+    # A retry is stored as a JSON array; the other form is gone.
+    assert queue.settle(again, Settlement(delivered=1, retry=raws[1:], retry_delay=0))
+    assert not redis_client.hexists(k.batch(batch.id), "lines")
+    retried = queue.claim(lease=10, size=3, flush=True, wait=0)
+    assert retried is not None and retried.events == raws[1:]
+    # A corrupt item with a newline makes its batch a JSON array too.
+    redis_client.rpush(k.pending, raws[0], corrupt)
+    odd = queue.claim(lease=10, size=2, flush=True, wait=0)
+    assert odd is not None and odd.events == [raws[0], corrupt]
+    assert not redis_client.hexists(k.batch(odd.id), "lines")
+    # A retry batch written by an earlier version (events only, as a JSON array).
+    redis_client.hset(
+        k.batch("old"),
+        mapping={"events": json.dumps(raws), "count": 3, "attempts": 2, "last_error": "503"},
+    )
+    redis_client.zadd(k.retry, {"old": 0})
+    old = queue.claim(lease=10, size=3, flush=True, wait=0)
+    assert old is not None and (old.id, old.events, old.attempts) == ("old", raws, 2)
+
+
 def test_reap_leaves_live_leases_alone(queue: ProviderQueue) -> None:
     push(queue, 3)
     assert queue.claim(lease=10, size=3, flush=True, wait=0) is not None

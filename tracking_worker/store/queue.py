@@ -110,11 +110,13 @@ class ProviderQueue:
             [k.pending, k.leases, k.retry, k.batch(new_id), k.stats, k.since],
             [lease, size, 1 if flush else 0, token, new_id, k.batch_prefix, wait, *self._receipts],
         )
-        batch_id, events, attempts, last_error, lost = (as_text(x) for x in got)
+        batch_id, events, attempts, last_error, lost, form = (as_text(x) for x in got)
         self._report_lost(int(lost), "retry set")
         if not batch_id:
             return None
-        return Batch(batch_id, token, json.loads(events), int(attempts), last_error)
+        # Newline-joined (a serialized event holds none) unless claim.lua says otherwise.
+        raws = events.split("\n") if form == "lines" else json.loads(events)
+        return Batch(batch_id, token, raws, int(attempts), last_error)
 
     def settle(self, batch: Batch, result: Settlement) -> bool:
         """Record the batch's outcomes; False when the lease was lost (batch resent later)."""

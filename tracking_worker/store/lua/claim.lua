@@ -15,10 +15,29 @@
 -- Each claimed event gets an in_flight receipt (receipts_lib.lua), its attempts those its
 -- batch has used so far (0 from pending).
 -- NOW is Redis TIME (the prelude), so every host's leases and due times share one clock.
--- Batch hash: events (JSON array of serialized events), count, attempts, created, token,
--- last_error. Retry batch keys are built from ARGV[6]; they share the {p} hash tag with KEYS.
+-- Batch hash: its events, count, attempts, created, token, last_error. The events are in one
+-- of two fields: `lines`, the serialized events joined by newlines (a serialized event holds
+-- none: JSON escapes them), written here for a batch from pending, where cjson.encode cost
+-- Redis a fifth of the claim (70 µs per 100 events) and the worker a decode of every escaped
+-- quote; or `events`, a JSON array, for a retry batch (settle.lua), for any batch holding an
+-- item with a newline (a corrupt one, kept whole), and for batches of earlier versions.
+-- Retry batch keys are built from ARGV[6]; they share the {p} hash tag with KEYS.
 -- A due id whose hash is gone (evicted, deleted by hand) is dropped and counted as lost.
--- Returns {id, events_json, attempts, last_error, lost} or {'', '', '', '', lost}
+-- Returns {id, events, attempts, last_error, lost, format ('lines' | 'json')} or
+-- {'', '', '', '', lost, ''}
+local function split(events, format)
+  if format == 'json' then return cjson.decode(events) end
+  local items, start = {}, 1
+  while true do
+    local stop = string.find(events, '\n', start, true)
+    if not stop then
+      items[#items + 1] = string.sub(events, start)
+      return items
+    end
+    items[#items + 1] = string.sub(events, start, stop - 1)
+    start = stop + 1
+  end
+end
 local deadline = NOW + tonumber(ARGV[1])
 local receipt = receipts(ARGV[8], ARGV[9], ARGV[10])
 local function in_flight(items, attempts)
@@ -32,19 +51,21 @@ while true do
   local id = due[1]
   local key = ARGV[6] .. id
   redis.call('ZREM', KEYS[3], id)
-  local got = redis.call('HMGET', key, 'events', 'attempts', 'last_error', 'count')
-  if not got[1] then
+  local got = redis.call('HMGET', key, 'events', 'attempts', 'last_error', 'count', 'lines')
+  if not got[1] and not got[5] then
     lost = lost + 1
     redis.call('HINCRBY', KEYS[5], 'lost', 1)
   else
     redis.call('HSET', key, 'token', ARGV[4])
     redis.call('ZADD', KEYS[2], deadline, id)
     redis.call('HINCRBY', KEYS[5], 'in_retry', -tonumber(got[4] or 0))
-    if receipt.on then in_flight(cjson.decode(got[1]), got[2] or '0') end
-    return {id, got[1], got[2] or '0', got[3] or '', lost}
+    local events, format = got[1], 'json'
+    if got[5] then events, format = got[5], 'lines' end
+    if receipt.on then in_flight(split(events, format), got[2] or '0') end
+    return {id, events, got[2] or '0', got[3] or '', lost, format}
   end
 end
-local none = {'', '', '', '', lost}
+local none = {'', '', '', '', lost, ''}
 local len, size = redis.call('LLEN', KEYS[1]), tonumber(ARGV[2])
 local take = 0
 if len >= size then
@@ -58,8 +79,13 @@ if take == 0 then return none end
 local items = redis.call('LPOP', KEYS[1], take)
 if receipt.on then in_flight(items, 0) end
 if redis.call('LLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[6]) end
-local events = cjson.encode(items)
-redis.call('HSET', KEYS[4], 'events', events, 'count', #items, 'attempts', 0,
+local format, field = 'lines', 'lines'
+for _, raw in ipairs(items) do
+  if string.find(raw, '\n', 1, true) then format, field = 'json', 'events' break end
+end
+local events
+if format == 'lines' then events = table.concat(items, '\n') else events = cjson.encode(items) end
+redis.call('HSET', KEYS[4], field, events, 'count', #items, 'attempts', 0,
   'created', NOW, 'token', ARGV[4], 'last_error', '')
 redis.call('ZADD', KEYS[2], deadline, ARGV[5])
-return {ARGV[5], events, '0', '', lost}
+return {ARGV[5], events, '0', '', lost, format}

@@ -60,6 +60,7 @@ end
 if ARGV[6] ~= '' then
   local count = tonumber(ARGV[7])
   redis.call('HSET', KEYS[1], 'events', ARGV[6], 'count', count, 'last_error', ARGV[10])
+  redis.call('HDEL', KEYS[1], 'lines')  -- the claimed events' other form (claim.lua)
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[9])
   if receipt.on then
     for _, raw in ipairs(cjson.decode(ARGV[6])) do
