@@ -164,6 +164,12 @@ def declare_rows(results: Results, selected: list[str], sizes: Sizes) -> None:
         for n in (1, 2):
             label = f"drain → Graspil, 0 ms, --concurrency {n} ({backlog:,} queued)"
             results.row(f"concurrency.{n}", label, "events/s")
+        # Start-up (Celery's boot, about 0.6 s, as long for A and B) is the same whatever the
+        # processes: throughput per process count is read from the first delivery on, as the
+        # GramPixel scaling rows are.
+        for n in (1, 2):
+            label = f"  same, first to last delivery (--concurrency {n})"
+            results.row(f"concurrency.{n}.steady", label, "events/s")
     for provider in drains:
         label = f"worker CPU per 1,000 delivered ({PROVIDER_NAMES[provider]}, 0 ms)"
         results.row(f"cpu.{provider}", label, "CPU s/1,000 events", higher_is_better=False)
@@ -321,11 +327,16 @@ class Runner:
         if ms == 0:
             self.cpu_rows(system, provider, got)
             if provider == "graspil" and "concurrency.2" in rows:
-                rows["concurrency.2"].add(system.key, got["events_per_second"], got)
+                self.concurrency_rows(system, 2, got)
 
     def concurrency(self, system: System, processes: int, tag: str) -> None:
-        got = self.drain(system, "graspil", 0, processes, tag)
-        self.results.rows[f"concurrency.{processes}"].add(system.key, got["events_per_second"], got)
+        self.concurrency_rows(system, processes, self.drain(system, "graspil", 0, processes, tag))
+
+    def concurrency_rows(self, system: System, processes: int, got: dict[str, Any]) -> None:
+        rows = self.results.rows
+        rows[f"concurrency.{processes}"].add(system.key, got["events_per_second"], got)
+        steady = got.get("steady_events_per_second") or 0.0
+        rows[f"concurrency.{processes}.steady"].add(system.key, steady)
 
     def drain(self, system: System, provider: str, ms: int, concurrency: int, tag: str) -> Any:
         self.counter += 1
