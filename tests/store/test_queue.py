@@ -142,15 +142,25 @@ def test_a_batch_keeps_its_events_whole_in_either_form_and_across_versions(
     batch = queue.claim(lease=10, size=3, flush=True, wait=0)
     assert batch is not None and batch.events == raws
     assert redis_client.hkeys(k.batch(batch.id)).count(b"lines") == 1
-    # Reaped, it is claimed again from the retry set as it was stored, with its receipts.
+    # Reaped, it goes back as a JSON array (every version reads that form), receipts kept.
     advance(redis_client, k, 11)
     assert queue.reap() == 1
+    assert redis_client.hexists(k.batch(batch.id), "lines") is False
+    assert json.loads(redis_client.hget(k.batch(batch.id), "events")) == raws
+    for key in redis_client.scan_iter(f"{k.receipts_prefix}*"):
+        redis_client.delete(key)  # the first claim's receipts: the next ones must be new
     again = queue.claim(lease=10, size=3, flush=True, wait=0)
     assert again is not None and again.id == batch.id and again.events == raws
     receipts = {}
     for key in redis_client.scan_iter(f"{k.receipts_prefix}*"):
         receipts.update(redis_client.hgetall(key))
-    assert sorted(v.split(b"|")[0] for v in receipts.values()) == [b"in_flight"] * 3
+    assert sorted(v.split(b"|")[:2] for v in receipts.values()) == [[b"in_flight", b"1"]] * 3
+    # One left in the retry set as lines (by an earlier reap.lua) is read as such.
+    redis_client.hset(k.batch("lined"), mapping={"lines": "\n".join(raws), "count": 3})
+    redis_client.zadd(k.retry, {"lined": 0})
+    lined = queue.claim(lease=10, size=3, flush=True, wait=0)
+    assert lined is not None and (lined.id, lined.events) == ("lined", raws)
+    assert queue.settle(lined, Settlement(delivered=3))
     # A retry is stored as a JSON array; the other form is gone.
     assert queue.settle(again, Settlement(delivered=1, retry=raws[1:], retry_delay=0))
     assert not redis_client.hexists(k.batch(batch.id), "lines")

@@ -19,25 +19,13 @@
 -- of two fields: `lines`, the serialized events joined by newlines (a serialized event holds
 -- none: JSON escapes them), written here for a batch from pending, where cjson.encode cost
 -- Redis a fifth of the claim (70 µs per 100 events) and the worker a decode of every escaped
--- quote; or `events`, a JSON array, for a retry batch (settle.lua), for any batch holding an
--- item with a newline (a corrupt one, kept whole), and for batches of earlier versions.
+-- quote; or `events`, a JSON array, for a retry batch (settle.lua and reap.lua write it: every
+-- version reads it), for any batch holding an item with a newline (a corrupt one, kept whole),
+-- and for batches of earlier versions.
 -- Retry batch keys are built from ARGV[6]; they share the {p} hash tag with KEYS.
 -- A due id whose hash is gone (evicted, deleted by hand) is dropped and counted as lost.
 -- Returns {id, events, attempts, last_error, lost, format ('lines' | 'json')} or
 -- {'', '', '', '', lost, ''}
-local function split(events, format)
-  if format == 'json' then return cjson.decode(events) end
-  local items, start = {}, 1
-  while true do
-    local stop = string.find(events, '\n', start, true)
-    if not stop then
-      items[#items + 1] = string.sub(events, start)
-      return items
-    end
-    items[#items + 1] = string.sub(events, start, stop - 1)
-    start = stop + 1
-  end
-end
 local deadline = NOW + tonumber(ARGV[1])
 local receipt = receipts(ARGV[8], ARGV[9], ARGV[10])
 local function in_flight(items, attempts)
@@ -61,7 +49,9 @@ while true do
     redis.call('HINCRBY', KEYS[5], 'in_retry', -tonumber(got[4] or 0))
     local events, format = got[1], 'json'
     if got[5] then events, format = got[5], 'lines' end
-    if receipt.on then in_flight(split(events, format), got[2] or '0') end
+    if receipt.on then
+      in_flight(format == 'lines' and split_lines(events) or cjson.decode(events), got[2] or '0')
+    end
     return {id, events, got[2] or '0', got[3] or '', lost, format}
   end
 end

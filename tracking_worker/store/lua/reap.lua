@@ -4,6 +4,8 @@
 -- NOW is Redis TIME: a tick host whose clock runs ahead cannot reap a live lease.
 -- The attempt counts: a batch that kills its worker every time must end dead, not loop.
 -- A leased id whose hash is gone (evicted, deleted by hand) is dropped and counted as lost.
+-- Its events go back as a JSON array (field events), the form every version's claim reads,
+-- so a worker not yet upgraded can take over a batch a newer one left (see claim.lua).
 -- Returns {reaped, lost}.
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[2]))
 local reaped, lost = 0, 0
@@ -14,6 +16,11 @@ for _, id in ipairs(ids) do
     lost = lost + 1
   else
     redis.call('HDEL', key, 'token')
+    local lines = redis.call('HGET', key, 'lines')
+    if lines then
+      redis.call('HSET', key, 'events', cjson.encode(split_lines(lines)))
+      redis.call('HDEL', key, 'lines')
+    end
     redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('HSET', key, 'last_error', 'lease expired: worker lost during send')
     redis.call('ZADD', KEYS[2], NOW, id)
