@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -115,9 +116,13 @@ def test_caller_event_id_is_kept_and_round_trips() -> None:
     assert Event.from_json(event.to_json()) == event
 
 
-def test_compact_json_leaves_out_empty_fields() -> None:
+def test_compact_json_leaves_out_empty_fields_and_keeps_falsy_values() -> None:
     raw = load(name="a", event_id="e1").to_json()
     assert "telegram_id" not in raw and "properties" not in raw
+    zero = load(name="a", event_id="e1", value=0, currency="USD", context={"k": {}})
+    assert json.loads(zero.to_json())["value"] == 0.0
+    assert json.loads(zero.to_json())["context"] == {"k": {}}
+    assert "properties" not in zero.to_json()
 
 
 @pytest.mark.parametrize(

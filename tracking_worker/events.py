@@ -282,7 +282,10 @@ def _built(data: dict[str, Any]) -> Event:
 def _compact_json(fields: Mapping[str, Any]) -> str:
     """``Event.to_json`` of an event's fields, in field order (the id first: the Lua scripts
     read it there). Not dataclasses.asdict: it deep-copies every nested dict, on track()'s path."""
-    return _ENCODE({k: v for k in _FIELDS if (v := fields.get(k)) is not None and v != {}})
+    get = fields.get  # not `v != {}`: that builds a dict per field, on track()'s path
+    return _ENCODE(
+        {k: v for k in _FIELDS if (v := get(k)) is not None and (v or type(v) is not dict)}
+    )
 
 
 _EVENT_ID = re.compile(r'^\{"event_id":"([^"\\]+)"')
