@@ -110,6 +110,27 @@ def test_retry_then_dead_keep_attempts_and_text_holding_pipes(redis_client: redi
     assert final["reason"] == "rejected | user unknown"
 
 
+def test_each_event_of_a_batch_gets_its_own_outcome(redis_client: redis.Redis) -> None:
+    q = queue(redis_client)
+    batch = claim_all(q, "e-1", "e-2", "e-3", "e-4", "e-5")
+    dead = [
+        DeadEvent(batch.events[2], "unknown user", "rejected", 400),
+        DeadEvent(batch.events[3], "unknown user", "rejected", 400),
+        DeadEvent(batch.events[4], "too old", "expired"),
+    ]
+    settled = Settlement(
+        delivered=1, delivered_ids=["e-1"], retry=batch.events[1:2], last_error="503", dead=dead
+    )
+    assert q.settle(batch, settled)
+    got = {
+        i: receipt_of(redis_client, settings(), i)["graspil"]
+        for i in ("e-1", "e-2", "e-3", "e-4", "e-5")
+    }
+    assert [got[i]["state"] for i in sorted(got)] == ["delivered", "retry", "dead", "dead", "dead"]
+    assert got["e-2"]["error"] == "503"
+    assert [got[i]["reason"] for i in ("e-3", "e-4", "e-5")] == ["unknown user"] * 2 + ["too old"]
+
+
 def test_a_value_parses_back_with_pipes_in_its_text() -> None:
     assert parse_receipt("retry|3|1700000000123|a|b|") == {
         "state": "retry",

@@ -22,13 +22,20 @@ local function receipts(ttl, width, prefix)
     redis.pcall('HSET', key, unpack(fields))
     fields, wrote = {}, true
   end
+  -- The last value built: a batch's receipts mostly share state, attempts and text, and
+  -- building each one anew cost Redis as much as writing them.
+  local last_state, last_attempts, last_text, last_value
   -- One receipt; an id nil (a quote or backslash in it) or receipts off: none.
   function r.add(id, state, attempts, text)
     if not r.on or not id then return end
     fields[#fields + 1] = id
-    -- The text is cut at 200 bytes: a retry batch's error is repeated in each event's receipt
-    -- (the whole of it stays in the batch, and a dead letter's in its stream entry).
-    fields[#fields + 1] = state .. '|' .. tostring(attempts) .. stamp .. string.sub(text or '', 1, 200)
+    if state ~= last_state or attempts ~= last_attempts or text ~= last_text then
+      last_state, last_attempts, last_text = state, attempts, text
+      -- The text is cut at 200 bytes: a retry batch's error is repeated in each event's
+      -- receipt (the whole of it stays in the batch, and a dead letter's in its stream entry).
+      last_value = state .. '|' .. tostring(attempts) .. stamp .. string.sub(text or '', 1, 200)
+    end
+    fields[#fields + 1] = last_value
     if #fields >= 1000 then flush() end
   end
   -- The pending writes, and the bucket's expiry once.
