@@ -161,3 +161,5 @@ def test_a_url_is_sent_as_requests_prepares_it(answers: str) -> None:
     answer = post(transport, f"{answers}/goals/a b/matches?x=1")
     assert isinstance(answer, HttpResponse) and answer.status == 200
     assert _Answers.got[0][0] == "/goals/a%20b/matches?x=1"
+    refused = post(transport, "http://:80/no-host")  # a URL requests refuses is no answer either
+    assert isinstance(refused, Retry) and refused.reason.startswith("connection error")

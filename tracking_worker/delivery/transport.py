@@ -63,7 +63,11 @@ class Transport:
         """The answer, or a Retry when none came (refused, reset, timed out, TLS...)."""
         body = _ENCODE(request.body).encode()
         headers = {"User-Agent": USER_AGENT, **request.headers, "Content-Length": str(len(body))}
-        route = self._route(request.url)  # a missing CA bundle raises: configuration, not network
+        try:
+            # A missing CA bundle raises OSError: configuration, not the network (as requests).
+            route = self._route(request.url)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            return Retry(f"connection error: {type(exc).__name__}")  # a URL requests refuses
         try:
             pool: Any = self.adapter.get_connection_with_tls_context(
                 route.prototype, route.verify, proxies=route.proxies
