@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 from typing import Any
@@ -12,6 +13,7 @@ import redis
 from tracking_worker.devtools import demo_event
 from tracking_worker.errors import TrackingUnavailable, ValidationError
 from tracking_worker.keys import Keys
+from tracking_worker.producer.enqueue import PAUSE_COLLECTOR_AT
 from tracking_worker.producer.tracker import Tracker
 from tracking_worker.sandbox import provider_settings
 from tracking_worker.settings import load_settings
@@ -153,3 +155,31 @@ def test_track_many_names_what_is_not_an_event(
         tracker.track_many(events)
     assert field in caught.value.errors
     assert redis_client.llen(Keys("graspil").pending) == 0
+
+
+def test_a_large_batch_validates_with_the_cyclic_collector_paused(redis_url: str) -> None:
+    producer = tracker_for(redis_url).producer
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    batch = [
+        {"name": "purchase", "telegram_id": n + 1, "properties": {"n": n}} for n in range(5000)
+    ]
+    small = batch[: PAUSE_COLLECTOR_AT - 1]
+    gc.callbacks.append(count)
+    try:
+        assert len(producer.validate(small)) == len(small)  # a small one: not paused
+        assert collections
+        collections.clear()
+        assert len(producer.validate(batch)) == 5000
+        # At most the one that follows at once when the collector is back (unpaused: about 35)
+        assert len(collections) <= 1 and gc.isenabled()
+        gc.disable()  # a process that runs without the collector keeps it off
+        producer.validate(batch)
+        assert not gc.isenabled()
+    finally:
+        gc.callbacks.remove(count)
+        gc.enable()

