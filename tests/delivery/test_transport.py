@@ -34,15 +34,20 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def proxy() -> Iterator[str]:
-    _Proxy.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A local server of ``handler`` for the test's length; yields its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[str]:
+    _Proxy.seen = []
+    yield from serve(_Proxy)
 
 
 def post(transport: Transport, url: str) -> object:
@@ -125,12 +130,7 @@ class _Answers(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def answers() -> Iterator[str]:
     _Answers.got = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    yield from serve(_Answers)
 
 
 def test_answers_are_read_as_requests_would_read_them(answers: str) -> None:
