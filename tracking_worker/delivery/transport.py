@@ -69,6 +69,8 @@ class Transport:
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             return Retry(f"connection error: {type(exc).__name__}")  # a URL requests refuses
         try:
+            # Looked up per request, not kept in the route: the adapter's pool manager may have
+            # closed and replaced the pool since (it keeps one per host).
             pool: Any = self.adapter.get_connection_with_tls_context(
                 route.prototype, route.verify, proxies=route.proxies
             )

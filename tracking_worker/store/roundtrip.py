@@ -41,9 +41,9 @@ class _Pin:
         self.pid = pid
         self.sock: Any = None
         self.poller = select.poll()
-        #: The connection packs commands with hiredis.pack_command: then a command whose
-        #: arguments are plain (str, bytes, numbers) is packed by it directly, without
-        #: redis-py's per-argument pass that only converts buffers (a few µs of track()).
+        #: The connection packs commands with hiredis.pack_command: then a single command is
+        #: packed by it directly, without redis-py's per-argument pass that only turns buffers
+        #: into bytes (a few µs of track()); our commands' arguments are str, bytes, numbers.
         packer = getattr(conn, "_command_packer", None)
         self.hiredis = isinstance(packer, HiredisRespSerializer)
 
