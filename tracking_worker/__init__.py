@@ -111,9 +111,10 @@ def receipt(event_id: str) -> dict[str, dict[str, Any]]:
     made so far), ``updated_at`` (seconds) and, for a retry, ``error``, when dead, ``reason``.
     {} for an unknown id, or one whose last change is older than ``delivery.receipts_ttl``.
 
-    Receipts are written when a worker claims and settles an event; a pending one is found by
-    reading the provider's pending list (in chunks; long when the backlog is). With receipts
-    off (``receipts_ttl = 0``) only pending events are found, the other providers ``unknown``.
+    Receipts are written when a worker settles an event; one in flight is found in the batches
+    workers hold leases on, a pending one by reading the provider's pending list (in chunks;
+    long when the backlog is). With receipts off (``receipts_ttl = 0``) only pending and
+    in-flight events are found, the other providers ``unknown``.
     Raises StoreError when Redis cannot answer."""
     from .store.receipts import receipt_of
 

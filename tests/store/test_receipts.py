@@ -1,5 +1,6 @@
-"""Delivery receipts in bucketed hashes, against a real redis-server: written by claim.lua and
-settle.lua, read by ``receipt_of`` (with the pending list scanned for events not yet claimed)."""
+"""Delivery receipts in bucketed hashes, against a real redis-server: written by settle.lua and
+reap.lua, read by ``receipt_of`` (with the leased batches and the pending list read for events
+in flight or not yet claimed, which have none)."""
 
 from __future__ import annotations
 
@@ -62,20 +63,56 @@ def newest_bucket(client: redis.Redis) -> tuple[int, str]:
     return bucket, GRASPIL.receipts(bucket)
 
 
-def test_the_receipt_in_the_newest_bucket_wins(redis_client: redis.Redis) -> None:
+def test_a_claimed_event_is_in_flight_from_its_lease_without_a_receipt(
+    redis_client: redis.Redis,
+) -> None:
     q = queue(redis_client)
-    batch = claim_all(q, "e-1")
-    claimed = receipt_of(redis_client, settings(), "e-1")
+    batch = claim_all(q, "e-10", "e-2")
+    assert receipt_keys(redis_client) == []  # claim.lua writes no receipt: the lease says it
+    # Changed when the lease was last taken or renewed: its deadline less the lease.
+    assert q.renew(batch, lease=settings().delivery.lease_seconds)
+    claimed = receipt_of(redis_client, settings(), "e-10")
     assert claimed["graspil"]["state"] == "in_flight" and claimed["graspil"]["attempts"] == 0
     assert abs(claimed["graspil"]["updated_at"] - redis_now(redis_client)) < 5  # Redis time
     assert claimed["grampixel"] == {"state": "skipped", "attempts": 0}
-    age_receipts(redis_client, GRASPIL)  # the in_flight receipt now sits a bucket back
-    assert receipt_of(redis_client, settings(), "e-1")["graspil"]["state"] == "in_flight"
-
-    assert q.settle(batch, Settlement(delivered=1, delivered_ids=["e-1"]))
-    assert len(receipt_keys(redis_client)) == 2  # in_flight a bucket back, delivered now
-    done = receipt_of(redis_client, settings(), "e-1")["graspil"]
+    assert receipt_of(redis_client, settings(), "e-1") == {}  # e-10's prefix is another id
+    assert q.settle(batch, Settlement(delivered=2, delivered_ids=["e-10", "e-2"]))
+    done = receipt_of(redis_client, settings(), "e-10")["graspil"]
     assert done["state"] == "delivered" and done["attempts"] == 1  # delivered on attempt 1
+
+
+def test_the_receipt_in_the_newest_bucket_wins(redis_client: redis.Redis) -> None:
+    q = queue(redis_client)
+    batch = claim_all(q, "e-1")
+    assert q.settle(batch, Settlement(retry=batch.events, retry_delay=0, last_error="503"))
+    age_receipts(redis_client, GRASPIL)  # the retry receipt now sits a bucket back
+    assert receipt_of(redis_client, settings(), "e-1")["graspil"]["state"] == "retry"
+    again = q.claim(lease=30, size=10, flush=True, wait=0)
+    assert again is not None
+    assert q.settle(again, Settlement(delivered=1, delivered_ids=["e-1"]))
+    assert len(receipt_keys(redis_client)) == 2  # retry a bucket back, delivered now
+    done = receipt_of(redis_client, settings(), "e-1")["graspil"]
+    assert done["state"] == "delivered" and done["attempts"] == 2
+
+
+def test_a_reaped_batch_leaves_a_retry_receipt_per_event(redis_client: redis.Redis) -> None:
+    q = queue(redis_client)
+    claim_all(q, "e-1", "e-2")
+    advance(redis_client, GRASPIL, 31)  # the lease (30 s) expired: its worker died
+    assert q.reap() == 1
+    for event_id in ("e-1", "e-2"):
+        got = receipt_of(redis_client, settings(), event_id)["graspil"]
+        assert got["state"] == "retry" and got["attempts"] == 1
+        assert got["error"] == "lease expired: worker lost during send"
+
+
+def test_leased_events_are_found_with_receipts_off(redis_client: redis.Redis) -> None:
+    q = queue(redis_client, ttl=0)
+    claim_all(q, "e-1")
+    got = receipt_of(redis_client, settings(ttl=0), "e-1")
+    assert got["graspil"]["state"] == "in_flight"
+    assert got["grampixel"] == {"state": "unknown", "attempts": 0}
+    assert receipt_keys(redis_client) == []
 
 
 def test_a_bucket_expires_receipts_ttl_after_it_ends(redis_client: redis.Redis) -> None:
@@ -100,6 +137,7 @@ def test_retry_then_dead_keep_attempts_and_text_holding_pipes(redis_client: redi
     advance(redis_client, GRASPIL, 2)  # the retry is due
     again = q.claim(lease=30, size=10, flush=True, wait=0)
     assert again is not None and again.attempts == 1
+    # Sent again, its lease is the newer state: the retry receipt stays, but is not shown.
     flying = receipt_of(redis_client, settings(), "e-1")["graspil"]
     assert flying["state"] == "in_flight" and flying["attempts"] == 1 and "error" not in flying
 
@@ -192,7 +230,7 @@ def test_receipts_off_write_nothing_and_pending_is_still_found(redis_client: red
     }
 
 
-def test_a_bucket_of_the_wrong_type_fails_the_read_never_the_claim(
+def test_a_bucket_of_the_wrong_type_fails_the_read_never_a_state_change(
     redis_client: redis.Redis,
 ) -> None:
     current = math.floor(redis_now(redis_client) / W)
@@ -202,6 +240,9 @@ def test_a_bucket_of_the_wrong_type_fails_the_read_never_the_claim(
     batch = claim_all(q, "e-1")
     assert q.settle(batch, Settlement(delivered=1, delivered_ids=["e-1"]))
     assert q.counts()["delivered"] == 1
+    claim_all(q, "e-2")
+    advance(redis_client, GRASPIL, 31)  # its lease expired
+    assert q.reap() == 1
     with pytest.raises(StoreError, match="reading receipts"):
         receipt_of(redis_client, settings(), "e-1")
 

@@ -41,12 +41,11 @@ PRELUDE = (
     "return tonumber(t[1]) + tonumber(t[2]) / 1000000 end)()\n"
 )
 
-#: Shared Lua put before some scripts (after the prelude): the receipt writer of claim and
-#: settle, and the reader of a batch's newline-joined events of claim and reap.
+#: Shared Lua put before some scripts (after the prelude): the receipt writer of settle and
+#: reap.
 LIBRARIES = {
-    "claim": ("receipts_lib", "batch_lib"),
     "settle": ("receipts_lib",),
-    "reap": ("batch_lib",),
+    "reap": ("receipts_lib",),
 }
 
 Arg = str | int | float | bytes

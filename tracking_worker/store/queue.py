@@ -96,7 +96,7 @@ class ProviderQueue:
         self.keys = keys
         self.dead_max = dead_max
         self.receipts_ttl = receipts_ttl
-        #: The receipt arguments claim and settle take (see receipts_lib.lua).
+        #: The receipt arguments settle and reap take (see receipts_lib.lua).
         self._receipts = (receipts_ttl, RECEIPT_BUCKET_SECONDS, keys.receipts_prefix)
 
     def claim(self, *, lease: float, size: int, flush: bool, wait: float) -> Batch | None:
@@ -108,7 +108,7 @@ class ProviderQueue:
             self.client,
             "claim",
             [k.pending, k.leases, k.retry, k.batch(new_id), k.stats, k.since],
-            [lease, size, 1 if flush else 0, token, new_id, k.batch_prefix, wait, *self._receipts],
+            [lease, size, 1 if flush else 0, token, new_id, k.batch_prefix, wait],
         )
         batch_id, events, attempts, last_error, lost, form = (as_text(x) for x in got)
         self._report_lost(int(lost), "retry set")
@@ -176,7 +176,10 @@ class ProviderQueue:
         """Return expired leases to the retry set; returns how many batches."""
         k = self.keys
         reaped, lost = self.scripts.run(
-            self.client, "reap", [k.leases, k.retry, k.stats], [k.batch_prefix, limit]
+            self.client,
+            "reap",
+            [k.leases, k.retry, k.stats],
+            [k.batch_prefix, limit, *self._receipts],
         )
         self._report_lost(int(lost), "leases")
         return int(reaped)

@@ -1,4 +1,4 @@
--- receipts_lib: the delivery receipts claim.lua and settle.lua write (store/receipts.py reads
+-- receipts_lib: the delivery receipts settle.lua and reap.lua write (store/receipts.py reads
 -- them); put before those scripts by lua_scripts.py, after the prelude (NOW).
 -- A provider's receipts written during one bucket of `width` seconds of Redis time share one
 -- hash, <prefix><floor(NOW / width)>: field the event id, value
