@@ -186,9 +186,12 @@ def _content_length(head: bytes) -> int:
 
 
 def _count_items(body: bytes) -> int:
-    """Events in a Graspil body: an array's length, or 1 for a single object."""
-    value = json.loads(body)
-    return len(value) if isinstance(value, list) else 1
+    """Events in a Graspil body: its items' ``target_id`` keys, or 1 for a single object.
+
+    Counted, not parsed: ``json.loads`` was half of this process's CPU, which it takes from the
+    workers on the same cores (a real provider runs elsewhere). Exact for Graspil bodies: every
+    item holds one ``"target_id":`` and a string value cannot (its quotes are escaped)."""
+    return body.count(b'"target_id":') or 1
 
 
 async def serve(host: str, port: int) -> None:
