@@ -268,3 +268,37 @@ def test_a_batch_sent_from_its_round_renews_its_lease_and_stops_when_it_cannot(
     unsent = [o for _, o in cut.results if isinstance(o, Retry) and not o.sent]
     assert unsent and all("lease ran out" in o.reason for o in unsent)
     assert len(cut.results) == 64  # every event still has exactly one outcome
+
+
+def test_a_batch_whose_lease_may_have_run_out_before_its_first_request_sends_nothing(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    """The hold runs from the claim, not from the send: a worker frozen between its claim and
+    its first request (SIGSTOP, a stopped VM) renews before sending anything, and sends
+    nothing when the lease is gone (another worker may have the batch by then)."""
+    d = sandboxed(redis_client, sandbox, "graspil")
+    enqueue(d, purchases(3))
+    batch = d.queue.claim(lease=d.delivery.lease_seconds, size=10, flush=True, wait=0)
+    assert batch is not None and batch.claimed_at <= time.monotonic()
+    assert len(batch.events) == 3
+    items = [(raw, Event.from_json(raw)) for raw in batch.events]
+    frozen = time.monotonic() - d.delivery.lease_seconds * 2 / 3  # claimed a hold ago
+    asked: list[int] = []
+
+    def reaped() -> bool:
+        asked.append(len(sandbox.requests("graspil")))
+        return False
+
+    cut = d.sender.send(items, keep_alive=reaped, since=frozen)
+    assert cut.lease_lost and cut.requests == 0 and sandbox.requests("graspil") == []
+    assert asked == [0]  # asked Redis before the first request
+    assert [o.sent for _, o in cut.results if isinstance(o, Retry)] == [False] * 3
+
+    def held() -> bool:
+        asked.append(len(sandbox.requests("graspil")))
+        return True  # not reaped yet: nobody else can have it, so it may still go
+
+    kept = d.sender.send(items, keep_alive=held, since=frozen)
+    assert not kept.lease_lost and kept.requests == 1 and asked == [0, 0]
+    fresh = d.sender.send(items, keep_alive=held, since=batch.claimed_at)
+    assert not fresh.lease_lost and fresh.requests == 1 and asked == [0, 0]  # no renewal due

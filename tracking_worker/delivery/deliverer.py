@@ -324,7 +324,7 @@ class Deliverer:
             slot.hold()
             return held
 
-        return self.sender.send(items, keep_alive=keep_alive, probe=probe)
+        return self.sender.send(items, keep_alive=keep_alive, probe=probe, since=batch.claimed_at)
 
     def _log_opened(self, kind: str, reason: str, pause: float) -> None:
         if kind == CREDENTIALS:

@@ -35,21 +35,26 @@ class Stop:
     lease (GC, a stopped VM, SIGSTOP) must not send what another worker now sends again.
     """
 
-    def __init__(self, threshold: int, *, budget: int | None = None, hold: float) -> None:
+    def __init__(
+        self, threshold: int, *, budget: int | None = None, hold: float, since: float
+    ) -> None:
         self.threshold = threshold
         self.lock = threading.Lock()
         self.failures = 0
         self.outcome: Outcome | None = None
         self.budget = budget
-        #: How long after the last renewal a request may still start.
+        #: How long after the lease was taken or last renewed a request may still start.
         self.hold = hold
-        self.held_until = time.monotonic() + hold
+        #: Counted from ``since``, the moment before the claim was sent (``time.monotonic()``),
+        #: not from now: a worker frozen between its claim and its first request must not take
+        #: its waking for a fresh lease (it sent 20 requests of a batch another worker had).
+        self.held_until = since + hold
         self.lease_lost = False
         self.timings: list[tuple[str, float]] = []
         #: Set when the chunk is sent from the renewing thread itself: renews the lease between
         #: its requests once a third of a lease has passed (a long bisect).
         self.keep_alive: Callable[[], bool] | None = None
-        self.renew_at = time.monotonic() + hold / 2
+        self.renew_at = since + hold / 2
 
     def timed(self, klass: str, seconds: float) -> None:
         with self.lock:
@@ -74,18 +79,20 @@ class Stop:
     def renew_if_due(self) -> None:
         if self.keep_alive is None or time.monotonic() < self.renew_at:
             return
+        since = time.monotonic()
         try:
             held = self.keep_alive()
         except StoreError:  # whether it is still ours cannot be told: send no more of it
             held = False
-        self.renewed(held)
-        self.renew_at = time.monotonic() + self.hold / 2
+        self.renewed(held, since)
+        self.renew_at = since + self.hold / 2
 
-    def renewed(self, held: bool) -> None:
-        """The lease was renewed (or found lost) just now."""
+    def renewed(self, held: bool, since: float) -> None:
+        """The lease was renewed (or found lost) by a call sent at ``since`` (monotonic): the
+        new lease runs from no earlier than that, whenever this thread saw the answer."""
         with self.lock:
             if held and not self.lease_lost:
-                self.held_until = time.monotonic() + self.hold
+                self.held_until = max(self.held_until, since + self.hold)
             else:
                 self.lease_lost = True
 
@@ -128,14 +135,25 @@ class Sender:
         self.lease = lease
 
     def send(
-        self, items: Sequence[Item], *, keep_alive: Callable[[], bool], probe: bool = False
+        self,
+        items: Sequence[Item],
+        *,
+        keep_alive: Callable[[], bool],
+        probe: bool = False,
+        since: float | None = None,
     ) -> Round:
         """Send every chunk (one request only for a probe). ``keep_alive`` renews the lease a
-        third of a lease apart and says whether it is still held."""
+        third of a lease apart and says whether it is still held; ``since`` is when the lease
+        was taken (``time.monotonic()`` before the claim; default now)."""
         size = self.provider.batch_size
         # Renewals come a third of a lease apart: twice that without one means this process
         # was frozen (GC, a stopped VM, SIGSTOP) and the batch may be another worker's now.
-        stop = Stop(self.stop_after, budget=1 if probe else None, hold=self.lease * 2 / 3)
+        stop = Stop(
+            self.stop_after,
+            budget=1 if probe else None,
+            hold=self.lease * 2 / 3,
+            since=time.monotonic() if since is None else since,
+        )
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         if len(chunks) == 1:
             # One request's worth (a batching provider's batch): sent from this thread, not
@@ -149,7 +167,8 @@ class Sender:
         while pending:
             _, pending = wait(pending, timeout=self.lease / 3, return_when=FIRST_EXCEPTION)
             if pending:
-                stop.renewed(keep_alive())
+                asked = time.monotonic()
+                stop.renewed(keep_alive(), asked)
         total = Round(lease_lost=stop.lease_lost, timings=stop.timings)
         for future in futures:
             total.add(future.result())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -45,6 +46,10 @@ class Batch:
     events: list[str]
     attempts: int
     last_error: str
+    #: ``time.monotonic()`` just before the claim was sent: the lease runs from no earlier, so
+    #: a worker frozen between the claim and its first request knows on waking how long it
+    #: has held the batch (see delivery/sender.py's Stop).
+    claimed_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,7 @@ class ProviderQueue:
         ``flush``, what is pending once its oldest event has waited ``wait`` seconds. Retry ids
         whose batch vanished from Redis are dropped, counted and logged."""
         k, token, new_id = self.keys, uuid.uuid4().hex, uuid.uuid4().hex
+        claimed_at = time.monotonic()
         got = self.scripts.run(
             self.client,
             "claim",
@@ -116,7 +122,7 @@ class ProviderQueue:
             return None
         # Newline-joined (a serialized event holds none) unless claim.lua says otherwise.
         raws = events.split("\n") if form == "lines" else json.loads(events)
-        return Batch(batch_id, token, raws, int(attempts), last_error)
+        return Batch(batch_id, token, raws, int(attempts), last_error, claimed_at)
 
     def settle(self, batch: Batch, result: Settlement) -> bool:
         """Record the batch's outcomes; False when the lease was lost (batch resent later)."""
