@@ -10,6 +10,7 @@ from .base import Reply
 from .control import handle_control
 from .credentials import check_provider, merge_credentials
 from .faults import Fault, Rule, latency_seconds, make_fault
+from .peers import Client
 from .pipeline import Pipeline
 from .routes import default_router
 from .state import Record, SandboxState
@@ -33,12 +34,21 @@ class Sandbox:
         self._stopping = threading.Event()
         self._pipeline = Pipeline(self._state, self._router, self._stopping.wait)
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], raw: bytes) -> Reply:
-        """Answer one HTTP request (``target`` is the request line's path and query)."""
+    def handle(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        raw: bytes,
+        *,
+        client: Client | None = None,
+    ) -> Reply:
+        """Answer one HTTP request (``target`` is the request line's path and query) from
+        ``client`` (None: not over a connection)."""
         path, _, query = target.partition("?")
         if path == "/_sandbox" or path.startswith("/_sandbox/"):
             return handle_control(self, method, path, query, raw)
-        return self._pipeline.run(method, path, query, headers, raw)
+        return self._pipeline.run(method, path, query, headers, raw, client=client)
 
     def requests(self, provider: str | None = None) -> list[Record]:
         """Every request received (all providers, or one), oldest first."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from .base import Emulator, Incoming, Reply
 from .checks import parse_json
+from .peers import Client
 from .routes import Router
 from .state import Record, SandboxState
 
@@ -16,7 +17,12 @@ logger = logging.getLogger(__name__)
 
 
 def _new_record(
-    method: str, path: str, query: str, headers: Mapping[str, str], raw: bytes
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    raw: bytes,
+    client: Client | None,
 ) -> Record:
     body, body_error = parse_json(raw)
     return {
@@ -28,6 +34,8 @@ def _new_record(
         "body": body,
         "body_error": body_error,
         "timestamp": time.time(),
+        "client": None if client is None else client.address,
+        "client_pid": None if client is None else client.pid,
     }
 
 
@@ -43,9 +51,16 @@ class Pipeline:
         self._wait = wait
 
     def run(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], raw: bytes
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        raw: bytes,
+        *,
+        client: Client | None = None,
     ) -> Reply:
-        record = _new_record(method, path, query, headers, raw)
+        record = _new_record(method, path, query, headers, raw, client)
         record["generation"] = self._state.generation
         match = self._router.match(path)
         if match is None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .app import Sandbox
 from .base import Reply
+from .peers import Client, identify
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,22 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; without this, Nagle + delayed ACK add ~40 ms.
     disable_nagle_algorithm = True
     server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        #: Who sends this connection's requests, found at its first one (see ``_client``).
+        self.sender: Client | None = None
+
+    def _client(self) -> Client:
+        """This connection's client, looked up once: while a request waits for its answer,
+        the client still holds its end."""
+        if self.sender is None:
+            self.sender = identify(
+                self.client_address,
+                self.connection.getsockname(),
+                find_pid=self.server.identify_clients,
+            )
+        return self.sender
 
     def _dispatch(self) -> None:
         try:
@@ -51,7 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
         """The sandbox's answer and its encoded body; a failure in the sandbox answers 500 rather
         than dropping the connection, which a client would take for a network fault."""
         try:
-            reply = self.server.sandbox.handle(self.command, self.path, dict(self.headers), raw)
+            reply = self.server.sandbox.handle(
+                self.command, self.path, dict(self.headers), raw, client=self._client()
+            )
             return reply, _json(reply.body)
         except Exception:  # logged with its traceback, answered 500
             logger.exception("sandbox failed answering %s %s", self.command, self.path)
@@ -99,8 +118,11 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+    def __init__(
+        self, address: tuple[str, int], sandbox: Sandbox, *, identify_clients: bool = False
+    ) -> None:
         self.sandbox = sandbox
+        self.identify_clients = identify_clients
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         if ":" in address[0]:
@@ -144,6 +166,11 @@ class SandboxServer(Sandbox):
 
     Bound at construction; ``start()`` serves from a daemon thread, ``serve_forever()`` from
     the calling one. Use as a context manager to start and stop around a block.
+
+    Every record names its client's address (``client``). With ``identify_clients`` it also
+    names the local process that sent it (``client_pid``, None when it cannot be told; Linux
+    only), so a test running several workers can tell which one sent a request. That costs a
+    scan of ``/proc`` per new connection, so it is off unless asked for.
     """
 
     def __init__(
@@ -153,9 +180,10 @@ class SandboxServer(Sandbox):
         credentials: Mapping[str, Mapping[str, Any]] | None = None,
         *,
         max_records: int = 100_000,
+        identify_clients: bool = False,
     ) -> None:
         super().__init__(credentials, max_records=max_records)
-        self._httpd = _HTTPServer((host, port), self)
+        self._httpd = _HTTPServer((host, port), self, identify_clients=identify_clients)
         self._thread: threading.Thread | None = None
         self._serving = False
 
