@@ -44,7 +44,8 @@ LEASE_CHUNK = 50
 
 def receipt_of(client: redis.Redis, settings: Settings, event_id: str) -> dict[str, Receipt]:
     """Per configured provider, this event's receipt; {} when no provider knows it (an unknown
-    id, one older than ``receipts_ttl``, or receipts off and the event no longer pending).
+    id, one older than ``receipts_ttl``, or receipts off and the event neither pending nor in
+    flight).
     Raises StoreError (StoreUnavailable when Redis is down)."""
     ttl, lease = settings.delivery.receipts_ttl, settings.delivery.lease_seconds
     keys = {name: Keys(name, settings.redis.key_prefix) for name in settings.providers}
@@ -120,7 +121,7 @@ def find_pending(client: redis.Redis, keys: Keys, event_id: str) -> Receipt | No
     Read SCAN_CHUNK items at a time from the tail (newest) to the head, by negative index: new
     events pushed at the tail only move the rest further back (read twice at worst) and claims
     pop from the head, so no item that stays in the list is passed over."""
-    needle = '{"event_id":' + json.dumps(event_id, ensure_ascii=False)
+    needle = _start_of(event_id)
     wanted = (needle, needle.encode())
     end = -1
     while True:
@@ -147,28 +148,39 @@ def find_leased(
         for k in keys.values():
             pipe.zrange(k.leases, 0, -1, withscores=True)
         leases = dict(zip(keys, pipe.execute(), strict=True))
-    needle = '{"event_id":' + json.dumps(event_id, ensure_ascii=False)
+    needle = _start_of(event_id)
     found: dict[str, Receipt] = {}
     for name, k in keys.items():
         held = [(as_text(batch_id), float(deadline)) for batch_id, deadline in leases[name]]
-        for start in range(0, len(held), LEASE_CHUNK):
-            chunk = held[start : start + LEASE_CHUNK]
-            with converted("reading the leased batches"):
-                pipe = client.pipeline(transaction=False)
-                for batch_id, _ in chunk:
-                    pipe.hmget(k.batch(batch_id), "attempts", "lines", "events")
-                batches = pipe.execute()
-            for (_, deadline), (attempts, lines, events) in zip(chunk, batches, strict=True):
-                if _holds(needle, lines, events):
-                    found[name] = {
-                        "state": "in_flight",
-                        "attempts": int(attempts or 0),
-                        "updated_at": deadline - lease,
-                    }
-                    break
-            if name in found:
-                break
+        leased = _leased(client, k, held, needle, lease)
+        if leased is not None:
+            found[name] = leased
     return found
+
+
+def _leased(
+    client: redis.Redis, keys: Keys, held: list[tuple[str, float]], needle: str, lease: float
+) -> Receipt | None:
+    """The ``in_flight`` receipt of the event starting with ``needle`` if one of the ``held``
+    batches (id, lease deadline) holds it; read LEASE_CHUNK batches per pipeline."""
+    for start in range(0, len(held), LEASE_CHUNK):
+        chunk = held[start : start + LEASE_CHUNK]
+        with converted("reading the leased batches"):
+            pipe = client.pipeline(transaction=False)
+            for batch_id, _ in chunk:
+                pipe.hmget(keys.batch(batch_id), "attempts", "lines", "events")
+            batches = pipe.execute()
+        for (_, deadline), (attempts, lines, events) in zip(chunk, batches, strict=True):
+            if _holds(needle, lines, events):
+                updated = deadline - lease
+                return {"state": "in_flight", "attempts": int(attempts or 0), "updated_at": updated}
+    return None
+
+
+def _start_of(event_id: str) -> str:
+    """How the event's serialized form starts (``Event.to_json`` writes the id first, its
+    closing quote included, so another id it prefixes does not match)."""
+    return '{"event_id":' + json.dumps(event_id, ensure_ascii=False)
 
 
 def _holds(needle: str, lines: Any, events: Any) -> bool:
