@@ -14,7 +14,7 @@ def test_configure_then_track_and_track_many(redis_url: str, redis_client: redis
     tracker = tracking_worker.configure(
         redis={"url": redis_url}, providers={"graspil": GRASPIL}, delivery={"max_pending": 50}
     )
-    tracker.producer.trigger = lambda name: None  # no worker here: only the enqueue is checked
+    tracker.trigger = lambda name: None  # no worker here: only the enqueue is checked
     assert tracking_worker.get_tracker() is tracker
     event_id = tracking_worker.track("purchase", telegram_id=5, value=3, currency="eur")
     ids = tracking_worker.track_many([{"name": "purchase", "telegram_id": n} for n in (6, 7)])

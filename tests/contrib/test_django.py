@@ -111,7 +111,7 @@ def test_inside_atomic_validated_at_once_enqueued_on_commit(
         pass
 
     with override_settings(TRACKING_WORKER=local_settings):
-        tracking_worker.get_tracker().producer.trigger = lambda name: None
+        tracking_worker.get_tracker().trigger = lambda name: None
         tracking_worker.track("purchase", telegram_id=1)  # outside a transaction: now
         assert pending(redis_client) == [1]
 
@@ -173,7 +173,7 @@ def test_tracking_status_prints_the_table(
     django_site: None, local_settings: dict[str, Any], redis_client: redis.Redis
 ) -> None:
     with override_settings(TRACKING_WORKER=local_settings):
-        tracking_worker.get_tracker().producer.trigger = lambda name: None
+        tracking_worker.get_tracker().trigger = lambda name: None
         tracking_worker.track("purchase", telegram_id=1)
         out = io.StringIO()
         call_command("tracking_status", stdout=out)

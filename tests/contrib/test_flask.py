@@ -50,7 +50,7 @@ def test_a_purchase_in_a_view_reaches_the_provider(
 
 def test_flask_tracking_status(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> None:
     app = shop.create_app({"TRACKING_WORKER": _local(redis_url, tmp_path), "TESTING": True})
-    TrackingWorker.tracker(app).producer.trigger = lambda name: None
+    TrackingWorker.tracker(app).trigger = lambda name: None
     with app.test_request_context():
         tracking_worker.track("purchase", telegram_id=1)
     runner = app.test_cli_runner()

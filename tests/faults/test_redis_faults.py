@@ -53,9 +53,11 @@ def test_redis_restart_while_events_flow_loses_nothing(
     wait_for(lambda: len(produced) > 200, 20)
     # Down until the producer has met it (a restart alone can fall between two calls).
     private_redis.stop()
-    wait_for(lambda: system.tracker.spooled > 0, 20, message="events spooled while Redis was away")
+    wait_for(
+        lambda: system.tracker.outage.spooled > 0, 20, message="events spooled while Redis was away"
+    )
     private_redis.start()
-    wait_for(lambda: system.tracker.drained > 0, 20, message="later calls drain the spool")
+    wait_for(lambda: system.tracker.outage.drained > 0, 20, message="later calls drain the spool")
     wait_for(lambda: len(produced) > 800, 20)
     stop.set()
     thread.join()
@@ -65,7 +67,7 @@ def test_redis_restart_while_events_flow_loses_nothing(
     wait_for(lambda: system.settled("graspil", len(produced)), 60, message=system.log())
     dead = [json.loads(d.event)["telegram_id"] for d in system.queue("graspil").dead_letters()]
     ledger = account(produced, [i["user_id"] for i in sandbox.received("graspil")], dead)
-    report(ledger, f"redis restart (spooled {system.tracker.spooled})")
+    report(ledger, f"redis restart (spooled {system.tracker.outage.spooled})")
     assert (ledger.lost, ledger.dead) == (0, 0)
 
 
@@ -119,7 +121,7 @@ def test_on_unavailable_raise_raises_and_spools_nothing(
     with pytest.raises(TrackingUnavailable):
         tracker.track("purchase", telegram_id=1)
     assert time.monotonic() - started < 0.5 + 0.25
-    assert tracker.spool.count() == 0 and tracker.spooled == 0
+    assert tracker.spool.count() == 0 and tracker.outage.spooled == 0
     private_redis.start()
 
     def enqueued() -> bool:  # calls fail fast for a second after a failure, then go through

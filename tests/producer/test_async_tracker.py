@@ -24,8 +24,9 @@ from tracking_worker.errors import TrackingUnavailable, ValidationError
 from tracking_worker.events import Event
 from tracking_worker.keys import Keys
 from tracking_worker.producer.async_tracker import MAX_IN_FLIGHT, AsyncTracker
+from tracking_worker.producer.outage import DOWN_FOR
 from tracking_worker.producer.spool import Spool
-from tracking_worker.producer.tracker import DOWN_FOR, Tracker
+from tracking_worker.producer.tracker import Tracker
 from tracking_worker.sandbox import provider_settings
 from tracking_worker.settings import Settings, load_settings
 
@@ -231,7 +232,7 @@ def test_redis_down_or_silent_each_call_returns_within_its_timeout_and_spools(
 
             async def scenario() -> tuple[Heartbeat, list[float], list[float], int]:
                 tracker = AsyncTracker(settings)
-                tracker.tracker.producer.trigger = lambda name: None
+                tracker.tracker.trigger = lambda name: None
 
                 async def timed(n: int) -> float:
                     start = time.perf_counter()
@@ -245,7 +246,7 @@ def test_redis_down_or_silent_each_call_returns_within_its_timeout_and_spools(
                     # Within DOWN_FOR nobody waits on Redis again: straight to the spool.
                     then = await asyncio.gather(*map(timed, range(100, 105)))
                 await tracker.aclose()
-                return beat, first, then, tracker.spooled
+                return beat, first, then, tracker.outage.spooled
 
             beat, first, then, spooled = run(scenario)
         # Each call: the timeout, then its events fsync'd to the spool (a group write).
@@ -269,7 +270,7 @@ def test_when_redis_answers_again_the_spool_is_drained_off_the_loop(
 
         async def scenario() -> AsyncTracker:
             tracker = AsyncTracker(settings)
-            tracker.tracker.producer.trigger = lambda name: None
+            tracker.tracker.trigger = lambda name: None
             await asyncio.gather(*(tracker.track("purchase", **purchase(n)) for n in range(1, 6)))
             resume()
             await asyncio.sleep(DOWN_FOR)
@@ -279,7 +280,7 @@ def test_when_redis_answers_again_the_spool_is_drained_off_the_loop(
             return tracker
 
         tracker = run(scenario)
-        assert tracker.spooled == 5 and tracker.drained == 5
+        assert tracker.outage.spooled == 5 and tracker.outage.drained == 5
         for provider in PROVIDERS:
             ids = sorted(e.telegram_id or 0 for e in pending(client, provider))
             assert ids == [1, 2, 3, 4, 5, 6]
@@ -309,11 +310,11 @@ def test_same_scripts_and_keys_as_track(
     """The sync and the async path share the Scripts object and write the same keys: an event
     id tracked by one is deduplicated by the other."""
     sync = Tracker(settings_for(redis_url, tmp_path))
-    sync.producer.trigger = lambda name: None
+    sync.trigger = lambda name: None
 
     async def scenario() -> None:
         async with AsyncTracker(tracker=sync) as tracker:
-            assert tracker.intake.scripts is sync.producer.intake.scripts
+            assert tracker.intake.scripts is sync.intake.scripts
             sync.track("purchase", **purchase(1, event_id="order-1"))
             await tracker.track("purchase", **purchase(1, event_id="order-1"))
             await tracker.track("purchase", **purchase(2, event_id="order-2"))
@@ -334,11 +335,11 @@ def test_scripts_lost_by_a_redis_restart_are_loaded_again(
 
     async def scenario() -> None:
         async with AsyncTracker(settings) as tracker:
-            tracker.tracker.producer.trigger = lambda name: None
+            tracker.tracker.trigger = lambda name: None
             await tracker.track("purchase", **purchase(1))
             redis_client.script_flush()
             await tracker.track("purchase", **purchase(2))
-            assert tracker.spooled == 0
+            assert tracker.outage.spooled == 0
 
     run(scenario)
     for provider in providers:
@@ -354,7 +355,7 @@ def test_one_providers_broken_keys_spool_only_its_part(
 
     async def scenario() -> None:
         async with AsyncTracker(settings_for(redis_url, tmp_path)) as tracker:
-            tracker.tracker.producer.trigger = lambda name: None
+            tracker.tracker.trigger = lambda name: None
             await tracker.track("purchase", **purchase(1, event_id="e-1"))
 
     run(scenario)
@@ -383,7 +384,7 @@ def test_atrack_uses_one_tracker_per_loop_closed_by_aclose(
     redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     default = tracking_worker.configure(settings_for(redis_url, tmp_path))
-    default.producer.trigger = lambda name: None
+    default.trigger = lambda name: None
     seen: list[AsyncTracker] = []
 
     async def one_loop() -> None:

@@ -27,7 +27,7 @@ def tracker_for(url: str, **delivery: Any) -> Tracker:
         environ={},
     )
     tracker = Tracker(settings)
-    tracker.producer.trigger = lambda name: None  # no worker in these tests
+    tracker.trigger = lambda name: None  # no worker in these tests
     return tracker
 
 
@@ -94,7 +94,7 @@ def test_noscript_twice_in_a_row_is_tracking_unavailable(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     tracker = raising_tracker_for(redis_url)
-    tracker.producer.intake.scripts.sha["enqueue"] = "0" * 40  # loading the scripts cannot help
+    tracker.intake.scripts.sha["enqueue"] = "0" * 40  # loading the scripts cannot help
     with pytest.raises(TrackingUnavailable, match="No matching script"):
         tracker.track("purchase", telegram_id=1)
     assert redis_client.llen(Keys("graspil").pending) == 0
@@ -125,13 +125,13 @@ def test_one_provider_failing_spools_only_its_part(
         environ={},
     )
     tracker = Tracker(settings)
-    tracker.producer.trigger = lambda name: None
+    tracker.trigger = lambda name: None
     redis_client.set(Keys("giosg").pending, "not a list")  # WRONGTYPE for giosg alone
     event = demo_event(random.Random(1)) | {"name": "purchase", "telegram_id": 5}
     tracker.track(**event | {"value": 9.5, "currency": "USD", "order_id": "A-1"})
     lengths = {name: redis_client.llen(Keys(name).pending) for name in everyone if name != "giosg"}
     assert lengths == {name: 1 for name in lengths}
-    assert tracker.spooled == 1 and tracker.spool.count() == 1
+    assert tracker.outage.spooled == 1 and tracker.spool.count() == 1
     redis_client.delete(Keys("giosg").pending)
     assert tracker.drain_spool() == 1
     assert redis_client.llen(Keys("giosg").pending) == 1

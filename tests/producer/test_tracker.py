@@ -16,8 +16,9 @@ from kombu.exceptions import OperationalError
 from tracking_worker import routing
 from tracking_worker.events import Event, Normalized
 from tracking_worker.keys import Keys
+from tracking_worker.producer.outage import SPOOL_BACKOFF
 from tracking_worker.producer.spool import Spool
-from tracking_worker.producer.tracker import SPOOL_BACKOFF, Tracker
+from tracking_worker.producer.tracker import Tracker
 from tracking_worker.settings import load_settings
 
 GRASPIL = {"api_key": "key-123456", "targets": {"purchase": 12}}
@@ -33,7 +34,7 @@ def tracker_for(url: str, spool_dir: Path) -> Tracker:
         environ={},
     )
     tracker = Tracker(settings)
-    tracker.producer.trigger = lambda name: None  # no worker in these tests
+    tracker.trigger = lambda name: None  # no worker in these tests
     return tracker
 
 
@@ -59,7 +60,7 @@ def test_spooled_events_for_a_removed_provider_go_to_the_configured_ones(
     with caplog.at_level(logging.WARNING, "tracking_worker.producer"):
         tracker.track("purchase", telegram_id=1, event_id="new")
     assert sorted(pending_ids(redis_client)) == ["a", "c", "new"]
-    assert tracker.drained == 3 and tracker.spool.count() == 0
+    assert tracker.outage.drained == 3 and tracker.spool.count() == 0
     warnings = [r.getMessage() for r in caplog.records if "removed" in r.getMessage()]
     assert len(warnings) == 1 and "not configured" in warnings[0]  # once, not per event
 
@@ -75,7 +76,7 @@ def test_a_drain_that_fails_is_logged_backs_off_and_track_keeps_working(
     tracker = tracker_for(redis_url, not_a_directory)
     with caplog.at_level(logging.ERROR, "tracking_worker"):
         tracker.track("purchase", telegram_id=1, event_id="one")
-        tracker._spool_check_at -= SPOOL_BACKOFF / 2  # half the back-off passed: still waits
+        tracker.outage._spool_check_at -= SPOOL_BACKOFF / 2  # half the back-off passed: still waits
         tracker.track("purchase", telegram_id=1, event_id="two")
     assert pending_ids(redis_client) == ["one", "two"]
     [record] = [r for r in caplog.records if "draining the spool failed" in r.getMessage()]

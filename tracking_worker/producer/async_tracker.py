@@ -1,11 +1,11 @@
 """``atrack()``: ``track()`` for asyncio code (aiogram bots, ASGI apps), never blocking the loop.
 
-Nothing of the enqueue is written twice. The Producer validates and routes, and reads what Redis
-did (dropped events, triggers, the parts of failed providers): it is driven in two passes around
-the awaited round trip (see ``_Bridge``). ``store/intake.py`` lays out each ``enqueue.lua`` call
-(``call_args``) and reads each answer (``admitted``). Only the round trip is written here: the same
+Nothing of the enqueue is written twice. The wrapped Tracker's Producer plans each call and
+reads Redis's answers (``plan`` / ``apply``: no I/O); ``Outage`` decides when Redis is skipped,
+what is spooled and when the spool is drained; ``store/intake.py`` lays out each ``enqueue.lua``
+call (``call_args``) and reads each answer (``admitted``). Only the I/O is written here: the same
 calls through the same ``Scripts`` over redis.asyncio, in one MULTI/EXEC (one EVALSHA alone
-when a single provider is routed, as the sync Intake sends it).
+when a single provider is routed, as the sync Intake sends it), awaited.
 
 What would block runs in this tracker's two threads, on the sync Tracker it wraps (so both share
 one spool): spool writes, spool drains and the Celery trigger (kombu's client is blocking).
@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import redis
 import redis.asyncio as aioredis
@@ -34,21 +34,13 @@ from ..errors import StoreError, StoreUnavailable, TrackingUnavailable
 from ..events import Normalized
 from ..settings import Settings, load_settings
 from ..store.connection import converted
-from ..store.intake import Admitted, Intake, Limits, Route, admitted, call_args
+from ..store.intake import Admitted, Limits, Route, admitted, call_args
 from ..store.lua_scripts import Arg, Scripts, is_noscript
-from .enqueue import Producer
-from .throttle import WarningThrottle
-from .tracker import (
-    DOWN_FOR,
-    SPOOL_BACKOFF,
-    SPOOL_CHECK_EVERY,
-    SPOOL_WARNING_EVERY,
-    Tracker,
-)
+from .enqueue import Answers, EnqueuePlan
+from .outage import Outage, partial_failure
+from .tracker import Tracker
 
 log = logging.getLogger("tracking_worker")
-
-Answers = dict[str, Admitted | StoreError]
 
 #: Round trips in flight per AsyncTracker, hence Redis connections per event loop. Redis runs
 #: one command at a time: more buys no throughput (measured: 1,000 calls from 20 clients take
@@ -89,7 +81,9 @@ class AsyncIntake:
         self.scripts = scripts
         self.key_prefix = key_prefix
 
-    async def enqueue(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
+    async def enqueue(
+        self, routes: Mapping[str, Route], limits: Limits
+    ) -> dict[str, Admitted | StoreError]:
         calls = [call_args(name, route, limits, self.key_prefix) for name, route in routes.items()]
         with converted("enqueue"):
             answers = await self._once(calls)
@@ -113,32 +107,6 @@ class AsyncIntake:
         return list(await pipe.execute(raise_on_error=False))
 
 
-class _Planned(Exception):
-    """``Producer.enqueue`` stopped at its one Redis call, with what it meant to send."""
-
-    def __init__(self, routes: Mapping[str, Route], limits: Limits) -> None:
-        super().__init__("planned")
-        self.routes = routes
-        self.limits = limits
-
-
-class _Bridge:
-    """The async Producer's intake. First pass of a round: stops ``Producer.enqueue`` with the
-    routes it planned. Second pass: hands it the async round trip's outcome, which it then reads
-    exactly as it reads the sync Intake's (triggers, drops, the failed providers' parts)."""
-
-    def __init__(self) -> None:
-        self.outcome: Answers | StoreError | None = None
-
-    def enqueue(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
-        outcome, self.outcome = self.outcome, None
-        if outcome is None:
-            raise _Planned(routes, limits)
-        if isinstance(outcome, StoreError):
-            raise outcome
-        return outcome
-
-
 class AsyncTracker:
     """``track``/``track_many`` as coroutines, wrapping a sync ``Tracker`` (its settings,
     providers, spool and trigger), over this loop's own redis.asyncio client."""
@@ -155,17 +123,12 @@ class AsyncTracker:
         self.tracker = tracker
         self.settings = tracker.settings
         self.client = async_producer_client(self.settings)
-        sync = tracker.producer
         # The same Scripts object as the sync Intake's: one source and SHA1 of enqueue.lua.
-        self.intake = AsyncIntake(self.client, sync.intake.scripts, self.settings.redis.key_prefix)
-        self._bridge = _Bridge()
-        self.producer = Producer(
-            cast(Intake, self._bridge),
-            sync.providers,
-            self.settings.delivery,
-            self._trigger,
-            dedupe_ttl=self.settings.producer.dedupe_ttl,
+        self.intake = AsyncIntake(
+            self.client, tracker.intake.scripts, self.settings.redis.key_prefix
         )
+        self.producer = tracker.producer  # plan and apply only: nothing of it is per call
+        self.outage = Outage(self.settings.producer.on_unavailable, tracker.spool.directory)
         self._timeout = self.settings.redis.socket_timeout
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         # Blocking work, one thread each: spool appends (awaited by the caller; the Spool
@@ -180,13 +143,7 @@ class AsyncTracker:
         self._pending: set[asyncio.Future[Any]] = set()
         self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._closed = False
-        self._down_until = 0.0
-        self._spool_check_at = 0.0
         self._draining = False
-        self._may_warn = WarningThrottle(SPOOL_WARNING_EVERY)
-        #: Events this AsyncTracker spooled, and drained back into Redis, since it was built.
-        self.spooled = 0
-        self.drained = 0
 
     async def track(self, name: str, **fields: Any) -> str:
         """Validate and enqueue one event; returns its event id."""
@@ -204,68 +161,56 @@ class AsyncTracker:
 
     async def _enqueue(self, valid: list[Normalized]) -> None:
         now = time.monotonic()
-        if now < self._down_until:
-            await self._fallback(valid, TrackingUnavailable("Redis was unavailable a moment ago"))
+        skipped = self.outage.skipped(now)
+        if skipped is not None:
+            await self._spool(valid, skipped)
             return
         try:
-            failed = await self._produce(valid)
+            failed = await self._enqueue_now(valid)
         except TrackingUnavailable as exc:
-            self._down_until = now + DOWN_FOR
-            await self._fallback(valid, exc)
+            self.outage.went_down(now)
+            await self._spool(valid, exc)
             return
         if failed:
-            names = sorted({p for item in failed for p in item.providers})
-            await self._fallback(failed, TrackingUnavailable(f"enqueue failed for {names}"))
-        self._drain_some(now)
+            await self._spool(failed, partial_failure(failed))
+        if not self._draining and self.outage.drain_due(now):
+            self._draining = True
+            self._keep(asyncio.ensure_future(self._drain_one_file(now)))
 
-    async def _produce(self, valid: list[Normalized]) -> list[Normalized]:
-        """``Producer.enqueue`` with its round trip awaited: at most ``socket_timeout`` on Redis,
-        connecting included."""
-        try:
-            return self.producer.enqueue(valid)  # nothing routed: done without Redis
-        except _Planned as planned:
-            routes, limits = planned.routes, planned.limits
-        outcome: Answers | StoreError
-        try:
-            outcome = await self._round_trip(routes, limits)
-        except asyncio.TimeoutError:
-            outcome = StoreUnavailable(f"enqueue: Redis did not answer within {self._timeout:g}s")
-        except StoreError as exc:
-            outcome = exc
-        # No await from here: the bridge holds this round's outcome for this call alone.
-        self._bridge.outcome = outcome
-        try:
-            return self.producer.enqueue(valid)
-        finally:
-            self._bridge.outcome = None
+    async def _enqueue_now(self, valid: list[Normalized]) -> list[Normalized]:
+        """``Tracker.enqueue_now`` with its round trip awaited: at most ``socket_timeout`` on
+        Redis, connecting included."""
+        plan = self.producer.plan(valid)
+        if not plan.routes:
+            return []
+        applied = self.producer.apply(plan, await self._round_trip(plan))
+        for name in applied.triggers:
+            self._trigger(name)
+        return applied.failed
 
-    async def _round_trip(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
+    async def _round_trip(self, plan: EnqueuePlan) -> Answers:
         """The Intake's round trip within ``socket_timeout``, waiting for a slot included."""
-        if sys.version_info >= (3, 11):
-            async with asyncio.timeout(self._timeout):
-                return await self._in_slot(routes, limits)
-        return await asyncio.wait_for(self._in_slot(routes, limits), self._timeout)
-
-    async def _in_slot(self, routes: Mapping[str, Route], limits: Limits) -> Answers:
-        async with self._slots:
-            if time.monotonic() < self._down_until:  # found down while this call waited
-                raise StoreUnavailable("enqueue: Redis was unavailable a moment ago")
-            return await self.intake.enqueue(routes, limits)
-
-    async def _fallback(self, valid: list[Normalized], exc: TrackingUnavailable) -> None:
-        if self.settings.producer.on_unavailable == "raise":
-            raise exc
         try:
-            await self._spool(valid)
-        except OSError as disk:
-            raise TrackingUnavailable(f"{exc}; spooling failed too: {disk}") from None
-        self.spooled += len(valid)
-        if self._may_warn("spooled"):
-            log.warning(
-                "Redis unavailable (%s): events spooled to %s", exc, self.tracker.spool.directory
-            )
+            if sys.version_info >= (3, 11):
+                async with asyncio.timeout(self._timeout):
+                    return await self._in_slot(plan)
+            return await asyncio.wait_for(self._in_slot(plan), self._timeout)
+        except asyncio.TimeoutError:
+            return StoreUnavailable(f"enqueue: Redis did not answer within {self._timeout:g}s")
+        except StoreError as exc:
+            return exc
 
-    async def _spool(self, valid: list[Normalized]) -> None:
+    async def _in_slot(self, plan: EnqueuePlan) -> dict[str, Admitted | StoreError]:
+        async with self._slots:
+            if self.outage.skipped(time.monotonic()):  # found down while this call waited
+                raise StoreUnavailable("enqueue: Redis was unavailable a moment ago")
+            return await self.intake.enqueue(plan.routes, plan.limits)
+
+    async def _spool(self, valid: list[Normalized], exc: TrackingUnavailable) -> None:
+        with self.outage.spooling(len(valid), exc):
+            await self._append(valid)
+
+    async def _append(self, valid: list[Normalized]) -> None:
         """Append and fsync in the spool thread. Appends that arrive while one is written go
         out together in the next write: a burst of callers during an outage costs two fsyncs,
         not one each in a row (the Spool writes one append at a time)."""
@@ -298,32 +243,15 @@ class AsyncTracker:
         finally:
             self._spooling = False
 
-    def _drain_some(self, now: float) -> None:
-        """Start moving one spool file into Redis, at most once per SPOOL_CHECK_EVERY, in a
-        thread: the caller's own events are enqueued and it does not wait for this."""
-        if now < self._spool_check_at or self._draining:
-            return
-        self._spool_check_at = now + SPOOL_CHECK_EVERY
-        self._draining = True
-        self._keep(asyncio.ensure_future(self._drain_one_file(now)))
-
     async def _drain_one_file(self, now: float) -> None:
+        """Move one spool file into Redis in the side thread: the caller's own events are
+        enqueued and it does not wait for this."""
         loop = asyncio.get_running_loop()
         try:
-            drained = await loop.run_in_executor(self._side_thread, self._drain_in_thread)
-        except TrackingUnavailable:
-            self._down_until = time.monotonic() + DOWN_FOR
-            return
-        except Exception:  # logged with its traceback, tried again after SPOOL_BACKOFF
-            self._spool_check_at = now + SPOOL_BACKOFF
-            log.exception("draining the spool failed; next try in %.0f s", SPOOL_BACKOFF)
-            return
+            with self.outage.draining(now) as drained:
+                drained.count = await loop.run_in_executor(self._side_thread, self._drain_in_thread)
         finally:
             self._draining = False
-        self.drained += drained
-        if drained:
-            log.info("drained %d spooled event(s) into Redis", drained)
-            self._spool_check_at = now  # more may wait: the next call continues
 
     def _drain_in_thread(self) -> int:
         if not self.tracker.spool.has_events():
@@ -331,10 +259,10 @@ class AsyncTracker:
         return self.tracker.drain_spool(files=1)
 
     def _trigger(self, provider: str) -> None:
-        """The Producer asks for a delivery (a batch is full): the Tracker's own trigger, which
-        never raises, sends the Celery message from the side thread."""
+        """A batch is full: the Tracker's own trigger, which never raises, sends the Celery
+        message from the side thread."""
         loop = asyncio.get_running_loop()
-        send = self.tracker.producer.trigger  # looked up now: a test may have replaced it
+        send = self.tracker.trigger  # looked up now: a test may have replaced it
         self._keep(loop.run_in_executor(self._side_thread, send, provider))
 
     def _keep(self, future: asyncio.Future[Any]) -> None:

@@ -1,7 +1,10 @@
-"""Route and enqueue: the only code that runs inside web requests.
+"""Validate, route, and read what Redis did: the producer's core, with no I/O of its own.
 
-Validate every event, pick its providers, and append it to each provider's pending list in one
-Redis round trip (one MULTI/EXEC pipeline of ``enqueue.lua`` calls, all or nothing).
+``Producer.plan`` lays out what one call sends (each provider's route); the tracker makes the
+round trip its own way (``Tracker`` blocking, ``AsyncTracker`` awaited); ``Producer.apply``
+reads the answers: which providers to start a delivery for, and which providers' parts failed
+(for the tracker to spool). Both trackers drive this one core, so routing and the reading of
+answers are written once and run once per call.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..errors import StoreError, TrackingUnavailable, ValidationError
 from ..events import EventSchema, Normalized, normalize, time_of
 from ..providers.base import Provider
 from ..settings import DeliverySettings
-from ..store.intake import Intake, Limits, Route
+from ..store.intake import Admitted, Limits, Route
 from .throttle import WarningThrottle
 
 #: A batch this large validates with the cyclic collector paused (see ``collector_paused``).
@@ -29,23 +32,41 @@ log = logging.getLogger("tracking_worker.producer")
 #: A warning about the same thing (a full list, a removed provider) at most this often.
 WARNING_EVERY = 60.0
 
+#: What Redis answered for a plan: per provider, what enqueue.lua did or why it failed; or the
+#: one error of the whole round trip.
+Answers = Mapping[str, Admitted | StoreError] | StoreError
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnqueuePlan:
+    """One call's round trip, laid out: each routed provider's part (none: no round trip)."""
+
+    valid: list[Normalized]
+    routes: dict[str, Route]
+    limits: Limits
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Applied:
+    """What the answers mean for the caller: the providers whose batch just filled (start a
+    delivery now), and each event that failed, addressed to its failed providers alone."""
+
+    triggers: list[str]
+    failed: list[Normalized]
+
 
 class Producer:
-    """Validates and enqueues events; ``trigger(provider)`` starts a delivery for full batches."""
+    """Validates events, plans their enqueue and reads Redis's answers; never calls Redis."""
 
     def __init__(
         self,
-        intake: Intake,
         providers: Mapping[str, Provider],
         delivery: DeliverySettings,
-        trigger: Callable[[str], None],
         *,
         dedupe_ttl: float = 86400.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.intake = intake
         self.providers = dict(providers)
-        self.trigger = trigger
         self.clock = clock
         self.limits = Limits(
             max_pending=delivery.max_pending,
@@ -104,31 +125,29 @@ class Producer:
             valid.append(normalized)
         return valid, errors
 
-    def enqueue(self, valid: list[Normalized]) -> list[Normalized]:
-        """Append the events to their providers' lists in one round trip. Raises
-        TrackingUnavailable when nothing could be enqueued; when only some providers' parts
-        failed, returns those parts (each event for just the failed providers) for the caller
-        to spool, so the providers that got it never get it twice."""
-        routes = self._route(valid)
-        if not routes:
-            return []
-        try:
-            admitted = self.intake.enqueue(routes, self.limits)
-        except StoreError as exc:
-            raise TrackingUnavailable(str(exc)) from None
-        failed = {name: r for name, r in admitted.items() if isinstance(r, StoreError)}
-        if failed and len(failed) == len(admitted):  # nothing enqueued: nothing can double
+    def plan(self, valid: list[Normalized]) -> EnqueuePlan:
+        """Route every event: each provider's part of this call (skipped events only counted)."""
+        return EnqueuePlan(valid, self._route(valid), self.limits)
+
+    def apply(self, plan: EnqueuePlan, answers: Answers) -> Applied:
+        """Read the round trip's answers. Raises TrackingUnavailable when nothing was enqueued
+        (the caller spools every event); when only some providers' parts failed, ``failed``
+        holds those parts, so the providers that got an event never get it twice."""
+        if isinstance(answers, StoreError):
+            raise TrackingUnavailable(str(answers)) from None
+        failed = {name: r for name, r in answers.items() if isinstance(r, StoreError)}
+        if failed and len(failed) == len(answers):  # nothing enqueued: nothing can double
             raise TrackingUnavailable(str(next(iter(failed.values()))))
-        for name, error in failed.items():
-            log.error("%s: enqueue failed, its part is spooled: %s", name, error)
-        for name, result in admitted.items():
+        triggers = []
+        for name, result in answers.items():
             if isinstance(result, StoreError):
+                log.error("%s: enqueue failed, its part is spooled: %s", name, result)
                 continue
             if result.dropped:
                 self._warn_dropped(name, result.dropped)
             if result.trigger:
-                self.trigger(name)
-        return _parts_for(valid, set(failed), tuple(self.providers))
+                triggers.append(name)
+        return Applied(triggers, _parts_for(plan.valid, set(failed), tuple(self.providers)))
 
     def _check_requested(self, requested: tuple[str, ...]) -> None:
         unknown = sorted(set(requested) - set(self.providers))

@@ -13,37 +13,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import routing
-from ..errors import TrackingUnavailable
+from ..errors import StoreError, TrackingUnavailable
 from ..events import Normalized
 from ..settings import Settings
 from ..store.connection import producer_client
 from ..store.intake import Intake
 from ..store.lua_scripts import Scripts
 from ..store.roundtrip import RoundTrip
-from .enqueue import Producer
+from .enqueue import Answers, EnqueuePlan, Producer
+from .outage import SPOOL_CHUNK, Outage, partial_failure
 from .spool import Spool
-from .throttle import WarningThrottle
 
 if TYPE_CHECKING:
     from celery import Celery
 
 log = logging.getLogger("tracking_worker")
-
-#: After a failed round trip, skip Redis this long and spool at once: a web request during an
-#: outage then costs a file append, not a connect timeout.
-DOWN_FOR = 1.0
-#: How often a call looks for spooled events (it then drains one spool file, at most
-#: ``Spool.max_lines`` events), and how many events go to Redis per round trip.
-SPOOL_CHECK_EVERY = 1.0
-SPOOL_CHUNK = 100
-#: After draining failed for a reason other than Redis being down (a bug, an unreadable spool
-#: directory), leave the spool alone this long: the error is logged once per try, not per call.
-SPOOL_BACKOFF = 30 * SPOOL_CHECK_EVERY
-SPOOL_WARNING_EVERY = 60.0
 
 
 class Tracker:
@@ -52,26 +40,22 @@ class Tracker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = producer_client(settings)
-        providers = settings.build_providers()
+        self.intake = Intake(
+            RoundTrip(self.client, settings.producer.reply_spin),
+            Scripts(),
+            settings.redis.key_prefix,
+        )
         self.producer = Producer(
-            Intake(
-                RoundTrip(self.client, settings.producer.reply_spin),
-                Scripts(),
-                settings.redis.key_prefix,
-            ),
-            providers,
+            settings.build_providers(),
             settings.delivery,
-            self._trigger,
             dedupe_ttl=settings.producer.dedupe_ttl,
         )
         self.spool = Spool(settings.producer.spool_dir)
+        self.outage = Outage(settings.producer.on_unavailable, self.spool.directory)
+        #: Starts a delivery of a provider whose batch just filled; never raises (the beat
+        #: tick starts it anyway). Tests without a worker replace it.
+        self.trigger: Callable[[str], None] = self._send_trigger
         self._celery: Celery | None = None
-        self._down_until = 0.0
-        self._spool_check_at = 0.0
-        self._may_warn = WarningThrottle(SPOOL_WARNING_EVERY)
-        #: Events this Tracker spooled, and drained back into Redis, since it was built.
-        self.spooled = 0
-        self.drained = 0
 
     def track(self, name: str, **fields: Any) -> str:
         """Validate and enqueue one event; returns its event id."""
@@ -89,56 +73,48 @@ class Tracker:
         """Enqueue spooled events now (``tracking-worker spool drain``): every spool file, or
         ``files`` of them; returns how many events."""
         drained = self.spool.drain(self._enqueue_spooled, files=files, chunk=SPOOL_CHUNK)
-        self.drained += drained
+        self.outage.drained += drained
         return drained
 
     def enqueue(self, valid: list[Normalized]) -> None:
         """Enqueue events already validated (``validate``): Redis, else the spool."""
         now = time.monotonic()
-        if now >= self._down_until:
-            try:
-                failed = self.producer.enqueue(valid)
-            except TrackingUnavailable as exc:
-                self._down_until = now + DOWN_FOR
-                self._fallback(valid, exc)
-                return
-            if failed:
-                names = sorted({p for item in failed for p in item.providers})
-                self._fallback(failed, TrackingUnavailable(f"enqueue failed for {names}"))
-            self._drain_some(now)
+        skipped = self.outage.skipped(now)
+        if skipped is not None:
+            self._spool(valid, skipped)
             return
-        self._fallback(valid, TrackingUnavailable("Redis was unavailable a moment ago"))
-
-    def _fallback(self, valid: list[Normalized], exc: TrackingUnavailable) -> None:
-        if self.settings.producer.on_unavailable == "raise":
-            raise exc
         try:
+            failed = self.enqueue_now(valid)
+        except TrackingUnavailable as exc:
+            self.outage.went_down(now)
+            self._spool(valid, exc)
+            return
+        if failed:
+            self._spool(failed, partial_failure(failed))
+        if self.outage.drain_due(now):
+            with self.outage.draining(now) as drained:
+                drained.count = self._drain_one_file()
+
+    def enqueue_now(self, valid: list[Normalized]) -> list[Normalized]:
+        """One round trip, no spool: raises TrackingUnavailable when nothing was enqueued;
+        returns the parts of the providers that failed alone (each event addressed to them)."""
+        plan = self.producer.plan(valid)
+        if not plan.routes:
+            return []
+        applied = self.producer.apply(plan, self._round_trip(plan))
+        for name in applied.triggers:
+            self.trigger(name)
+        return applied.failed
+
+    def _round_trip(self, plan: EnqueuePlan) -> Answers:
+        try:
+            return self.intake.enqueue(plan.routes, plan.limits)
+        except StoreError as exc:
+            return exc
+
+    def _spool(self, valid: list[Normalized], exc: TrackingUnavailable) -> None:
+        with self.outage.spooling(len(valid), exc):
             self.spool.append(valid)
-        except OSError as disk:
-            raise TrackingUnavailable(f"{exc}; spooling failed too: {disk}") from None
-        self.spooled += len(valid)
-        if self._may_warn("spooled"):
-            log.warning("Redis unavailable (%s): events spooled to %s", exc, self.spool.directory)
-
-    def _drain_some(self, now: float) -> None:
-        """Move one spool file into Redis, at most once per SPOOL_CHECK_EVERY; never raises,
-        since the request's own events are already enqueued."""
-        if now < self._spool_check_at:
-            return
-        self._spool_check_at = now + SPOOL_CHECK_EVERY
-        try:
-            drained = self._drain_one_file()
-        except TrackingUnavailable:
-            self._down_until = time.monotonic() + DOWN_FOR
-            return
-        except Exception:  # logged with its traceback, tried again after SPOOL_BACKOFF
-            self._spool_check_at = now + SPOOL_BACKOFF
-            log.exception("draining the spool failed; next try in %.0f s", SPOOL_BACKOFF)
-            return
-        self.drained += drained
-        if drained:
-            log.info("drained %d spooled event(s) into Redis", drained)
-            self._spool_check_at = now  # more may wait: the next call continues
 
     def _drain_one_file(self) -> int:
         if not self.spool.has_events():
@@ -147,15 +123,18 @@ class Tracker:
 
     def _enqueue_spooled(self, part: list[Normalized]) -> None:
         """Drain step: a provider whose part fails again goes back to the spool alone."""
-        failed = self.producer.enqueue(part)
+        failed = self.enqueue_now(part)
         if failed:
             self.spool.append(failed)
 
-    def _trigger(self, provider: str) -> None:
+    def _trigger_app(self) -> Celery:
+        if self._celery is None:
+            self._celery = routing.trigger_app(self.settings)
+        return self._celery
+
+    def _send_trigger(self, provider: str) -> None:
         try:
-            if self._celery is None:
-                self._celery = routing.trigger_app(self.settings)
-            routing.send_deliver(self._celery, provider, flush=False)
+            routing.send_deliver(self._trigger_app(), provider, flush=False)
         except Exception as exc:  # noqa: BLE001 - the beat tick starts it anyway
             log.warning(
                 "%s: could not start a delivery now (%s); the next tick will",
