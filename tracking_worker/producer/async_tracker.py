@@ -8,7 +8,9 @@ calls through the same ``Scripts`` over redis.asyncio, in one MULTI/EXEC (one EV
 when a single provider is routed, as the sync Intake sends it), awaited.
 
 What would block runs in this tracker's two threads, on the sync Tracker it wraps (so both share
-one spool): spool writes, spool drains and the Celery trigger (kombu's client is blocking).
+one spool): spool writes, spool drains and the Celery trigger (kombu's client is blocking). The
+trigger's Celery app is built, and its imports done, in a thread before the first call returns:
+imported mid-stream, even in a thread, they held the loop for up to 28 ms.
 
 One AsyncTracker per event loop: redis.asyncio connections belong to the loop that made them.
 """
@@ -21,7 +23,7 @@ import sys
 import time
 import weakref
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -136,8 +138,10 @@ class AsyncTracker:
         # drains), where a broker or Redis that does not answer holds up only more side work.
         self._spool_thread = ThreadPoolExecutor(1, thread_name_prefix="tw-async-spool")
         self._side_thread = ThreadPoolExecutor(1, thread_name_prefix="tw-async-side")
-        for pool in (self._spool_thread, self._side_thread):
-            pool.submit(int)  # started now, not in the middle of an outage's first burst
+        self._spool_thread.submit(int)  # started now, not in the middle of an outage's burst
+        #: The trigger app's imports, done now in the side thread; the first call waits for
+        #: them (see the module's docstring).
+        self._prepared: Future[None] | None = self._side_thread.submit(tracker.prepare_trigger)
         self._to_spool: list[tuple[list[Normalized], asyncio.Future[None]]] = []
         self._spooling = False
         self._pending: set[asyncio.Future[Any]] = set()
@@ -147,17 +151,25 @@ class AsyncTracker:
 
     async def track(self, name: str, **fields: Any) -> str:
         """Validate and enqueue one event; returns its event id."""
-        self._check_loop()
+        await self._ready()
         valid = self.producer.validate([{"name": name, **fields}], single=True)
         await self._enqueue(valid)
         return valid[0].event.event_id
 
     async def track_many(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
         """Validate all, then enqueue all in one round trip; one bad event enqueues none."""
-        self._check_loop()
+        await self._ready()
         valid = self.producer.validate(events)
         await self._enqueue(valid)
         return [item.event.event_id for item in valid]
+
+    async def _ready(self) -> None:
+        self._check_loop()
+        prepared = self._prepared
+        if prepared is not None:
+            if not prepared.done():
+                await asyncio.wrap_future(prepared)
+            self._prepared = None
 
     async def _enqueue(self, valid: list[Normalized]) -> None:
         now = time.monotonic()
@@ -300,7 +312,7 @@ class AsyncTracker:
         self._closed = True
         await self.join()
         for pool in (self._spool_thread, self._side_thread):
-            pool.shutdown(wait=False)  # idle: nothing is left to run
+            pool.shutdown(wait=False)  # idle, but for a preparation no call waited for
         await self.client.aclose()
         if self._owns_tracker:
             await asyncio.to_thread(self.tracker.close)
