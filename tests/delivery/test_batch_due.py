@@ -11,6 +11,7 @@ import redis
 from tests.store.timetravel import advance
 from tracking_worker.delivery.policy import take_from_pending
 from tracking_worker.keys import Keys
+from tracking_worker.store import codec
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import ProviderQueue
 
@@ -41,9 +42,8 @@ def test_claim_and_due_follow_the_rule(
     queue = ProviderQueue(redis_client, Scripts(), Keys("graspil"))
     k = queue.keys
     if pending:
-        pairs = [part for n in range(pending) for part in ("", json.dumps({"n": n}))]
-        keys = [k.pending, k.stats, k.trigger, k.seen, k.since]
-        queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, *pairs])
+        pairs = tuple(part for n in range(pending) for part in ("", json.dumps({"n": n})))
+        queue.scripts.call(redis_client, codec.Enqueue(10**6, 10**6, 10_000, 0, 60, pairs), k)
         redis_client.set(k.since, float(redis_client.get(k.since)) - waited)
     due = queue.due(full=FULL, wait=WAIT)
     batch = queue.claim(lease=30, size=FULL, flush=flush, wait=WAIT)
@@ -57,10 +57,10 @@ def test_claim_and_due_follow_the_rule(
 def test_the_wait_starts_with_the_first_event_of_an_empty_list(redis_client: redis.Redis) -> None:
     queue = ProviderQueue(redis_client, Scripts(), Keys("graspil"))
     k = queue.keys
-    keys = [k.pending, k.stats, k.trigger, k.seen, k.since]
-    queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, "", "{}"])
+    one = codec.Enqueue(10**6, 10**6, 10_000, 0, 60, ("", "{}"))
+    queue.scripts.call(redis_client, one, k)
     first = float(redis_client.get(k.since))
-    queue.scripts.run(redis_client, "enqueue", keys, [10**6, 10**6, 10_000, 0, 60, "", "{}"])
+    queue.scripts.call(redis_client, one, k)
     assert float(redis_client.get(k.since)) == first  # later events do not restart it
     assert queue.claim(lease=30, size=FULL, flush=True, wait=WAIT) is None
     redis_client.set(k.since, first - WAIT)  # as if two seconds had passed

@@ -20,6 +20,7 @@ from tracking_worker.outcomes import Delivered, Retry
 from tracking_worker.redact import Redactor
 from tracking_worker.sandbox import SandboxServer, provider_settings
 from tracking_worker.settings import load_settings
+from tracking_worker.store import codec
 from tracking_worker.store.circuit import FAILURE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import ProviderQueue
@@ -61,13 +62,8 @@ def sandboxed(
 
 def enqueue(d: Deliverer, events: list[Event]) -> None:
     k = d.queue.keys
-    pairs = [part for e in events for part in ("", e.to_json())]
-    d.queue.scripts.run(
-        d.queue.client,
-        "enqueue",
-        [k.pending, k.stats, k.trigger, k.seen, k.since],
-        [10**6, 10**6, 10_000, 0, 60, *pairs],
-    )
+    pairs = tuple(part for e in events for part in ("", e.to_json()))
+    d.queue.scripts.call(d.queue.client, codec.Enqueue(10**6, 10**6, 10_000, 0, 60, pairs), k)
     advance(d.queue.client, k, d.delivery.flush_interval)  # aged: a flush takes them
 
 

@@ -10,6 +10,7 @@ import redis
 from tests.helpers import wait_for
 from tests.store.timetravel import advance
 from tracking_worker.keys import Keys
+from tracking_worker.store import codec
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import DeadEvent, ProviderQueue, Settlement
 
@@ -22,12 +23,8 @@ def queue(redis_client: redis.Redis) -> ProviderQueue:
 def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int = 100) -> list:
     k = queue.keys
     pairs = [part for i in range(count) for part in ("", json.dumps({"n": i}))]
-    return queue.scripts.run(
-        queue.client,
-        "enqueue",
-        [k.pending, k.stats, k.trigger, k.seen, k.since],
-        [max_pending, size, 10_000, 0, 60, *pairs],
-    )
+    call = codec.Enqueue(max_pending, size, 10_000, 0, 60, tuple(pairs))
+    return queue.scripts.call(queue.client, call, k)
 
 
 def test_enqueue_triggers_once_per_full_batch_and_drops_over_max(queue: ProviderQueue) -> None:
@@ -193,13 +190,8 @@ def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> 
     k = queue.keys
 
     def enqueue(*ids: str) -> list:
-        pairs = [part for i in ids for part in (i, json.dumps({"id": i}))]
-        return queue.scripts.run(
-            queue.client,
-            "enqueue",
-            [k.pending, k.stats, k.trigger, k.seen, k.since],
-            [1000, 100, 10_000, 0, 60, *pairs],
-        )
+        pairs = tuple(part for i in ids for part in (i, json.dumps({"id": i})))
+        return queue.scripts.call(queue.client, codec.Enqueue(1000, 100, 10_000, 0, 60, pairs), k)
 
     assert enqueue("a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too
     advance(queue.client, k, 30)

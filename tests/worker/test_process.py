@@ -11,6 +11,7 @@ from tests.store.timetravel import redis_now
 from tracking_worker.keys import Keys
 from tracking_worker.sandbox import provider_settings
 from tracking_worker.settings import Settings, load_settings
+from tracking_worker.store import codec
 from tracking_worker.worker.process import WorkerProcess, warn_if_evicting
 
 
@@ -33,12 +34,7 @@ def test_a_tick_whose_clock_is_minutes_off_reaps_no_live_lease(
     queue = ticker.deliverers["graspil"].queue
     keys = Keys("graspil")
     k = queue.keys
-    queue.scripts.run(
-        redis_client,
-        "enqueue",
-        [k.pending, k.stats, k.trigger, k.seen, k.since],
-        [100, 100, 1000, 0, 60, "", "{}"],
-    )
+    queue.scripts.call(redis_client, codec.Enqueue(100, 100, 1000, 0, 60, ("", "{}")), k)
     live = queue.claim(lease=60, size=10, flush=True, wait=0)
     assert live is not None
     ticker.tick()

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..keys import Keys
 from ..settings import DeliverySettings
+from . import codec
 from .connection import as_text, converted
 from .lua_scripts import Scripts
 
@@ -47,41 +48,35 @@ class Circuit:
         """May this worker send now? While half-open, only the one caller that takes the
         probe slot may (for one request)."""
         probe_lease = self.delivery.lease_seconds
-        allowed, wait, state = self.scripts.run(
-            self.client, "circuit_allow", [self.keys.circuit], [probe_lease]
-        )
+        call = codec.CircuitAllow(probe_lease=probe_lease)
+        allowed, wait, state = self.scripts.call(self.client, call, self.keys)
         return Verdict(bool(int(allowed)), float(wait), as_text(state))
 
     def record(
         self, kind: str, *, wait: float = 0.0, reason: str = "", failures: int = 1
     ) -> Change:
         d = self.delivery
-        state, open_until, opened, now = self.scripts.run(
-            self.client,
-            "circuit_record",
-            [self.keys.circuit],
-            [
-                kind,
-                d.breaker_threshold,
-                d.breaker_cooldown,
-                d.breaker_cooldown_cap,
-                d.credentials_cooldown,
-                wait,
-                reason[:500],
-                failures,
-            ],
+        call = codec.CircuitRecord(
+            kind=kind,
+            threshold=d.breaker_threshold,
+            cooldown=d.breaker_cooldown,
+            cooldown_cap=d.breaker_cooldown_cap,
+            credentials_cooldown=d.credentials_cooldown,
+            wait=wait,
+            reason=reason[:500],
+            failed_requests=failures,
         )
+        state, open_until, opened, now = self.scripts.call(self.client, call, self.keys)
         return Change(as_text(state), float(open_until), bool(int(opened)), float(now))
 
     def release_probe(self) -> bool:
         """A probe that found nothing to send gives its slot back at once."""
-        return bool(int(self.scripts.run(self.client, "circuit_release", [self.keys.circuit], [])))
+        return bool(int(self.scripts.call(self.client, codec.CircuitRelease(), self.keys)))
 
     def reset(self) -> int:
         """Close the circuit now (an operator fixed the key, or a provider's pause was wrong);
         the retry batches waiting for it are due at once. Returns how many."""
-        keys = [self.keys.circuit, self.keys.retry]
-        return int(self.scripts.run(self.client, "circuit_reset", keys, []))
+        return int(self.scripts.call(self.client, codec.CircuitReset(), self.keys))
 
     def state(self) -> dict[str, str]:
         with converted("reading the circuit"):

@@ -20,13 +20,14 @@ import redis
 from ..errors import ConfigurationError
 from ..keys import Keys
 from ..settings import Settings
+from . import codec
 from .connection import as_text, converted
 from .lua_scripts import Scripts
 
 PAGE = 500
 _STREAM_ID = re.compile(r"\d+-\d+")
 Entry = tuple[str, dict[str, str]]
-#: Arguments of replay.lua (``DeadLetters.list`` shadows the builtin inside the class).
+#: Moves of replay.lua, flat (``DeadLetters.list`` shadows the builtin inside the class).
 Args = list[str]
 
 
@@ -175,10 +176,8 @@ class DeadLetters:
     ) -> int:
         if dry_run:
             return len(args) // 2
-        k = self.keys
-        # KEYS[4] (since) lets replay.lua mark when the pending list started filling.
-        keys = [k.dead, k.pending, k.stats, k.since]
-        moved = int(self.scripts.run(self.client, "replay", keys, args))
+        # Its key ``since`` lets replay.lua mark when the pending list started filling.
+        moved = int(self.scripts.call(self.client, codec.Replay(moves=tuple(args)), self.keys))
         if pause is not None:
             pause(before + moved)
         return moved

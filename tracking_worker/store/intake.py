@@ -12,6 +12,7 @@ import redis
 
 from ..errors import StoreError
 from ..keys import Keys
+from .codec import Enqueue, enqueue_args
 from .connection import converted
 from .lua_scripts import Arg, Scripts, is_noscript
 from .roundtrip import RoundTrip
@@ -92,23 +93,22 @@ def call_args(
     name: str, route: Route, limits: Limits, key_prefix: str
 ) -> tuple[list[str], list[Arg]]:
     """The keys and arguments of one provider's ``enqueue.lua`` call (shared with the async
-    path)."""
-    args: list[Arg] = [
+    path), laid out by ``codec.Enqueue``."""
+    args = enqueue_args(
         limits.max_pending,
         limits.full_batch[name],
         limits.trigger_ttl_ms,
         route.skipped,
         limits.dedupe_ttl,
-        *route.events,
-    ]
+        route.events,
+    )
     return list(_enqueue_keys(name, key_prefix)), args
 
 
 @functools.lru_cache(maxsize=256)
 def _enqueue_keys(name: str, key_prefix: str) -> tuple[str, ...]:
     """``enqueue.lua``'s keys, built once per provider rather than once per call."""
-    k = Keys(name, key_prefix)
-    return k.pending, k.stats, k.trigger, k.seen, k.since
+    return tuple(Enqueue.keys(Keys(name, key_prefix)))
 
 
 def admitted(answer: Any) -> Admitted | StoreError:

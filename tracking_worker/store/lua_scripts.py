@@ -14,6 +14,9 @@ from typing import Any
 
 import redis
 
+from ..keys import Keys
+from .codec import Arg as Arg
+from .codec import Layout
 from .connection import converted
 from .roundtrip import RoundTrip
 
@@ -47,8 +50,6 @@ LIBRARIES = {
     "settle": ("receipts_lib",),
     "reap": ("receipts_lib",),
 }
-
-Arg = str | int | float | bytes
 
 
 class Scripts:
@@ -88,6 +89,11 @@ class Scripts:
                     raise
                 self.load(client)
                 return trips.call("EVALSHA", sha, len(keys), *keys, *args)
+
+    def call(self, client: redis.Redis, layout: Layout, keys: Keys) -> Any:
+        """Run the script ``layout`` holds the arguments of, on the provider of ``keys``."""
+        script_keys = layout.keys(keys, getattr(layout, "batch_id", ""))
+        return self.run(client, layout.SCRIPT, script_keys, layout.args())
 
     def queue_call(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Arg]) -> None:
         """Add a call to a pipeline; the caller executes it (and retries on NOSCRIPT)."""

@@ -16,8 +16,9 @@ from typing import Any, cast
 import redis
 
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
+from . import codec
 from .connection import as_text, converted
-from .lua_scripts import Arg, Scripts
+from .lua_scripts import Scripts
 from .metrics import histogram_fields
 
 log = logging.getLogger("tracking_worker.store")
@@ -102,7 +103,11 @@ class ProviderQueue:
         self.dead_max = dead_max
         self.receipts_ttl = receipts_ttl
         #: The receipt arguments settle and reap take (see receipts_lib.lua).
-        self._receipts = (receipts_ttl, RECEIPT_BUCKET_SECONDS, keys.receipts_prefix)
+        self._receipts: dict[str, Any] = {
+            "receipts_ttl": receipts_ttl,
+            "receipt_bucket": RECEIPT_BUCKET_SECONDS,
+            "receipts_prefix": keys.receipts_prefix,
+        }
 
     def claim(self, *, lease: float, size: int, flush: bool, wait: float) -> Batch | None:
         """Lease a due retry batch, else ``size`` pending events (a full batch), else, when
@@ -110,56 +115,24 @@ class ProviderQueue:
         whose batch vanished from Redis are dropped, counted and logged."""
         k, token, new_id = self.keys, uuid.uuid4().hex, uuid.uuid4().hex
         claimed_at = time.monotonic()
-        got = self.scripts.run(
-            self.client,
-            "claim",
-            [k.pending, k.leases, k.retry, k.batch(new_id), k.stats, k.since],
-            [lease, size, 1 if flush else 0, token, new_id, k.batch_prefix, wait],
+        call = codec.Claim(
+            lease=lease,
+            claim_size=size,
+            flush=flush,
+            token=token,
+            batch_id=new_id,
+            batch_prefix=k.batch_prefix,
+            flush_interval=wait,
         )
-        batch_id, events, attempts, last_error, lost, form = (as_text(x) for x in got)
-        self._report_lost(int(lost), "retry set")
-        if not batch_id:
+        got = codec.claimed(self.scripts.call(self.client, call, k))
+        self._report_lost(got.lost, "retry set")
+        if not got.batch_id:
             return None
-        # Newline-joined (a serialized event holds none) unless claim.lua says otherwise.
-        raws = events.split("\n") if form == "lines" else json.loads(events)
-        return Batch(batch_id, token, raws, int(attempts), last_error, claimed_at)
+        return Batch(got.batch_id, token, got.events, got.attempts, got.last_error, claimed_at)
 
     def settle(self, batch: Batch, result: Settlement) -> bool:
         """Record the batch's outcomes; False when the lease was lost (batch resent later)."""
-        k = self.keys
-        args: list[Any] = [
-            batch.id,
-            batch.token,
-            result.not_before,
-            result.delivered,
-            result.requests,
-            json.dumps(result.retry) if result.retry else "",
-            len(result.retry),
-            result.retry_delay,
-            1 if result.count_attempt else 0,
-            result.last_error[:1000],
-            self.dead_max,
-            *self._receipts,
-            json.dumps(result.delivered_ids),
-            1 if result.closes_circuit else 0,
-        ]
-        histogram = histogram_fields(result.timings)
-        args += [len(histogram), *histogram]
-        for d in result.dead:
-            args += [
-                d.raw,
-                d.reason[:2000],
-                d.status or "",
-                d.excerpt[:1000],
-                batch.attempts + 1,
-                d.kind,
-            ]
-        done, trimmed = self.scripts.run(
-            self.client,
-            "settle",
-            [k.batch(batch.id), k.leases, k.retry, k.dead, k.stats, k.latency, k.circuit],
-            args,
-        )
+        done, trimmed = self.scripts.call(self.client, self._settle_call(batch, result), self.keys)
         if int(trimmed):
             log.error(
                 "%s: dead letters are at dead_max=%d: the %d oldest were trimmed (counted as "
@@ -170,32 +143,57 @@ class ProviderQueue:
             )
         return bool(int(done) == 1)
 
+    def _settle_call(self, batch: Batch, result: Settlement) -> codec.Settle:
+        """``result`` as settle.lua's arguments, texts cut to what the batch and the dead
+        letters keep (a status of 0 travels as none, as it always has)."""
+        dead_attempts = batch.attempts + 1
+        return codec.Settle(
+            batch_id=batch.id,
+            token=batch.token,
+            not_before=result.not_before,
+            delivered=result.delivered,
+            requests=result.requests,
+            retry_events=json.dumps(result.retry) if result.retry else "",
+            retry_count=len(result.retry),
+            retry_delay=result.retry_delay,
+            count_attempt=result.count_attempt,
+            last_error=result.last_error[:1000],
+            dead_max=self.dead_max,
+            delivered_ids=json.dumps(result.delivered_ids),
+            closes_circuit=result.closes_circuit,
+            histogram=tuple(histogram_fields(result.timings)),
+            dead=tuple(
+                codec.DeadEntry(
+                    d.raw,
+                    d.reason[:2000],
+                    d.status or None,
+                    d.excerpt[:1000],
+                    dead_attempts,
+                    d.kind,
+                )
+                for d in result.dead
+            ),
+            **self._receipts,
+        )
+
     def renew(self, batch: Batch, *, lease: float) -> bool:
         """Extend the lease; False when it was lost (reaped: another worker may send it)."""
-        k = self.keys
-        done = self.scripts.run(
-            self.client, "renew", [k.batch(batch.id), k.leases], [batch.id, batch.token, lease]
-        )
+        call = codec.Renew(batch_id=batch.id, token=batch.token, lease=lease)
+        done = self.scripts.call(self.client, call, self.keys)
         return bool(int(done) == 1)
 
     def reap(self, *, limit: int = 100) -> int:
         """Return expired leases to the retry set; returns how many batches."""
-        k = self.keys
-        reaped, lost = self.scripts.run(
-            self.client,
-            "reap",
-            [k.leases, k.retry, k.stats],
-            [k.batch_prefix, limit, *self._receipts],
-        )
+        call = codec.Reap(batch_prefix=self.keys.batch_prefix, limit=limit, **self._receipts)
+        reaped, lost = self.scripts.call(self.client, call, self.keys)
         self._report_lost(int(lost), "leases")
         return int(reaped)
 
     def due(self, *, full: int, wait: float) -> bool:
         """Whether a flushing delivery would find work now while the circuit lets it send: a
         due retry, ``full`` events pending, or a partial batch whose oldest waited ``wait``."""
-        k = self.keys
-        keys = [k.pending, k.retry, k.circuit, k.since]
-        return bool(int(self.scripts.run(self.client, "due", keys, [full, wait])))
+        call = codec.Due(claim_size=full, flush_interval=wait)
+        return bool(int(self.scripts.call(self.client, call, self.keys)))
 
     def _report_lost(self, lost: int, where: str) -> None:
         if lost:
@@ -290,5 +288,5 @@ class RunSlot:
         self._run("release")
 
     def _run(self, action: str) -> bool:
-        args: list[Arg] = [action, self.token, self.milliseconds]
-        return bool(int(self.scripts.run(self.client, "run_slot", [self.key], args)))
+        args = codec.RunSlot(action=action, token=self.token, milliseconds=self.milliseconds)
+        return bool(int(self.scripts.run(self.client, args.SCRIPT, [self.key], args.args())))

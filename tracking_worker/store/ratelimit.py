@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..keys import Keys
+from . import codec
 from .lua_scripts import Scripts
 
 
@@ -32,15 +33,9 @@ class RateLimiter:
     def acquire(self) -> float:
         """Block until a request may be sent; returns the seconds waited."""
         waited = 0.0
+        call = codec.RateTake(rate=self.rate, burst=self.burst)
         while True:
-            wait = float(
-                self.scripts.run(
-                    self.client,
-                    "rate_take",
-                    [self.keys.rate],
-                    [self.rate, self.burst],
-                )
-            )
+            wait = float(self.scripts.call(self.client, call, self.keys))
             if wait <= 0:
                 return waited
             wait = max(wait, 0.001)

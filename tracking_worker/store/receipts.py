@@ -32,6 +32,7 @@ import redis
 from ..errors import StoreError
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..settings import Settings
+from .codec import JSON, LINES, batch_events
 from .connection import as_text, converted
 
 Receipt = dict[str, Any]
@@ -184,15 +185,13 @@ def _start_of(event_id: str) -> str:
 
 
 def _holds(needle: str, lines: Any, events: Any) -> bool:
-    """Whether a batch's events (newline-joined ``lines``, or the JSON array ``events``; see
-    claim.lua) hold the event whose serialized form starts with ``needle``."""
-    if lines is not None:
-        text = as_text(lines)
-        return text.startswith(needle) or ("\n" + needle) in text
-    if events is None:
+    """Whether a batch's events (its field ``lines`` or ``events``, see ``codec.batch_events``)
+    hold the event whose serialized form starts with ``needle``."""
+    form, text = (LINES, lines) if lines is not None else (JSON, events)
+    if text is None:
         return False
     try:
-        items = json.loads(events)
+        items = batch_events(text, form)
     except ValueError:
         return False  # a corrupt batch: its claim reports it
     return isinstance(items, list) and any(

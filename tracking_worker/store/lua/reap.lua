@@ -1,8 +1,10 @@
 -- reap: return batches whose lease expired (their worker died, hung or was paused) to retry.
--- KEYS[1] tw:{p}:leases  KEYS[2] tw:{p}:retry  KEYS[3] tw:{p}:stats
--- ARGV[1] batch key prefix (tw:{p}:batch:, same {p} hash tag)  ARGV[2] limit
--- ARGV[3] receipts_ttl (seconds; 0: no receipts)  ARGV[4] receipt bucket seconds
--- ARGV[5] receipts key prefix (tw:{p}:receipts:)
+-- KEYS: leases  tw:{p}:leases   retry  tw:{p}:retry   stats  tw:{p}:stats
+-- ARGV: batch_prefix     batch key prefix (tw:{p}:batch:, same {p} hash tag)
+--       limit            batches at most
+--       receipts_ttl     seconds; 0: no receipts
+--       receipt_bucket   seconds
+--       receipts_prefix  receipts key prefix (tw:{p}:receipts:)
 -- NOW is Redis TIME: a tick host whose clock runs ahead cannot reap a live lease.
 -- The attempt counts: a batch that kills its worker every time must end dead, not loop.
 -- A leased id whose hash is gone (evicted, deleted by hand) is dropped and counted as lost.
@@ -26,13 +28,16 @@ local function split_lines(events)
     start = stop + 1
   end
 end
-local receipt = receipts(ARGV[3], ARGV[4], ARGV[5])
+local leases, retry, stats = KEYS[1], KEYS[2], KEYS[3]
+local batch_prefix, limit = ARGV[1], tonumber(ARGV[2])
+local receipts_ttl, receipt_bucket, receipts_prefix = ARGV[3], ARGV[4], ARGV[5]
+local receipt = receipts(receipts_ttl, receipt_bucket, receipts_prefix)
 local lease_error = 'lease expired: worker lost during send'
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[2]))
+local ids = redis.call('ZRANGEBYSCORE', leases, '-inf', NOW, 'LIMIT', 0, limit)
 local reaped, lost = 0, 0
 for _, id in ipairs(ids) do
-  local key = ARGV[1] .. id
-  redis.call('ZREM', KEYS[1], id)
+  local key = batch_prefix .. id
+  redis.call('ZREM', leases, id)
   if redis.call('EXISTS', key) == 0 then
     lost = lost + 1
   else
@@ -57,13 +62,13 @@ for _, id in ipairs(ids) do
         end
       end
     end
-    redis.call('ZADD', KEYS[2], NOW, id)
+    redis.call('ZADD', retry, NOW, id)
     local count = tonumber(redis.call('HGET', key, 'count') or 0)
-    redis.call('HINCRBY', KEYS[3], 'in_retry', count)
+    redis.call('HINCRBY', stats, 'in_retry', count)
     reaped = reaped + 1
   end
 end
 receipt.done()
-if reaped > 0 then redis.call('HINCRBY', KEYS[3], 'reaped', reaped) end
-if lost > 0 then redis.call('HINCRBY', KEYS[3], 'lost', lost) end
+if reaped > 0 then redis.call('HINCRBY', stats, 'reaped', reaped) end
+if lost > 0 then redis.call('HINCRBY', stats, 'lost', lost) end
 return {reaped, lost}

@@ -1,7 +1,9 @@
 -- renew: extend the lease of a batch still being sent, if this worker still holds it.
--- KEYS[1] tw:{p}:batch:<id>  KEYS[2] tw:{p}:leases
--- ARGV[1] batch id  ARGV[2] lease token  ARGV[3] lease seconds (from NOW, Redis TIME)
+-- KEYS: batch  tw:{p}:batch:<id>   leases  tw:{p}:leases
+-- ARGV: batch_id  token (the lease's)  lease (seconds from NOW, Redis TIME)
 -- Returns 1, or 0 when the lease was lost (reaped, and maybe claimed by another worker).
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
-redis.call('ZADD', KEYS[2], 'XX', NOW + tonumber(ARGV[3]), ARGV[1])
+local batch, leases = KEYS[1], KEYS[2]
+local batch_id, token, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('HGET', batch, 'token') ~= token then return 0 end
+redis.call('ZADD', leases, 'XX', NOW + lease, batch_id)
 return 1

@@ -1,78 +1,102 @@
 -- settle: record the outcome of every event of a claimed batch in one step.
--- KEYS[1] tw:{p}:batch:<id>  KEYS[2] tw:{p}:leases  KEYS[3] tw:{p}:retry
--- KEYS[4] tw:{p}:dead (stream)  KEYS[5] tw:{p}:stats  KEYS[6] tw:{p}:latency
--- KEYS[7] tw:{p}:circuit
--- ARGV[1] batch id  ARGV[2] lease token  ARGV[3] retry not before (absolute, Redis time: the
---         circuit's open_until, 0 for none)
--- ARGV[4] delivered count  ARGV[5] requests sent
--- ARGV[6] retry events (JSON array, '' when none)  ARGV[7] retry count
--- ARGV[8] retry delay (seconds from NOW, Redis TIME)
--- ARGV[9] attempts to add (0 when the provider was paused, not at fault)  ARGV[10] last error
--- ARGV[11] dead stream max length
--- ARGV[12] receipts_ttl (seconds; 0: no receipts)  ARGV[13] receipt bucket seconds
--- ARGV[14] receipts key prefix (tw:{p}:receipts:)  ARGV[15] delivered event ids (JSON array)
--- ARGV[16] '1' when every request of the batch succeeded: the circuit closes, as
---          circuit_record does for a success (one round trip per batch, not two)
--- ARGV[17] n, then ARGV[18..17+n]: latency histogram increments, field and amount pairs (see
---          store/metrics.py); a latency key of the wrong type is left alone, never an error:
---          a metric must not fail a delivery
--- ARGV[18+n..] dead entries, 6 fields each: event, reason, status, excerpt, attempts, kind
---          (each kind is also counted: dead:<kind>, e.g. dead:expired, dead:rejected)
--- The dead stream keeps ARGV[11] entries: the oldest beyond are trimmed, counted as
+-- KEYS: batch    tw:{p}:batch:<batch_id>
+--       leases   tw:{p}:leases
+--       retry    tw:{p}:retry
+--       dead     tw:{p}:dead (stream)
+--       stats    tw:{p}:stats
+--       latency  tw:{p}:latency
+--       circuit  tw:{p}:circuit
+-- ARGV: batch_id, token      the batch and its lease token
+--       not_before           the retry is due no earlier (absolute, Redis time: the circuit's
+--                            open_until, 0 for none)
+--       delivered            events delivered
+--       requests             requests sent
+--       retry_events         events to retry (JSON array, '' when none)
+--       retry_count          how many
+--       retry_delay          seconds from NOW (Redis TIME)
+--       count_attempt        attempts to add (0 when the provider was paused, not at fault)
+--       last_error
+--       dead_max             dead stream max length
+--       receipts_ttl         seconds; 0: no receipts
+--       receipt_bucket       seconds
+--       receipts_prefix      receipts key prefix (tw:{p}:receipts:)
+--       delivered_ids        delivered event ids (JSON array)
+--       closes_circuit       '1' when every request of the batch succeeded: the circuit closes,
+--                            as circuit_record does for a success (one round trip, not two)
+--       histogram_len        n, then from FIRST_HISTOGRAM n arguments: latency histogram
+--                            increments, field and amount pairs (see store/metrics.py); a latency
+--                            key of the wrong type is left alone, never an error: a metric must
+--                            not fail a delivery
+--       dead letters, from first_dead on, 6 arguments each: event, reason, status, excerpt,
+--                            attempts, kind (each kind is also counted: dead:<kind>, e.g.
+--                            dead:expired, dead:rejected)
+-- The dead stream keeps dead_max entries: the oldest beyond are trimmed, counted as
 -- dead_trimmed, and reported to the caller, never silently.
 -- Receipts (receipts_lib.lua): delivered, with the attempts the batch had used plus this one;
 -- dead, with the entry's attempts and reason; retry, with the batch's new count and the error.
 -- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
 -- nothing changes, the batch will be sent again (at-least-once); the requests were made all
 -- the same, so the circuit and the histogram are written first.
-if ARGV[16] == '1' then redis.call('DEL', KEYS[7]) end
-local first_dead = 18 + tonumber(ARGV[17])
-for f = 18, first_dead - 1, 2 do redis.pcall('HINCRBY', KEYS[6], ARGV[f], ARGV[f + 1]) end
-local held = redis.call('HMGET', KEYS[1], 'token', 'attempts')
-if held[1] ~= ARGV[2] then return {-1, 0} end
-redis.call('ZREM', KEYS[2], ARGV[1])
-local delivered = tonumber(ARGV[4])
-if delivered > 0 then redis.call('HINCRBY', KEYS[5], 'delivered', delivered) end
-if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', KEYS[5], 'requests', ARGV[5]) end
-local receipt = receipts(ARGV[12], ARGV[13], ARGV[14])
+local batch, leases, retry, dead, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local latency, circuit = KEYS[6], KEYS[7]
+local batch_id, token, not_before = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local delivered, requests = tonumber(ARGV[4]), ARGV[5]
+local retry_events, retry_count, retry_delay = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local count_attempt, last_error, dead_max = ARGV[9], ARGV[10], ARGV[11]
+local receipts_ttl, receipt_bucket, receipts_prefix = ARGV[12], ARGV[13], ARGV[14]
+local delivered_ids, closes_circuit = ARGV[15], ARGV[16]
+local histogram_len = tonumber(ARGV[17])
+local FIRST_HISTOGRAM = 18
+local first_dead = FIRST_HISTOGRAM + histogram_len
+if closes_circuit == '1' then redis.call('DEL', circuit) end
+for f = FIRST_HISTOGRAM, first_dead - 1, 2 do
+  redis.pcall('HINCRBY', latency, ARGV[f], ARGV[f + 1])
+end
+local held = redis.call('HMGET', batch, 'token', 'attempts')
+if held[1] ~= token then return {-1, 0} end
+redis.call('ZREM', leases, batch_id)
+if delivered > 0 then redis.call('HINCRBY', stats, 'delivered', delivered) end
+if tonumber(requests) > 0 then redis.call('HINCRBY', stats, 'requests', requests) end
+local receipt = receipts(receipts_ttl, receipt_bucket, receipts_prefix)
 if receipt.on then
   local attempts = tonumber(held[2] or 0) + 1
-  for _, id in ipairs(cjson.decode(ARGV[15])) do receipt.add(id, 'delivered', attempts) end
+  for _, id in ipairs(cjson.decode(delivered_ids)) do receipt.add(id, 'delivered', attempts) end
 end
-local dead, trimmed = 0, 0
+local dead_count, trimmed = 0, 0
 local before = 0
-if #ARGV >= first_dead + 5 then before = redis.call('XLEN', KEYS[4]) end
+if #ARGV >= first_dead + 5 then before = redis.call('XLEN', dead) end
 local i = first_dead
 while i + 5 <= #ARGV do
-  redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[11], '*',
-    'event', ARGV[i], 'reason', ARGV[i + 1], 'status', ARGV[i + 2], 'excerpt', ARGV[i + 3],
-    'attempts', ARGV[i + 4], 'kind', ARGV[i + 5], 'batch', ARGV[1], 'dead_at', NOW)
-  redis.call('HINCRBY', KEYS[5], 'dead:' .. ARGV[i + 5], 1)
-  receipt.add(event_id(ARGV[i]), 'dead', ARGV[i + 4], ARGV[i + 1])
-  dead = dead + 1
+  local event, reason, status, excerpt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local attempts, kind = ARGV[i + 4], ARGV[i + 5]
+  redis.call('XADD', dead, 'MAXLEN', dead_max, '*',
+    'event', event, 'reason', reason, 'status', status, 'excerpt', excerpt,
+    'attempts', attempts, 'kind', kind, 'batch', batch_id, 'dead_at', NOW)
+  redis.call('HINCRBY', stats, 'dead:' .. kind, 1)
+  receipt.add(event_id(event), 'dead', attempts, reason)
+  dead_count = dead_count + 1
   i = i + 6
 end
-if dead > 0 then
-  redis.call('HINCRBY', KEYS[5], 'dead', dead)
-  trimmed = before + dead - redis.call('XLEN', KEYS[4])
-  if trimmed > 0 then redis.call('HINCRBY', KEYS[5], 'dead_trimmed', trimmed) end
+if dead_count > 0 then
+  redis.call('HINCRBY', stats, 'dead', dead_count)
+  trimmed = before + dead_count - redis.call('XLEN', dead)
+  if trimmed > 0 then redis.call('HINCRBY', stats, 'dead_trimmed', trimmed) end
 end
-if ARGV[6] ~= '' then
-  local count = tonumber(ARGV[7])
-  redis.call('HSET', KEYS[1], 'events', ARGV[6], 'count', count, 'last_error', ARGV[10])
-  redis.call('HDEL', KEYS[1], 'lines')  -- the claimed events' other form (claim.lua)
-  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', ARGV[9])
+if retry_events ~= '' then
+  redis.call('HSET', batch, 'events', retry_events, 'count', retry_count, 'last_error', last_error)
+  redis.call('HDEL', batch, 'lines')  -- the claimed events' other form (claim.lua)
+  local attempts = redis.call('HINCRBY', batch, 'attempts', count_attempt)
   if receipt.on then
-    for _, raw in ipairs(cjson.decode(ARGV[6])) do
-      receipt.add(event_id(raw), 'retry', attempts, ARGV[10])
+    for _, raw in ipairs(cjson.decode(retry_events)) do
+      receipt.add(event_id(raw), 'retry', attempts, last_error)
     end
   end
-  redis.call('HDEL', KEYS[1], 'token')
-  redis.call('ZADD', KEYS[3], math.max(NOW + tonumber(ARGV[8]), tonumber(ARGV[3])), ARGV[1])
-  redis.call('HINCRBY', KEYS[5], 'retried', count)
-  redis.call('HINCRBY', KEYS[5], 'in_retry', count)
+  redis.call('HDEL', batch, 'token')
+  redis.call('ZADD', retry, math.max(NOW + retry_delay, not_before), batch_id)
+  redis.call('HINCRBY', stats, 'retried', retry_count)
+  redis.call('HINCRBY', stats, 'in_retry', retry_count)
 else
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', batch)
 end
 receipt.done()
 return {1, trimmed}

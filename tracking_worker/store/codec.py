@@ -1,0 +1,384 @@
+"""The Python side of the Lua scripts' contract: each script's KEYS and ARGV by name, and the
+two forms a claimed batch's events take.
+
+One frozen dataclass per script of ``store/lua/``: its fields are the script's ARGV in order,
+``KEYS`` its keys in order (by ``Keys`` attribute). Each script opens with locals of the same
+names (tests/store/test_codec.py holds the two together). ``args()`` builds a call's ARGV and
+``parse`` reads one back, from Python values or from the text Lua sees. Variable-length tails
+(enqueue's and replay's pairs, settle's histogram and dead letters) follow the named fields and
+are encoded and parsed here too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple, TypeVar
+
+from ..keys import Keys
+from .connection import as_text
+
+Arg = str | int | float | bytes
+L = TypeVar("L", bound="Layout")
+
+#: A claimed batch's events: ``lines``, the serialized events joined by newlines (a serialized
+#: event holds none: JSON escapes them), or ``json``, a JSON array (field ``events``). See
+#: claim.lua for which form is written when.
+LINES, JSON = "lines", "json"
+
+
+class Layout:
+    """One script's arguments. Subclasses are frozen dataclasses whose fields are its ARGV."""
+
+    #: The script, a file of ``store/lua/``.
+    SCRIPT: ClassVar[str]
+    #: Its KEYS in order, as ``Keys`` attributes (``batch`` is the batch of ``batch_id``).
+    KEYS: ClassVar[tuple[str, ...]]
+    #: The fields after the named ARGV, of any length (encoded by ``tail``).
+    TAIL: ClassVar[tuple[str, ...]] = ()
+    #: The lengths the tail starts with that Lua names as well (settle's ``histogram_len``).
+    COUNTS: ClassVar[tuple[str, ...]] = ()
+    #: The named ARGV, each with the reader of its type: set once, below, for every layout.
+    FIXED: ClassVar[tuple[tuple[str, Callable[[Arg], Any]], ...]] = ()
+
+    @classmethod
+    def keys(cls, k: Keys, batch_id: str = "") -> list[str]:
+        """Its KEYS on the provider of ``k``; ``batch_id`` names the batch of key ``batch``."""
+        return [k.batch(batch_id) if n == "batch" else getattr(k, n) for n in cls.KEYS]
+
+    def args(self) -> list[Arg]:
+        """The call's ARGV: the named fields in order (a flag as 1 or 0), then the tail."""
+        head = [_wire(getattr(self, name)) for name, _ in self.FIXED]
+        return head + self.tail() if self.TAIL else head
+
+    def tail(self) -> list[Arg]:
+        """The variable-length ARGV after the named ones (none unless ``TAIL`` names some)."""
+        return []
+
+    @classmethod
+    def parse(cls: type[L], argv: Sequence[Arg]) -> L:
+        """The call whose ARGV is ``argv``, as ``args`` built it or as Lua sees it (text)."""
+        fixed = cls.FIXED
+        if len(argv) < len(fixed) or (len(argv) > len(fixed) and not cls.TAIL):
+            raise ValueError(f"{cls.SCRIPT}: {len(argv)} arguments for {len(fixed)} fields")
+        values = {
+            name: read(arg) for (name, read), arg in zip(fixed, argv[: len(fixed)], strict=True)
+        }
+        build = typing.cast(Callable[..., L], cls)
+        return build(**values, **cls.parse_tail(argv[len(fixed) :]))
+
+    @classmethod
+    def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
+        """The ``TAIL`` fields read back from the ARGV after the named ones."""
+        return {}
+
+    @classmethod
+    def named(cls) -> tuple[str, ...]:
+        """The ARGV the script opens with as named locals, in order."""
+        return tuple(name for name, _ in cls.FIXED) + cls.COUNTS
+
+
+def _wire(value: Any) -> Any:
+    """A flag travels as 1 or 0; every other value as it is (redis-py writes it as text)."""
+    return (1 if value else 0) if isinstance(value, bool) else value
+
+
+def _flag(arg: Arg) -> bool:
+    return int(arg) == 1
+
+
+_READERS: dict[Any, Callable[[Arg], Any]] = {str: as_text, int: int, float: float, bool: _flag}
+
+
+def _fixed(cls: type[Layout]) -> tuple[tuple[str, Callable[[Arg], Any]], ...]:
+    """The named ARGV of ``cls`` in order, each with the reader of its type."""
+    hints = typing.get_type_hints(cls)
+    fields = (f.name for f in dataclasses.fields(typing.cast(Any, cls)))
+    return tuple((name, _READERS[hints[name]]) for name in fields if name not in cls.TAIL)
+
+
+def _pairs(tail: Sequence[Arg], script: str) -> tuple[str, ...]:
+    if len(tail) % 2:
+        raise ValueError(f"{script}: an odd number of paired arguments")
+    return tuple(as_text(a) for a in tail)
+
+
+@dataclass(frozen=True)
+class Enqueue(Layout):
+    """Append events to the pending list (track()'s one script)."""
+
+    SCRIPT = "enqueue"
+    KEYS = ("pending", "stats", "trigger", "seen", "since")
+    TAIL = ("events",)
+    max_pending: int
+    claim_size: int
+    trigger_ttl_ms: int
+    skipped: int
+    dedupe_ttl: float
+    #: (dedupe id or "", serialized event) pairs, flat, as ``intake.Route`` holds them.
+    events: tuple[str, ...] = ()
+
+    def args(self) -> list[Arg]:
+        return enqueue_args(
+            self.max_pending,
+            self.claim_size,
+            self.trigger_ttl_ms,
+            self.skipped,
+            self.dedupe_ttl,
+            self.events,
+        )
+
+    @classmethod
+    def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
+        return {"events": _pairs(tail, cls.SCRIPT)}
+
+
+def enqueue_args(
+    max_pending: int,
+    claim_size: int,
+    trigger_ttl_ms: int,
+    skipped: int,
+    dedupe_ttl: float,
+    events: Sequence[str],
+) -> list[Arg]:
+    """``Enqueue``'s ARGV without an ``Enqueue`` built first: track()'s hot path calls this."""
+    return [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, *events]
+
+
+@dataclass(frozen=True)
+class Claim(Layout):
+    """Lease a due retry batch, a full batch, or an aged partial one."""
+
+    SCRIPT = "claim"
+    KEYS = ("pending", "leases", "retry", "batch", "stats", "since")
+    lease: float
+    claim_size: int
+    flush: bool
+    token: str
+    #: The id a batch taken from pending gets.
+    batch_id: str
+    batch_prefix: str
+    flush_interval: float
+
+
+class Claimed(NamedTuple):
+    """claim.lua's answer; ``batch_id`` empty when there was nothing to claim."""
+
+    batch_id: str
+    events: list[Any]
+    attempts: int
+    last_error: str
+    #: Retry ids whose batch had vanished from Redis.
+    lost: int
+
+
+def claimed(reply: Sequence[Any]) -> Claimed:
+    batch_id, events, attempts, last_error, lost, form = (as_text(x) for x in reply)
+    raws = batch_events(events, form) if batch_id else []
+    return Claimed(batch_id, raws, int(attempts or 0), last_error, int(lost))
+
+
+def batch_events(text: str | bytes, form: str) -> Any:
+    """A batch's events from either of its forms (``LINES`` or ``JSON``); a corrupt JSON
+    array raises ValueError. Every reader of a batch's events goes through here."""
+    if form == LINES:
+        return as_text(text).split("\n")
+    return json.loads(text)
+
+
+class DeadEntry(NamedTuple):
+    """One dead letter of a settle, six arguments."""
+
+    event: str
+    reason: str
+    #: The HTTP status, None when there was none (sent as "").
+    status: int | None
+    excerpt: str
+    attempts: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class Settle(Layout):
+    """Record the outcome of every event of a claimed batch in one step."""
+
+    SCRIPT = "settle"
+    KEYS = ("batch", "leases", "retry", "dead", "stats", "latency", "circuit")
+    TAIL = ("histogram", "dead")
+    COUNTS = ("histogram_len",)
+    batch_id: str
+    token: str
+    #: The retry is due no earlier (the circuit's open_until, Redis time; 0 for none).
+    not_before: float
+    delivered: int
+    requests: int
+    #: The events to retry as a JSON array, "" when none.
+    retry_events: str
+    retry_count: int
+    retry_delay: float
+    count_attempt: bool
+    last_error: str
+    dead_max: int
+    receipts_ttl: float
+    receipt_bucket: int
+    receipts_prefix: str
+    #: The delivered events' ids, a JSON array.
+    delivered_ids: str
+    closes_circuit: bool
+    #: Latency histogram increments: field and amount pairs, flat (``metrics.histogram_fields``).
+    histogram: tuple[str | int, ...] = ()
+    dead: tuple[DeadEntry, ...] = ()
+
+    def tail(self) -> list[Arg]:
+        args: list[Arg] = [len(self.histogram), *self.histogram]
+        for d in self.dead:
+            status = "" if d.status is None else d.status
+            args += (d.event, d.reason, status, d.excerpt, d.attempts, d.kind)
+        return args
+
+    @classmethod
+    def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
+        first_dead = 1 + int(tail[0])
+        pairs = _pairs(tail[1:first_dead], cls.SCRIPT)
+        histogram = tuple(int(a) if i % 2 else a for i, a in enumerate(pairs))
+        dead = tail[first_dead:]
+        if len(dead) % 6:
+            raise ValueError(f"{cls.SCRIPT}: dead letters come in groups of 6")
+        return {
+            "histogram": histogram,
+            "dead": tuple(_dead(dead[i : i + 6]) for i in range(0, len(dead), 6)),
+        }
+
+
+def _dead(group: Sequence[Arg]) -> DeadEntry:
+    event, reason, status, excerpt, attempts, kind = group
+    code = None if as_text(status) == "" else int(status)
+    return DeadEntry(
+        as_text(event), as_text(reason), code, as_text(excerpt), int(attempts), as_text(kind)
+    )
+
+
+@dataclass(frozen=True)
+class Reap(Layout):
+    """Return batches whose lease expired to the retry set."""
+
+    SCRIPT = "reap"
+    KEYS = ("leases", "retry", "stats")
+    batch_prefix: str
+    limit: int
+    receipts_ttl: float
+    receipt_bucket: int
+    receipts_prefix: str
+
+
+@dataclass(frozen=True)
+class Renew(Layout):
+    """Extend a batch's lease while its holder still has it."""
+
+    SCRIPT = "renew"
+    KEYS = ("batch", "leases")
+    batch_id: str
+    token: str
+    lease: float
+
+
+@dataclass(frozen=True)
+class Replay(Layout):
+    """Move dead letters back to the pending list."""
+
+    SCRIPT = "replay"
+    KEYS = ("dead", "pending", "stats", "since")
+    TAIL = ("moves",)
+    #: (stream entry id, event to enqueue) pairs, flat.
+    moves: tuple[str, ...] = ()
+
+    def tail(self) -> list[Arg]:
+        return list(self.moves)
+
+    @classmethod
+    def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
+        return {"moves": _pairs(tail, cls.SCRIPT)}
+
+
+@dataclass(frozen=True)
+class CircuitAllow(Layout):
+    """May a worker send to the provider now?"""
+
+    SCRIPT = "circuit_allow"
+    KEYS = ("circuit",)
+    #: Seconds a half-open probe may take.
+    probe_lease: float
+
+
+@dataclass(frozen=True)
+class CircuitRecord(Layout):
+    """What one delivery round says about the provider's health."""
+
+    SCRIPT = "circuit_record"
+    KEYS = ("circuit",)
+    kind: str
+    threshold: int
+    cooldown: float
+    cooldown_cap: float
+    credentials_cooldown: float
+    #: The wait the provider asked for (Retry-After), 0 for none.
+    wait: float
+    reason: str
+    failed_requests: int
+
+
+@dataclass(frozen=True)
+class CircuitReset(Layout):
+    SCRIPT = "circuit_reset"
+    KEYS = ("circuit", "retry")
+
+
+@dataclass(frozen=True)
+class CircuitRelease(Layout):
+    SCRIPT = "circuit_release"
+    KEYS = ("circuit",)
+
+
+@dataclass(frozen=True)
+class RateTake(Layout):
+    """Take one request slot from the provider's shared token bucket."""
+
+    SCRIPT = "rate_take"
+    KEYS = ("rate",)
+    rate: float
+    burst: float
+
+
+@dataclass(frozen=True)
+class Due(Layout):
+    """Would a flushing delivery find work now?"""
+
+    SCRIPT = "due"
+    KEYS = ("pending", "retry", "circuit", "since")
+    claim_size: int
+    flush_interval: float
+
+
+@dataclass(frozen=True)
+class RunSlot(Layout):
+    """Take, hold or give back a run slot; its one key is ``Keys.run_slot(index)``, built by
+    the slot's owner (``keys`` does not know the index)."""
+
+    SCRIPT = "run_slot"
+    KEYS = ("run_slot",)
+    action: str
+    token: str
+    milliseconds: int
+
+    @classmethod
+    def keys(cls, k: Keys, batch_id: str = "") -> list[str]:
+        raise TypeError("a run slot's key is Keys.run_slot(index), built by its owner")
+
+
+#: Every script's layout, by script name (each class above is one).
+LAYOUTS: dict[str, type[Layout]] = {cls.SCRIPT: cls for cls in Layout.__subclasses__()}
+for _layout in LAYOUTS.values():
+    _layout.FIXED = _fixed(_layout)
