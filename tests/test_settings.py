@@ -145,6 +145,9 @@ REFUSED_AT_START_UP = [
     row({"redis": {"url": "redis://h:abc/0"}}, "redis.url", "Port", "bad-port"),
     row({"redis": {"url": "redis://h/0?db=x"}}, "redis.url", "db", "bad-db"),
     row({"redis": {"url": "redis://h:6379/0\n"}}, "redis.url", "whitespace", "url-nl"),
+    # 9. max_attempts: bounded (a typo of extra zeros would keep a dead provider's events cycling)
+    row({"delivery": {"max_attempts": 1_024}}, "delivery.max_attempts", "1000", "attempts-1024"),
+    row({"delivery": {"max_attempts": 10**6}}, "delivery.max_attempts", "1000", "attempts-1e6"),
 ]
 
 

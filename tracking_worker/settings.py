@@ -36,6 +36,9 @@ else:  # pragma: no cover
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _POSITIVE = validate.Range(min=0, min_inclusive=False)
 _COUNT = validate.Range(min=1)
+#: A thousand sends of one event is past any provider's recovery (at the default 300 s cap,
+#: more than three days, beyond ``max_age``): a larger figure is a typo to report.
+MAX_ATTEMPTS = 1000
 _DIGITS = re.compile(r"[0-9]+")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -181,7 +184,7 @@ class RedisSchema(_SectionSchema):
 class DeliverySchema(_SectionSchema):
     section = DeliverySettings
     flush_interval = _float(validate=_POSITIVE)
-    max_attempts = _int(validate=_COUNT)
+    max_attempts = _int(validate=validate.Range(min=1, max=MAX_ATTEMPTS))
     max_age = _float(validate=_POSITIVE)
     lease_seconds = _float(validate=validate.Range(min=1))
     backoff_base = _float(validate=_POSITIVE)
