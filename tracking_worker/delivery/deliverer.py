@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
-from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit
+from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit, Kind
 from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
 from . import policy
@@ -326,7 +326,7 @@ class Deliverer:
 
         return self.sender.send(items, keep_alive=keep_alive, probe=probe, since=batch.claimed_at)
 
-    def _log_opened(self, kind: str, reason: str, pause: float) -> None:
+    def _log_opened(self, kind: Kind, reason: str, pause: float) -> None:
         if kind == CREDENTIALS:
             if self.report is not None:
                 self.report("credentials", self.provider.name, self.redact(reason), 1)
