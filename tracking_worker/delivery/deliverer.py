@@ -319,6 +319,9 @@ class Deliverer:
         return change.open_until
 
     def _send(self, batch: Batch, items: list[Item], slot: RunSlot, probe: bool) -> Round:
+        """The batch's events sent; ``keep_alive`` is what one renewal does (the batch's lease
+        and this run's slot), the sender's Lease decides when."""
+
         def keep_alive() -> bool:
             held = self.queue.renew(batch, lease=self._lease)
             slot.hold()
