@@ -25,7 +25,7 @@ from redis.connection import parse_url
 
 from .errors import ConfigurationError
 from .providers import REGISTRY, Provider
-from .providers.base import single_token
+from .providers.base import ProviderSettings, single_token
 from .redact import Redactor
 from .sections import SectionSchema, schema_for, setting
 
@@ -193,8 +193,8 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     producer: ProducerSettings = field(default_factory=ProducerSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
-    #: Each enabled provider's section, validated by its own schema.
-    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Each enabled provider's section, validated into its own settings class.
+    providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # Provider sections hold keys and tokens: show only which providers are enabled.
@@ -248,12 +248,12 @@ def build_settings(data: Mapping[str, Any]) -> Settings:
     return settings
 
 
-def _check_lease(delivery: DeliverySettings, providers: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_lease(delivery: DeliverySettings, providers: Mapping[str, ProviderSettings]) -> None:
     """A lease shorter than one request's worst case would hand a live batch to another worker
     (it is renewed every third of itself, so it must outlast one request with room to spare)."""
     lease = delivery.lease_seconds
     for name, conf in providers.items():
-        worst = float(conf["connect_timeout"]) + float(conf["read_timeout"])
+        worst = conf.connect_timeout + conf.read_timeout
         if worst >= lease:
             raise ConfigurationError(
                 f"providers.{name}.read_timeout: connect_timeout + read_timeout ({worst:g}s) "
@@ -261,8 +261,8 @@ def _check_lease(delivery: DeliverySettings, providers: Mapping[str, Mapping[str
             )
 
 
-def _load_providers(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    loaded: dict[str, Mapping[str, Any]] = {}
+def _load_providers(raw: Mapping[str, Any]) -> dict[str, ProviderSettings]:
+    loaded: dict[str, ProviderSettings] = {}
     for name, section in raw.items():
         if name not in REGISTRY:
             known = ", ".join(sorted(REGISTRY))
@@ -273,16 +273,14 @@ def _load_providers(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return loaded
 
 
-def _load_provider(
-    cls: type[Provider], section: Mapping[str, Any], where: str
-) -> Mapping[str, Any]:
+def _load_provider(cls: type[Provider], section: Mapping[str, Any], where: str) -> ProviderSettings:
     """One provider's section. A ``batch_size`` above what the provider's API takes is refused,
     not quietly lowered: the operator asked for something this provider cannot do."""
-    loaded = dict(_load(cls.schema(), section, where))
-    size = loaded.get("batch_size")
+    loaded: ProviderSettings = _load(cls.schema(), section, where)
+    size = loaded.batch_size
     if size is not None and size > cls.max_batch:
         raise ConfigurationError(f"{where}.batch_size: at most {cls.max_batch} events per request")
-    return MappingProxyType(loaded)
+    return loaded
 
 
 def _load(schema: ma.Schema, section: Any, where: str) -> Any:
