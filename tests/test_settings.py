@@ -60,7 +60,7 @@ def test_toml_env_and_configure_in_order(tmp_path: Path) -> None:
     assert settings.redis.url == "redis://file:1/0"
     assert settings.delivery.flush_interval == 5.0
     assert settings.delivery.max_attempts == 3
-    assert settings.providers["graspil"]["api_key"] == "from-env-key"
+    assert settings.providers["graspil"].api_key == "from-env-key"
     env["TRACKING_REDIS_URL"] = "redis://env:2/0"
     assert load_settings(environ=env).redis.url == "redis://env:2/0"
 
@@ -145,6 +145,9 @@ REFUSED_AT_START_UP = [
     row({"redis": {"url": "redis://h:abc/0"}}, "redis.url", "Port", "bad-port"),
     row({"redis": {"url": "redis://h/0?db=x"}}, "redis.url", "db", "bad-db"),
     row({"redis": {"url": "redis://h:6379/0\n"}}, "redis.url", "whitespace", "url-nl"),
+    # 9. max_attempts: bounded (a typo of extra zeros would keep a dead provider's events cycling)
+    row({"delivery": {"max_attempts": 1_024}}, "delivery.max_attempts", "1000", "attempts-1024"),
+    row({"delivery": {"max_attempts": 10**6}}, "delivery.max_attempts", "1000", "attempts-1e6"),
 ]
 
 
@@ -205,7 +208,7 @@ def test_clean_values_are_accepted_and_normalised() -> None:
     )
     assert settings.observability.log_level == "WARNING"
     assert settings.observability.sentry_dsn == DSN
-    assert settings.providers["tganalytics"]["app_name"] == "My Mini App"
+    assert settings.providers["tganalytics"].app_name == "My Mini App"
     tls = "rediss://:pw@h:6380/0"
     assert load_settings({"redis": {"url": tls}}, environ={}).redis.url == tls
 
@@ -217,12 +220,8 @@ def test_an_empty_sentry_dsn_means_no_sentry() -> None:
 
 
 def test_batch_size_at_the_maximum_is_kept() -> None:
-    assert (
-        load_settings(provider("graspil", batch_size=100), environ={}).providers["graspil"][
-            "batch_size"
-        ]
-        == 100
-    )
+    settings = load_settings(provider("graspil", batch_size=100), environ={})
+    assert settings.providers["graspil"].batch_size == 100
 
 
 def test_a_relative_spool_dir_in_the_file_is_next_to_the_file(

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import marshmallow as ma
@@ -25,8 +25,9 @@ from redis.connection import parse_url
 
 from .errors import ConfigurationError
 from .providers import REGISTRY, Provider
-from .providers.base import single_token
+from .providers.base import ProviderSettings, single_token
 from .redact import Redactor
+from .sections import SectionSchema, schema_for, setting
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,83 +37,13 @@ else:  # pragma: no cover
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _POSITIVE = validate.Range(min=0, min_inclusive=False)
 _COUNT = validate.Range(min=1)
+#: A thousand sends of one event is past any provider's recovery (at the default 300 s cap,
+#: more than three days, beyond ``max_age``): a larger figure is a typo to report.
+MAX_ATTEMPTS = 1000
 _DIGITS = re.compile(r"[0-9]+")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-# Each section: a frozen dataclass that holds the defaults (written once, here) and a schema
-# that validates what a source gives; the schema's post_load builds the dataclass.
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    url: str = "redis://localhost:6379/0"
-    #: Bounds how long track() may wait on Redis before spooling (or raising).
-    socket_timeout: float = 0.5
-    key_prefix: str = "tw"
-
-
-@dataclass(frozen=True)
-class DeliverySettings:
-    #: How long a partial batch may wait, and how often beat ticks.
-    flush_interval: float = 2.0
-    max_attempts: int = 10
-    max_age: float = 86400.0
-    lease_seconds: float = 60.0
-    backoff_base: float = 1.0
-    backoff_cap: float = 300.0
-    run_seconds: float = 20.0
-    breaker_threshold: int = 5
-    breaker_cooldown: float = 5.0
-    breaker_cooldown_cap: float = 300.0
-    credentials_cooldown: float = 600.0
-    max_pending: int = 1_000_000
-    dead_max: int = 100_000
-    #: How long each event's delivery receipt (``tracking-worker trace``) is kept, give or take
-    #: one 10-minute bucket (store/receipts.py); 0: none. An hour: receipts answer "what
-    #: happened to this event just now" and cost Redis memory for every event sent.
-    receipts_ttl: float = 3600.0
-    #: Delivery runs of one provider at once, across all workers; beyond the first only while
-    #: a backlog waits, so a steady stream never lets one provider hold every worker slot.
-    max_runs: int = 2
-
-    @property
-    def trigger_ttl_ms(self) -> int:
-        """A trigger mark outlives a lost message by a few beat ticks at most."""
-        return int(max(10.0, 5 * self.flush_interval) * 1000)
-
-
-@dataclass(frozen=True)
-class ProducerSettings:
-    on_unavailable: str = "spool"
-    #: Where events wait while Redis is down. A relative path in the TOML file is resolved
-    #: against that file's folder (and kept absolute), so a web app and a worker started from
-    #: different directories share one spool; a relative path from ``configure()``, or this
-    #: default, is relative to the process's working directory.
-    spool_dir: str = ".tracking/spool"
-    dedupe_ttl: float = 86400.0
-    #: Seconds ``track()`` polls for Redis's reply before it sleeps on it: waking a sleeping
-    #: thread costs about 50 µs on a virtual machine, more than a loopback round trip. 0 never
-    #: polls. It stops by itself while round trips take longer, and on a single core.
-    reply_spin: float = 0.0002
-
-
-@dataclass(frozen=True)
-class ObservabilitySettings:
-    #: One of ``LOG_LEVELS``, kept upper-case whatever case the source used.
-    log_level: str = "INFO"
-    #: None disables Sentry (an empty string in a source means the same).
-    sentry_dsn: str | None = None
-
-
-class _SectionSchema(ma.Schema):
-    """Builds the section's dataclass; keys a source leaves out take the dataclass default."""
-
-    section: ClassVar[type[Any]]
-
-    @ma.post_load
-    def _build(self, data: dict[str, Any], **_: Any) -> Any:
-        return self.section(**data)
+_ON_UNAVAILABLE = ("spool", "raise")
+_NOT_EMPTY = validate.Length(min=1, error="Must not be empty.")
 
 
 def _float(**kwargs: Any) -> fields.Float:
@@ -171,58 +102,85 @@ class _UpperString(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).upper()
 
 
-class RedisSchema(_SectionSchema):
-    section = RedisSettings
-    url = fields.String(validate=_redis_url)
-    socket_timeout = _float(validate=_POSITIVE)
-    key_prefix = fields.String(validate=validate.Length(min=1))
+class _EmptyIsNone(fields.String):
+    """An empty ``SENTRY_DSN=`` substituted for ``${SENTRY_DSN}`` disables Sentry, as an empty
+    DSN does for sentry_sdk itself."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return None if value == "" else super()._deserialize(value, attr, data, **kwargs)
 
 
-class DeliverySchema(_SectionSchema):
-    section = DeliverySettings
-    flush_interval = _float(validate=_POSITIVE)
-    max_attempts = _int(validate=_COUNT)
-    max_age = _float(validate=_POSITIVE)
-    lease_seconds = _float(validate=validate.Range(min=1))
-    backoff_base = _float(validate=_POSITIVE)
-    backoff_cap = _float(validate=_POSITIVE)
-    run_seconds = _float(validate=_POSITIVE)
-    breaker_threshold = _int(validate=_COUNT)
-    breaker_cooldown = _float(validate=_POSITIVE)
-    breaker_cooldown_cap = _float(validate=_POSITIVE)
-    credentials_cooldown = _float(validate=_POSITIVE)
-    max_pending = _int(validate=_COUNT)
-    dead_max = _int(validate=_COUNT)
-    max_runs = _int(validate=validate.Range(min=1, max=64))
-    receipts_ttl = _float(validate=validate.Range(min=0))
+# Each section: a frozen dataclass declaring every key once (sections.py): its type, its
+# default and, in ``setting``'s second argument, how a source's value is checked.
 
 
-class ProducerSchema(_SectionSchema):
-    section = ProducerSettings
-    on_unavailable = fields.String(validate=validate.OneOf(["spool", "raise"]))
-    spool_dir = fields.String(validate=validate.Length(min=1, error="Must not be empty."))
-    dedupe_ttl = _float(validate=_POSITIVE)
-    reply_spin = _float(validate=validate.Range(min=0, max=0.01))
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = setting("redis://localhost:6379/0", fields.String(validate=_redis_url))
+    #: Bounds how long track() may wait on Redis before spooling (or raising).
+    socket_timeout: float = setting(0.5, _float(validate=_POSITIVE))
+    key_prefix: str = setting("tw", fields.String(validate=validate.Length(min=1)))
 
 
-class ObservabilitySchema(_SectionSchema):
-    section = ObservabilitySettings
-    log_level = _UpperString(validate=validate.OneOf(LOG_LEVELS))
-    sentry_dsn = fields.String(allow_none=True, validate=_sentry_dsn)
+@dataclass(frozen=True)
+class DeliverySettings:
+    #: How long a partial batch may wait, and how often beat ticks.
+    flush_interval: float = setting(2.0, _float(validate=_POSITIVE))
+    max_attempts: int = setting(10, _int(validate=validate.Range(min=1, max=MAX_ATTEMPTS)))
+    max_age: float = setting(86400.0, _float(validate=_POSITIVE))
+    lease_seconds: float = setting(60.0, _float(validate=validate.Range(min=1)))
+    backoff_base: float = setting(1.0, _float(validate=_POSITIVE))
+    backoff_cap: float = setting(300.0, _float(validate=_POSITIVE))
+    run_seconds: float = setting(20.0, _float(validate=_POSITIVE))
+    breaker_threshold: int = setting(5, _int(validate=_COUNT))
+    breaker_cooldown: float = setting(5.0, _float(validate=_POSITIVE))
+    breaker_cooldown_cap: float = setting(300.0, _float(validate=_POSITIVE))
+    credentials_cooldown: float = setting(600.0, _float(validate=_POSITIVE))
+    max_pending: int = setting(1_000_000, _int(validate=_COUNT))
+    dead_max: int = setting(100_000, _int(validate=_COUNT))
+    #: How long each event's delivery receipt (``tracking-worker trace``) is kept, give or take
+    #: one 10-minute bucket (store/receipts.py); 0: none. An hour: receipts answer "what
+    #: happened to this event just now" and cost Redis memory for every event sent.
+    receipts_ttl: float = setting(3600.0, _float(validate=validate.Range(min=0)))
+    #: Delivery runs of one provider at once, across all workers; beyond the first only while
+    #: a backlog waits, so a steady stream never lets one provider hold every worker slot.
+    max_runs: int = setting(2, _int(validate=validate.Range(min=1, max=64)))
 
-    @ma.pre_load
-    def _empty_dsn_is_none(self, data: Mapping[str, Any], **_: Any) -> Mapping[str, Any]:
-        """An empty ``SENTRY_DSN=`` substituted for ``${SENTRY_DSN}`` disables Sentry, as an
-        empty DSN does for sentry_sdk itself."""
-        return {**data, "sentry_dsn": None} if data.get("sentry_dsn") == "" else data
+    @property
+    def trigger_ttl_ms(self) -> int:
+        """A trigger mark outlives a lost message by a few beat ticks at most."""
+        return int(max(10.0, 5 * self.flush_interval) * 1000)
 
 
-_SECTIONS: Mapping[str, type[_SectionSchema]] = MappingProxyType(
+@dataclass(frozen=True)
+class ProducerSettings:
+    on_unavailable: str = setting("spool", fields.String(validate=validate.OneOf(_ON_UNAVAILABLE)))
+    #: Where events wait while Redis is down. A relative path in the TOML file is resolved
+    #: against that file's folder (and kept absolute), so a web app and a worker started from
+    #: different directories share one spool; a relative path from ``configure()``, or this
+    #: default, is relative to the process's working directory.
+    spool_dir: str = setting(".tracking/spool", fields.String(validate=_NOT_EMPTY))
+    dedupe_ttl: float = setting(86400.0, _float(validate=_POSITIVE))
+    #: Seconds ``track()`` polls for Redis's reply before it sleeps on it: waking a sleeping
+    #: thread costs about 50 µs on a virtual machine, more than a loopback round trip. 0 never
+    #: polls. It stops by itself while round trips take longer, and on a single core.
+    reply_spin: float = setting(0.0002, _float(validate=validate.Range(min=0, max=0.01)))
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    #: One of ``LOG_LEVELS``, kept upper-case whatever case the source used.
+    log_level: str = setting("INFO", _UpperString(validate=validate.OneOf(LOG_LEVELS)))
+    #: None disables Sentry (an empty string in a source means the same).
+    sentry_dsn: str | None = setting(None, _EmptyIsNone(allow_none=True, validate=_sentry_dsn))
+
+
+_SECTIONS: Mapping[str, type[SectionSchema]] = MappingProxyType(
     {
-        "redis": RedisSchema,
-        "delivery": DeliverySchema,
-        "producer": ProducerSchema,
-        "observability": ObservabilitySchema,
+        "redis": schema_for(RedisSettings),
+        "delivery": schema_for(DeliverySettings),
+        "producer": schema_for(ProducerSettings),
+        "observability": schema_for(ObservabilitySettings),
     }
 )
 
@@ -235,8 +193,8 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     producer: ProducerSettings = field(default_factory=ProducerSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
-    #: Each enabled provider's section, validated by its own schema.
-    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Each enabled provider's section, validated into its own settings class.
+    providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # Provider sections hold keys and tokens: show only which providers are enabled.
@@ -290,12 +248,12 @@ def build_settings(data: Mapping[str, Any]) -> Settings:
     return settings
 
 
-def _check_lease(delivery: DeliverySettings, providers: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_lease(delivery: DeliverySettings, providers: Mapping[str, ProviderSettings]) -> None:
     """A lease shorter than one request's worst case would hand a live batch to another worker
     (it is renewed every third of itself, so it must outlast one request with room to spare)."""
     lease = delivery.lease_seconds
     for name, conf in providers.items():
-        worst = float(conf["connect_timeout"]) + float(conf["read_timeout"])
+        worst = conf.connect_timeout + conf.read_timeout
         if worst >= lease:
             raise ConfigurationError(
                 f"providers.{name}.read_timeout: connect_timeout + read_timeout ({worst:g}s) "
@@ -303,8 +261,8 @@ def _check_lease(delivery: DeliverySettings, providers: Mapping[str, Mapping[str
             )
 
 
-def _load_providers(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    loaded: dict[str, Mapping[str, Any]] = {}
+def _load_providers(raw: Mapping[str, Any]) -> dict[str, ProviderSettings]:
+    loaded: dict[str, ProviderSettings] = {}
     for name, section in raw.items():
         if name not in REGISTRY:
             known = ", ".join(sorted(REGISTRY))
@@ -315,16 +273,14 @@ def _load_providers(raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return loaded
 
 
-def _load_provider(
-    cls: type[Provider], section: Mapping[str, Any], where: str
-) -> Mapping[str, Any]:
+def _load_provider(cls: type[Provider], section: Mapping[str, Any], where: str) -> ProviderSettings:
     """One provider's section. A ``batch_size`` above what the provider's API takes is refused,
     not quietly lowered: the operator asked for something this provider cannot do."""
-    loaded = dict(_load(cls.schema(), section, where))
-    size = loaded.get("batch_size")
+    loaded: ProviderSettings = _load(cls.schema(), section, where)
+    size = loaded.batch_size
     if size is not None and size > cls.max_batch:
         raise ConfigurationError(f"{where}.batch_size: at most {cls.max_batch} events per request")
-    return MappingProxyType(loaded)
+    return loaded
 
 
 def _load(schema: ma.Schema, section: Any, where: str) -> Any:

@@ -298,3 +298,31 @@ def test_a_batch_whose_lease_may_have_run_out_before_its_first_request_sends_not
     assert not kept.lease_lost and kept.requests == 1 and asked == [0, 0]
     fresh = d.sender.send(items, keep_alive=held, since=batch.claimed_at)
     assert not fresh.lease_lost and fresh.requests == 1 and asked == [0, 0]  # no renewal due
+
+
+def test_a_pooled_batch_renews_before_its_first_request_and_stops_when_it_cannot(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    """A one-event API's batch goes out through the pool while the round's thread renews the
+    lease: a worker frozen since its claim asks Redis before the pool sends anything, and a
+    renewal that cannot reach Redis stops the batch as a lost lease, not an exception."""
+    d = sandboxed(redis_client, sandbox, "grampixel")
+    items = [(e.to_json(), e) for e in purchases(6)]
+    due = time.monotonic() - d.delivery.lease_seconds / 3  # a renewal is due, still held
+    frozen = time.monotonic() - d.delivery.lease_seconds * 2 / 3  # claimed a hold ago
+
+    def unreachable() -> bool:
+        raise StoreUnavailable("renewing: Redis unavailable")
+
+    cut = d.sender.send(items, keep_alive=unreachable, since=due)
+    assert cut.lease_lost and cut.requests == 0 and sandbox.requests("grampixel") == []
+    assert len(cut.results) == 6 and all(isinstance(o, Retry) for _, o in cut.results)
+    asked: list[int] = []
+
+    def held() -> bool:
+        asked.append(len(sandbox.requests("grampixel")))
+        return True
+
+    kept = d.sender.send(items, keep_alive=held, since=frozen)
+    assert not kept.lease_lost and kept.requests == 6 and asked[0] == 0
+    assert sum(1 for _, o in kept.results if isinstance(o, Delivered)) == 6

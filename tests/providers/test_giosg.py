@@ -163,10 +163,10 @@ def test_uuids_are_kept_as_canonical_text() -> None:
             "rooms": [ROOMS[0].upper()],
         }
     )
-    assert loaded["organization_id"] == ORG
-    assert loaded["goals"] == {"purchase": GOAL}
-    assert loaded["rooms"] == [ROOMS[0]]
-    assert loaded["base_url"] == "https://service.giosg.com"
+    assert loaded.organization_id == ORG
+    assert loaded.goals == {"purchase": GOAL}
+    assert loaded.rooms == [ROOMS[0]]
+    assert loaded.base_url == "https://service.giosg.com"
 
 
 def test_secrets_and_registry() -> None:

@@ -153,10 +153,10 @@ def test_describe_success_is_grampixel_event_id(response: HttpResponse, note: st
 
 def test_defaults_and_registry() -> None:
     loaded = GramPixel.schema().load({"api_key": "k", "workspace_id": WORKSPACE.upper()})
-    assert loaded["workspace_id"] == WORKSPACE
-    assert loaded["events"] == {}
-    assert loaded["base_url"] == "https://api.grampixel.com"
-    assert loaded["path"] == "/v1/events/custom"
+    assert loaded.workspace_id == WORKSPACE
+    assert loaded.events == {}
+    assert loaded.base_url == "https://api.grampixel.com"
+    assert loaded.path == "/v1/events/custom"
     assert GramPixel(loaded).batch_size == 1
     assert provider().secrets == ["gp-secret-key"]
     assert REGISTRY["grampixel"] is GramPixel

@@ -134,7 +134,7 @@ def test_transient(response: HttpResponse, text: str, after: float | None, throt
 
 def test_defaults_and_registry() -> None:
     loaded = Graspil.schema().load(SETTINGS)
-    assert loaded["base_url"] == "https://api.graspil.com"
+    assert loaded.base_url == "https://api.graspil.com"
     graspil = Graspil(loaded)
     assert graspil.batch_size == 100
     assert graspil.secrets == ["graspil-secret-key"]

@@ -168,8 +168,8 @@ def test_failed_to_record_is_retried_without_pausing_the_provider() -> None:
 
 def test_defaults_and_registry() -> None:
     loaded = TgAnalytics.schema().load(SETTINGS)
-    assert loaded["base_url"] == "https://tganalytics.xyz"
-    assert loaded["batch_size"] == 20
+    assert loaded.base_url == "https://tganalytics.xyz"
+    assert loaded.batch_size == 20
     tga = TgAnalytics(loaded)
     assert tga.batch_size == 20
     assert tga.max_batch == 100

@@ -175,8 +175,8 @@ def test_transient(response: HttpResponse, text: str, after: float | None, throt
 
 def test_defaults_and_registry() -> None:
     loaded = VibeTrace.schema().load(SETTINGS)
-    assert loaded["confirmation_events"] == ["purchase"]
-    assert loaded["base_url"] == "https://api.vtcdn.net"
+    assert loaded.confirmation_events == ["purchase"]
+    assert loaded.base_url == "https://api.vtcdn.net"
     assert VibeTrace(loaded).batch_size == 1
     assert provider().secrets == ["vt-secret-key"]
     assert REGISTRY["vibetrace"] is VibeTrace
@@ -184,8 +184,8 @@ def test_defaults_and_registry() -> None:
 
 def test_default_confirmation_list_is_not_shared() -> None:
     first = VibeTrace.schema().load(SETTINGS)
-    first["confirmation_events"].append("refund")
-    assert VibeTrace.schema().load(SETTINGS)["confirmation_events"] == ["purchase"]
+    first.confirmation_events.append("refund")
+    assert VibeTrace.schema().load(SETTINGS).confirmation_events == ["purchase"]
 
 
 BAD_SETTINGS = [

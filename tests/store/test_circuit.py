@@ -3,13 +3,27 @@ Time is Redis's; ``advance`` lets it pass without waiting."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import get_args
+
 import pytest
 import redis
 
 from tests.store.timetravel import advance, redis_now
 from tracking_worker.keys import Keys
 from tracking_worker.settings import DeliverySettings
-from tracking_worker.store.circuit import CREDENTIALS, FAILURE, SUCCESS, THROTTLE, Circuit
+from tracking_worker.store import circuit as circuit_module
+from tracking_worker.store.circuit import (
+    CREDENTIALS,
+    FAILURE,
+    SUCCESS,
+    THROTTLE,
+    Circuit,
+    Kind,
+    State,
+    as_state,
+)
 from tracking_worker.store.lua_scripts import Scripts
 
 RULES = DeliverySettings(
@@ -106,3 +120,20 @@ def test_credentials_open_for_the_long_cooldown(circuit: Circuit) -> None:
 def test_circuit_time_is_redis_time(circuit: Circuit) -> None:
     change = circuit.record(CREDENTIALS, reason="key refused")
     assert abs(change.now - redis_now(circuit.client)) < 5
+
+
+def test_the_typed_states_and_kinds_are_the_strings_the_scripts_use() -> None:
+    """``State`` and ``Kind`` only name what circuit_*.lua stores and takes: the hash in Redis
+    keeps the same strings, and a state never recorded reads as closed."""
+    scripts = "".join(
+        path.read_text() for path in Path(circuit_module.__file__).parent.glob("lua/circuit_*.lua")
+    )
+    assert all(f"'{state}'" in scripts for state in get_args(State))
+    kinds = re.search(r"ARGV\[1\] kind: ((?:\w+ \| )*\w+)", scripts)
+    assert kinds and set(kinds.group(1).split(" | ")) == set(get_args(Kind))
+    assert [as_state(s) for s in (b"half", "open", "closed", None)] == [
+        "half",
+        "open",
+        "closed",
+        "closed",
+    ]

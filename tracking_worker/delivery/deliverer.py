@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
-from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit
+from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit, Kind
 from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
 from . import policy
@@ -319,6 +319,9 @@ class Deliverer:
         return change.open_until
 
     def _send(self, batch: Batch, items: list[Item], slot: RunSlot, probe: bool) -> Round:
+        """The batch's events sent; ``keep_alive`` is what one renewal does (the batch's lease
+        and this run's slot), the sender's Lease decides when."""
+
         def keep_alive() -> bool:
             held = self.queue.renew(batch, lease=self._lease)
             slot.hold()
@@ -326,7 +329,7 @@ class Deliverer:
 
         return self.sender.send(items, keep_alive=keep_alive, probe=probe, since=batch.claimed_at)
 
-    def _log_opened(self, kind: str, reason: str, pause: float) -> None:
+    def _log_opened(self, kind: Kind, reason: str, pause: float) -> None:
         if kind == CREDENTIALS:
             if self.report is not None:
                 self.report("credentials", self.provider.name, self.redact(reason), 1)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..events import Event, event_id_of
 from ..outcomes import Credentials, Delivered, MappingFailed, Outcome, Reject, Retry
 from ..settings import DeliverySettings
-from ..store.circuit import CREDENTIALS, FAILURE, NOTHING, SUCCESS, THROTTLE
+from ..store.circuit import CREDENTIALS, FAILURE, NOTHING, SUCCESS, THROTTLE, Heard
 from ..store.queue import DeadEvent, Settlement
 from .backoff import compute_backoff
 
@@ -36,7 +36,7 @@ class Screened:
 class Health:
     """What one round says about the provider: the circuit breaker's input."""
 
-    kind: str
+    kind: Heard
     #: The provider's own wait (Retry-After, throttling), already bounded.
     wait: float = 0.0
     reason: str = ""

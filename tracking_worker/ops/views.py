@@ -20,7 +20,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from ..store.status import OUTCOMES, ProviderStatus, Snapshot
+from ..store.status import OUTCOMES, ProviderStatus, Shown, Snapshot
 from ..worker.observability import mask_emails
 
 #: Wide enough that a pipe never wraps a status row.
@@ -38,7 +38,7 @@ STATUS_COLUMNS = (
     ("oldest", "oldest_pending_seconds"),
     *((name, name) for name in OUTCOMES if name != "delivered"),
 )
-_STYLE = {"open": "bold red", "half-open": "yellow", "closed": "green"}
+_STYLE: Mapping[Shown, str] = {"open": "bold red", "half-open": "yellow", "closed": "green"}
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import ModuleType
 
 from ..plugins import discover
-from .base import HttpRequest, HttpResponse, Provider, ProviderSchema
+from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, ProviderSettings
 
 
 def find_providers(package: ModuleType) -> dict[str, type[Provider]]:
@@ -22,4 +22,11 @@ def find_providers(package: ModuleType) -> dict[str, type[Provider]]:
 #: Every provider this package can deliver to, by settings name.
 REGISTRY: Mapping[str, type[Provider]] = find_providers(sys.modules[__name__])
 
-__all__ = ["REGISTRY", "HttpRequest", "HttpResponse", "Provider", "ProviderSchema"]
+__all__ = [
+    "REGISTRY",
+    "HttpRequest",
+    "HttpResponse",
+    "Provider",
+    "ProviderSchema",
+    "ProviderSettings",
+]

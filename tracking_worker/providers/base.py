@@ -21,6 +21,7 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Outcome, Retry
+from ..sections import SectionSchema, checked, schema_for, setting
 
 EXCERPT_CHARS = 500
 
@@ -108,30 +109,52 @@ def http_base_url(value: str) -> None:
         raise ma.ValidationError("Must not have a query string or fragment.")
 
 
-class ProviderSchema(ma.Schema):
-    """Settings every provider has; a provider's schema adds its own keys.
+@dataclass(frozen=True, kw_only=True)
+class ProviderSettings:
+    """Settings every provider has; a provider's settings add its own keys, each declared once
+    with the marshmallow field that checks it (``tracking_worker.sections``).
 
     Integers are strict: a float (``2.0``) or a bool where a count belongs is a typo to report,
     not a value to round. ``batch_size`` above the provider's ``max_batch`` is refused by
-    ``settings`` (the schema does not know which provider it serves).
+    ``settings`` (the section does not know which provider it serves).
     """
 
-    base_url = fields.Url(required=True, require_tld=False)
-    batch_size = fields.Integer(strict=True, validate=validate.Range(min=1))
-    max_connections = fields.Integer(
-        strict=True, load_default=16, validate=validate.Range(min=1, max=256)
+    base_url: str = field(metadata=checked(fields.Url(required=True, require_tld=False)))
+    #: None: the provider's ``default_batch``.
+    batch_size: int | None = setting(
+        None, fields.Integer(strict=True, validate=validate.Range(min=1))
     )
-    connect_timeout = fields.Float(load_default=3.05, validate=validate.Range(min=0.01))
-    read_timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.01))
+    max_connections: int = setting(
+        16, fields.Integer(strict=True, validate=validate.Range(min=1, max=256))
+    )
+    connect_timeout: float = setting(3.05, fields.Float(validate=validate.Range(min=0.01)))
+    read_timeout: float = setting(10.0, fields.Float(validate=validate.Range(min=0.01)))
     #: Requests per second, shared by every worker through Redis; none when absent.
-    rate_limit = fields.Float(
-        load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False)
+    rate_limit: float | None = setting(
+        None, fields.Float(allow_none=True, validate=validate.Range(min=0, min_inclusive=False))
     )
+
+
+def provider_url(default: str) -> str:
+    """``base_url`` for a provider whose API has one address: the default, checked alike."""
+    return setting(default, fields.Url(require_tld=False))
+
+
+class _ProviderChecks(SectionSchema):
+    """What every provider's schema checks beyond its keys' own fields."""
 
     @ma.validates("base_url")
     def _check_base_url(self, value: str, **_: Any) -> None:
         """Runs for every provider, including those that redeclare ``base_url`` with a default."""
         http_base_url(value)
+
+
+def settings_schema(settings: type[ProviderSettings]) -> type[SectionSchema]:
+    """The schema loading a provider's section into its ``settings`` dataclass."""
+    return schema_for(settings, _ProviderChecks)
+
+
+ProviderSchema = settings_schema(ProviderSettings)
 
 
 class Provider(ABC):
@@ -145,20 +168,25 @@ class Provider(ABC):
     max_batch: ClassVar[int] = 1
     #: Events per request when the settings do not say.
     default_batch: ClassVar[int] = 1
-    #: Schema of this provider's settings section.
-    schema: ClassVar[type[ProviderSchema]] = ProviderSchema
+    #: Schema of this provider's settings section: ``settings_schema(<its settings class>)``,
+    #: whose ``load`` gives the ``settings`` the provider is built with.
+    schema: ClassVar[type[SectionSchema]] = ProviderSchema
     #: Settings keys holding secrets: their values never reach logs, dead letters or Sentry.
     secret_keys: ClassVar[tuple[str, ...]] = ()
+    #: A provider narrows this to its own settings class (``settings: GraspilSettings``).
+    settings: ProviderSettings
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = dict(config)
-        self.base_url = str(config["base_url"]).rstrip("/")
+    def __init__(self, settings: ProviderSettings) -> None:
+        expected = self.schema.section
+        if not isinstance(settings, expected):
+            raise TypeError(f"{self.name} is built with {expected.__name__}, not {settings!r}")
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
         # Settings refuse a batch_size above max_batch (naming the maximum), so none is clamped.
-        self.batch_size = int(config.get("batch_size") or self.default_batch)
-        self.max_connections = int(config.get("max_connections", 16))
-        self.timeout = (float(config["connect_timeout"]), float(config["read_timeout"]))
-        rate = config.get("rate_limit")
-        self.rate_limit = float(rate) if rate else None
+        self.batch_size = settings.batch_size or self.default_batch
+        self.max_connections = settings.max_connections
+        self.timeout = (settings.connect_timeout, settings.read_timeout)
+        self.rate_limit = settings.rate_limit or None
 
     def claim_size(self, lease_seconds: float) -> int:
         """Events claimed at once (and the full batch that starts a delivery): one request's
@@ -172,7 +200,8 @@ class Provider(ABC):
 
     @property
     def secrets(self) -> list[str]:
-        return [str(self.config[k]) for k in self.secret_keys if self.config.get(k)]
+        found = (getattr(self.settings, k) for k in self.secret_keys)
+        return [str(value) for value in found if value]
 
     @abstractmethod
     def skip_reason(self, event: Event) -> str | None:

@@ -8,20 +8,24 @@ the dead letters tell them apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..sections import checked
 from .base import (
     HttpRequest,
     HttpResponse,
     Provider,
-    ProviderSchema,
+    ProviderSettings,
     UuidText,
     messages_text,
+    provider_url,
+    settings_schema,
     single_token,
     transient,
 )
@@ -32,24 +36,30 @@ GOAL_NOT_FOUND = "goal_not_found"
 _SESSION_WORDS = ("session", "visitor", "room")
 
 
-class GiosgSchema(ProviderSchema):
-    token = fields.String(required=True, validate=single_token)
-    organization_id = UuidText(required=True)
+@dataclass(frozen=True, kw_only=True)
+class GiosgSettings(ProviderSettings):
+    token: str = field(metadata=checked(fields.String(required=True, validate=single_token)))
+    organization_id: str = field(metadata=checked(UuidText(required=True)))
     #: normalized event name -> giosg goal UUID
-    goals = fields.Dict(keys=fields.String(), values=UuidText(), required=True)
+    goals: Mapping[str, str] = field(
+        metadata=checked(fields.Dict(keys=fields.String(), values=UuidText(), required=True))
+    )
     #: rooms where the goals match; giosg requires at least one
-    rooms = fields.List(UuidText(), required=True, validate=validate.Length(min=1))
-    base_url = fields.Url(load_default="https://service.giosg.com", require_tld=False)
+    rooms: Sequence[str] = field(
+        metadata=checked(fields.List(UuidText(), required=True, validate=validate.Length(min=1)))
+    )
+    base_url: str = provider_url("https://service.giosg.com")
 
 
 class Giosg(Provider):
     name = "giosg"
     order = 40
-    schema = GiosgSchema
+    schema = settings_schema(GiosgSettings)
+    settings: GiosgSettings
     secret_keys = ("token",)
 
     def skip_reason(self, event: Event) -> str | None:
-        if event.name not in self.config["goals"]:
+        if event.name not in self.settings.goals:
             return "no goal configured for this event name"
         if event.visitor_id is None:
             return "no visitor_id (giosg visitor_identity)"
@@ -57,18 +67,18 @@ class Giosg(Provider):
 
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
         (event,) = events  # one match per request
-        org, goal = self.config["organization_id"], self.config["goals"][event.name]
+        org, goal = self.settings.organization_id, self.settings.goals[event.name]
         body: dict[str, Any] = {
             "visitor_identity": event.visitor_id,
             "goal_matched_at": event.occurred_at,
-            "rooms": list(self.config["rooms"]),
+            "rooms": list(self.settings.rooms),
         }
         if event.value is not None:
             body["goal_value"] = event.value
         return HttpRequest(
             "POST",
             f"{self.base_url}/api/v5/orgs/{org}/goals/{goal}/matches",
-            {"Authorization": f"Token {self.config['token']}", "Content-Type": "application/json"},
+            {"Authorization": f"Token {self.settings.token}", "Content-Type": "application/json"},
             body,
         )
 

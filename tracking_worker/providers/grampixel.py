@@ -7,19 +7,23 @@ delivered, and its ``event_id`` is kept for the logs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..sections import checked, setting
 from .base import (
     HttpRequest,
     HttpResponse,
     Provider,
-    ProviderSchema,
+    ProviderSettings,
     UuidText,
+    provider_url,
+    settings_schema,
     single_token,
     transient,
 )
@@ -28,27 +32,30 @@ from .base import (
 VALUE_REQUIRED = frozenset({"FTD", "DEP", "Purchase"})
 
 
-class GramPixelSchema(ProviderSchema):
-    api_key = fields.String(required=True, validate=single_token)
-    workspace_id = UuidText(required=True)
+@dataclass(frozen=True, kw_only=True)
+class GramPixelSettings(ProviderSettings):
+    api_key: str = field(metadata=checked(fields.String(required=True, validate=single_token)))
+    workspace_id: str = field(metadata=checked(UuidText(required=True)))
     #: normalized event name -> GramPixel event name; unmapped names pass unchanged
-    events = fields.Dict(
-        keys=fields.String(),
-        values=fields.String(validate=validate.Length(min=1)),
-        load_default=dict,
+    events: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=checked(
+            fields.Dict(keys=fields.String(), values=fields.String(validate=validate.Length(min=1)))
+        ),
     )
-    base_url = fields.Url(load_default="https://api.grampixel.com", require_tld=False)
+    base_url: str = provider_url("https://api.grampixel.com")
     #: The docs show both /v1/events/custom and /api/v1/events/custom.
-    path = fields.String(
-        load_default="/v1/events/custom",
-        validate=[validate.Regexp(r"^/", error="Must start with /."), single_token],
+    path: str = setting(
+        "/v1/events/custom",
+        fields.String(validate=[validate.Regexp(r"^/", error="Must start with /."), single_token]),
     )
 
 
 class GramPixel(Provider):
     name = "grampixel"
     order = 30
-    schema = GramPixelSchema
+    schema = settings_schema(GramPixelSettings)
+    settings: GramPixelSettings
     secret_keys = ("api_key",)
 
     def skip_reason(self, event: Event) -> str | None:
@@ -64,7 +71,7 @@ class GramPixel(Provider):
         body: dict[str, Any] = {
             "event_name": self._event_name(event),
             "telegram_id": event.telegram_id,
-            "workspace_id": self.config["workspace_id"],
+            "workspace_id": self.settings.workspace_id,
         }
         optional = {
             "session_id": _grampixel_session(event.session_id),
@@ -73,11 +80,11 @@ class GramPixel(Provider):
             "user_data": event.properties or None,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
-        headers = {"x-api-key": self.config["api_key"], "Content-Type": "application/json"}
-        return HttpRequest("POST", f"{self.base_url}{self.config['path']}", headers, body)
+        headers = {"x-api-key": self.settings.api_key, "Content-Type": "application/json"}
+        return HttpRequest("POST", f"{self.base_url}{self.settings.path}", headers, body)
 
     def _event_name(self, event: Event) -> str:
-        name: str = self.config["events"].get(event.name, event.name)
+        name = self.settings.events.get(event.name, event.name)
         return name
 
     def classify(self, response: HttpResponse) -> Outcome:

@@ -7,19 +7,23 @@ rejected batch to isolate the bad items.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import fields
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..sections import checked
 from .base import (
     HttpRequest,
     HttpResponse,
     Provider,
-    ProviderSchema,
+    ProviderSettings,
     messages_text,
+    provider_url,
+    settings_schema,
     single_token,
     transient,
 )
@@ -27,11 +31,16 @@ from .base import (
 _KEY_FIELDS = {"api_key", "api-key", "apikey", "key", "token"}
 
 
-class GraspilSchema(ProviderSchema):
-    api_key = fields.String(required=True, validate=single_token)
-    base_url = fields.Url(load_default="https://api.graspil.com", require_tld=False)
+@dataclass(frozen=True, kw_only=True)
+class GraspilSettings(ProviderSettings):
+    api_key: str = field(metadata=checked(fields.String(required=True, validate=single_token)))
+    base_url: str = provider_url("https://api.graspil.com")
     #: normalized event name -> Graspil target_id
-    targets = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+    targets: Mapping[str, int] = field(
+        metadata=checked(
+            fields.Dict(keys=fields.String(), values=fields.Integer(strict=True), required=True)
+        )
+    )
 
 
 class Graspil(Provider):
@@ -39,11 +48,12 @@ class Graspil(Provider):
     order = 10
     max_batch = 100
     default_batch = 100
-    schema = GraspilSchema
+    schema = settings_schema(GraspilSettings)
+    settings: GraspilSettings
     secret_keys = ("api_key",)
 
     def skip_reason(self, event: Event) -> str | None:
-        if event.name not in self.config["targets"]:
+        if event.name not in self.settings.targets:
             return "no target_id configured for this event name"
         if event.telegram_id is None:
             return "no telegram_id"
@@ -53,13 +63,13 @@ class Graspil(Provider):
         return HttpRequest(
             "POST",
             f"{self.base_url}/v1/send-target",
-            {"Api-Key": self.config["api_key"], "Content-Type": "application/json"},
+            {"Api-Key": self.settings.api_key, "Content-Type": "application/json"},
             [self._item(e) for e in events],
         )
 
     def _item(self, event: Event) -> dict[str, Any]:
         item: dict[str, Any] = {
-            "target_id": self.config["targets"][event.name],
+            "target_id": self.settings.targets[event.name],
             "user_id": event.telegram_id,
             "date": event.occurred_at,
         }

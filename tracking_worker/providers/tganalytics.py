@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,11 +18,14 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..sections import checked, setting
 from .base import (
     HttpRequest,
     HttpResponse,
     Provider,
-    ProviderSchema,
+    ProviderSettings,
+    provider_url,
+    settings_schema,
     single_token,
     transient,
     trimmed_name,
@@ -87,18 +91,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MILLISECOND = timedelta(milliseconds=1)
 
 
-class TgAnalyticsSchema(ProviderSchema):
-    token = fields.String(required=True, validate=single_token)
+@dataclass(frozen=True, kw_only=True)
+class TgAnalyticsSettings(ProviderSettings):
+    token: str = field(metadata=checked(fields.String(required=True, validate=single_token)))
     #: The name the token was created for; TGA refuses any other.
-    app_name = fields.String(required=True, validate=trimmed_name)
+    app_name: str = field(metadata=checked(fields.String(required=True, validate=trimmed_name)))
     #: The Mini App's host the token is bound to, sent as Origin and Referer.
-    app_domain = fields.String(
-        required=True,
-        validate=validate.Regexp(_HOST, error="Must be a bare host name such as app.example.com."),
+    app_domain: str = field(
+        metadata=checked(
+            fields.String(
+                required=True,
+                validate=validate.Regexp(
+                    _HOST, error="Must be a bare host name such as app.example.com."
+                ),
+            )
+        )
     )
-    base_url = fields.Url(load_default="https://tganalytics.xyz", require_tld=False)
-    batch_size = fields.Integer(
-        strict=True, load_default=DEFAULT_BATCH, validate=validate.Range(min=1, max=MAX_BATCH)
+    base_url: str = provider_url("https://tganalytics.xyz")
+    batch_size: int | None = setting(
+        DEFAULT_BATCH,
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_BATCH)),
     )
 
 
@@ -107,7 +119,8 @@ class TgAnalytics(Provider):
     order = 20
     max_batch = MAX_BATCH
     default_batch = DEFAULT_BATCH
-    schema = TgAnalyticsSchema
+    schema = settings_schema(TgAnalyticsSettings)
+    settings: TgAnalyticsSettings
     secret_keys = ("token",)
 
     def skip_reason(self, event: Event) -> str | None:
@@ -120,9 +133,9 @@ class TgAnalytics(Provider):
         return None
 
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
-        domain = self.config["app_domain"]
+        domain = self.settings.app_domain
         headers = {
-            "TGA-Auth-Token": self.config["token"],
+            "TGA-Auth-Token": self.settings.token,
             "Content-Type": "application/json",
             "Origin": f"https://{domain}",
             "Referer": f"https://{domain}/",
@@ -136,7 +149,7 @@ class TgAnalytics(Provider):
             "event_name": event.name if event.name in KNOWN_EVENTS else "custom-event",
             "user_id": event.telegram_id,
             "session_id": event.session_id,
-            "app_name": self.config["app_name"],
+            "app_name": self.settings.app_name,
             "client_timestamp": _millis(event),
         }
         item.update({k: v for k, v in event.context.items() if k in TOP_LEVEL_FIELDS})

@@ -9,13 +9,24 @@ else it answers 400: a Reject carrying its message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import fields, validate
 
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
-from .base import HttpRequest, HttpResponse, Provider, ProviderSchema, single_token, transient
+from ..sections import checked
+from .base import (
+    HttpRequest,
+    HttpResponse,
+    Provider,
+    ProviderSettings,
+    provider_url,
+    settings_schema,
+    single_token,
+    transient,
+)
 
 #: Optional user attributes, taken from ``context`` keys of the same name.
 USER_FIELDS = ("tel", "firstname", "lastname", "country", "city")
@@ -23,19 +34,22 @@ USER_FIELDS = ("tel", "firstname", "lastname", "country", "city")
 GENERIC_KEYS = ("status", "coupons", "phone", "total_shipping")
 
 
-class VibeTraceSchema(ProviderSchema):
-    api_key = fields.String(required=True, validate=single_token)
+@dataclass(frozen=True, kw_only=True)
+class VibeTraceSettings(ProviderSettings):
+    api_key: str = field(metadata=checked(fields.String(required=True, validate=single_token)))
     #: normalized event names sent as a VibeTrace ``confirmation`` (an order)
-    confirmation_events = fields.List(
-        fields.String(validate=validate.Length(min=1)), load_default=lambda: ["purchase"]
+    confirmation_events: Sequence[str] = field(
+        default_factory=lambda: ["purchase"],
+        metadata=checked(fields.List(fields.String(validate=validate.Length(min=1)))),
     )
-    base_url = fields.Url(load_default="https://api.vtcdn.net", require_tld=False)
+    base_url: str = provider_url("https://api.vtcdn.net")
 
 
 class VibeTrace(Provider):
     name = "vibetrace"
     order = 50
-    schema = VibeTraceSchema
+    schema = settings_schema(VibeTraceSettings)
+    settings: VibeTraceSettings
     secret_keys = ("api_key",)
 
     def skip_reason(self, event: Event) -> str | None:
@@ -51,12 +65,12 @@ class VibeTrace(Provider):
         return HttpRequest(
             "POST",
             f"{self.base_url}/v1/event/",
-            {"Authorization": self.config["api_key"], "Content-Type": "application/json"},
+            {"Authorization": self.settings.api_key, "Content-Type": "application/json"},
             {"user": _user(event), "event": kind},
         )
 
     def _is_confirmation(self, event: Event) -> bool:
-        return event.name in self.config["confirmation_events"]
+        return event.name in self.settings.confirmation_events
 
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)

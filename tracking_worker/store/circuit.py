@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from ..keys import Keys
 from ..settings import DeliverySettings
@@ -11,23 +12,41 @@ from . import codec
 from .connection import as_text, converted
 from .lua_scripts import Scripts
 
-SUCCESS, FAILURE, THROTTLE, CREDENTIALS = "success", "failure", "throttle", "credentials"
-#: A round that sent no request: nothing to record (it says nothing about the provider).
-NOTHING = "nothing"
+#: The breaker's state as the circuit_*.lua scripts store it (``half``: a probe decides).
+State = Literal["closed", "open", "half"]
+#: What a round that sent requests tells the breaker (circuit_record.lua's ARGV[1]).
+Kind = Literal["success", "failure", "throttle", "credentials"]
+#: What a round says: a kind to record, or ``nothing`` for a round that sent no request (it
+#: says nothing about the provider).
+Heard = Kind | Literal["nothing"]
+
+SUCCESS: Final = "success"
+FAILURE: Final = "failure"
+THROTTLE: Final = "throttle"
+CREDENTIALS: Final = "credentials"
+NOTHING: Final = "nothing"
+
+_STATES: Mapping[str, State] = {state: state for state in get_args(State)}
+
+
+def as_state(raw: Any) -> State:
+    """A state read from Redis; none (a circuit never recorded) is closed, as the scripts
+    read it."""
+    return _STATES.get(as_text(raw), "closed")
 
 
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
     wait: float
-    state: str
+    state: State
 
 
 @dataclass(frozen=True)
 class Change:
     """The circuit after a record; times are Redis time."""
 
-    state: str
+    state: State
     open_until: float
     opened: bool
     now: float
@@ -50,10 +69,10 @@ class Circuit:
         probe_lease = self.delivery.lease_seconds
         call = codec.CircuitAllow(probe_lease=probe_lease)
         allowed, wait, state = self.scripts.call(self.client, call, self.keys)
-        return Verdict(bool(int(allowed)), float(wait), as_text(state))
+        return Verdict(bool(int(allowed)), float(wait), as_state(state))
 
     def record(
-        self, kind: str, *, wait: float = 0.0, reason: str = "", failures: int = 1
+        self, kind: Kind, *, wait: float = 0.0, reason: str = "", failures: int = 1
     ) -> Change:
         d = self.delivery
         call = codec.CircuitRecord(
@@ -67,7 +86,7 @@ class Circuit:
             failed_requests=failures,
         )
         state, open_until, opened, now = self.scripts.call(self.client, call, self.keys)
-        return Change(as_text(state), float(open_until), bool(int(opened)), float(now))
+        return Change(as_state(state), float(open_until), bool(int(opened)), float(now))
 
     def release_probe(self) -> bool:
         """A probe that found nothing to send gives its slot back at once."""

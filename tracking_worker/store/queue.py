@@ -49,7 +49,7 @@ class Batch:
     last_error: str
     #: ``time.monotonic()`` just before the claim was sent: the lease runs from no earlier, so
     #: a worker frozen between the claim and its first request knows on waking how long it
-    #: has held the batch (see delivery/sender.py's Stop).
+    #: has held the batch (see delivery/lease.py's Lease).
     claimed_at: float = field(default_factory=time.monotonic)
 
 

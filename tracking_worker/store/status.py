@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import redis
 
 from ..keys import Keys, tick_key
 from ..settings import Settings
+from .circuit import as_state
 from .connection import as_text, converted
 from .metrics import Latency
 
@@ -28,8 +29,11 @@ _IN_FLIGHT = (
     "return n"
 )
 
+#: The circuit as shown to an operator (``circuit_state``); ``half-open`` is the stored ``half``.
+Shown = Literal["closed", "half-open", "open"]
+
 #: Circuit states as the gauge encodes them.
-CIRCUIT_CODES = {"closed": 0, "half-open": 1, "open": 2}
+CIRCUIT_CODES: Mapping[Shown, int] = {"closed": 0, "half-open": 1, "open": 2}
 
 #: Per-provider fields, in the order ``--json`` writes them: the exporter's metric names.
 GAUGES = ("pending", "in_flight", "retry_scheduled", "dead", "oldest_pending_seconds")
@@ -55,7 +59,7 @@ class ProviderStatus:
     requests: int = 0
     #: Dead letters trimmed off the bounded stream (``dead_max``), never to be replayed.
     dead_trimmed: int = 0
-    circuit: str = "closed"
+    circuit: Shown = "closed"
     #: Redis time the pause ends, when open (or throttled); None otherwise.
     circuit_until: float | None = None
     circuit_reason: str = ""
@@ -152,15 +156,15 @@ def _provider(
     )
 
 
-def circuit_state(circuit: Mapping[str, str], now: float) -> tuple[str, float | None]:
+def circuit_state(circuit: Mapping[str, str], now: float) -> tuple[Shown, float | None]:
     """What the breaker means for sending right now: ``open`` while a pause runs (a tripped
     breaker, refused credentials, or a 429's Retry-After), ``half-open`` once it ended and a
     probe decides, ``closed`` otherwise."""
-    state = circuit.get("state", "closed")
+    state = as_state(circuit.get("state"))
     until = _float(circuit.get("open_until")) or 0.0
     if until > now:
         return "open", until
-    if state in ("open", "half"):
+    if state == "open" or state == "half":
         return "half-open", None
     return "closed", None
 
