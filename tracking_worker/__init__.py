@@ -8,10 +8,10 @@ TG Analytics, GramPixel, Giosg and VibeTrace with batching, retries and dead let
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -20,9 +20,15 @@ from .errors import (
     TrackingUnavailable,
     ValidationError,
 )
+from .event_fields import TrackFields
 from .events import Event, Normalized
 from .producer.tracker import Tracker
 from .settings import Settings, load_settings
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:  # Python 3.10: only mypy reads the annotations, and it has typing_extensions
+    from typing_extensions import Unpack
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -130,24 +136,7 @@ def set_deferral(defer: Deferral | None) -> Deferral | None:
     return previous
 
 
-def track(
-    name: str,
-    *,
-    telegram_id: int | None = None,
-    email: str | None = None,
-    user_id: str | int | None = None,
-    visitor_id: str | None = None,
-    session_id: str | None = None,
-    value: float | None = None,
-    currency: str | None = None,
-    order_id: str | int | None = None,
-    occurred_at: datetime | str | None = None,
-    properties: Mapping[str, Any] | None = None,
-    context: Mapping[str, Any] | None = None,
-    event_id: str | None = None,
-    providers: Iterable[str] | None = None,
-    on_commit: bool = True,
-) -> str:
+def track(name: str, *, on_commit: bool = True, **fields: Unpack[TrackFields]) -> str:
     """Validate and enqueue one event for every configured provider that can take it.
 
     Returns the event id (a new UUID4 unless given). Raises ValidationError naming each bad
@@ -155,26 +144,12 @@ def track(
     ``transaction.atomic()``) the event is enqueued when the transaction commits, and never if
     it rolls back; ``on_commit=False`` enqueues at once anyway.
     """
-    fields = _fields(
-        telegram_id=telegram_id,
-        email=email,
-        user_id=user_id,
-        visitor_id=visitor_id,
-        session_id=session_id,
-        value=value,
-        currency=currency,
-        order_id=order_id,
-        occurred_at=occurred_at,
-        properties=properties,
-        context=context,
-        event_id=event_id,
-        providers=providers,
-    )
+    given = _given(fields, "track")
     tracker = get_tracker()
     defer = _Default.defer
     if defer is None or not on_commit:
-        return tracker.track(name, **fields)
-    valid = tracker.producer.validate([{"name": name, **fields}], single=True)
+        return tracker.track(name, **given)
+    valid = tracker.producer.validate([{"name": name, **given}], single=True)
     _enqueue_or_defer(tracker, valid, defer)
     return valid[0].event.event_id
 
@@ -202,42 +177,12 @@ def _enqueue_or_defer(tracker: Tracker, valid: list[Normalized], defer: Deferral
         enqueue()
 
 
-async def atrack(
-    name: str,
-    *,
-    telegram_id: int | None = None,
-    email: str | None = None,
-    user_id: str | int | None = None,
-    visitor_id: str | None = None,
-    session_id: str | None = None,
-    value: float | None = None,
-    currency: str | None = None,
-    order_id: str | int | None = None,
-    occurred_at: datetime | str | None = None,
-    properties: Mapping[str, Any] | None = None,
-    context: Mapping[str, Any] | None = None,
-    event_id: str | None = None,
-    providers: Iterable[str] | None = None,
-) -> str:
+async def atrack(name: str, **fields: Unpack[TrackFields]) -> str:
     """``track()`` for asyncio code: the same validation, routing, Lua and spool fallback over
     redis.asyncio, never blocking the event loop. Uses this loop's AsyncTracker, built on the
     default Tracker's settings."""
-    fields = _fields(
-        telegram_id=telegram_id,
-        email=email,
-        user_id=user_id,
-        visitor_id=visitor_id,
-        session_id=session_id,
-        value=value,
-        currency=currency,
-        order_id=order_id,
-        occurred_at=occurred_at,
-        properties=properties,
-        context=context,
-        event_id=event_id,
-        providers=providers,
-    )
-    return await get_async_tracker().track(name, **fields)
+    given = _given(fields, "atrack")
+    return await get_async_tracker().track(name, **given)
 
 
 async def atrack_many(events: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -272,12 +217,21 @@ def get_async_tracker() -> AsyncTracker:
     return fresh
 
 
-def _fields(*, providers: Iterable[str] | None, **given: Any) -> dict[str, Any]:
-    """The keyword arguments a caller gave (None means not given)."""
-    fields = {k: v for k, v in given.items() if v is not None}
-    if providers is not None:
-        fields["providers"] = list(providers)
-    return fields
+#: The keywords ``track()`` and ``atrack()`` take besides ``name`` (and track's ``on_commit``).
+_KEYWORDS = TrackFields.__optional_keys__
+
+
+def _given(fields: TrackFields, caller: str) -> dict[str, Any]:
+    """The keyword arguments a caller gave (None means not given; any iterable of providers
+    becomes a list). An unknown keyword is the TypeError Python raises for a fixed signature,
+    not a validation error: it is a mistake in the code, which mypy also reports."""
+    if not fields.keys() <= _KEYWORDS:
+        unknown = next(k for k in fields if k not in _KEYWORDS)
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown!r}")
+    given: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if "providers" in given:
+        given["providers"] = list(given["providers"])
+    return given
 
 
 def install(app: Celery, settings: Settings | None = None) -> list[str]:

@@ -8,52 +8,60 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..event_fields import DECLARED
 from .common import Finite, KeyValue, Positive, load
 
 
+def _declared_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """An argument or option per declared field (``event_fields.DECLARED``), in its order."""
+    types = {"int": int, "number": Finite(), "text": str, "key=value": KeyValue()}
+    for declared in reversed(DECLARED):  # decorators apply bottom-up
+        if declared.field.required:
+            command = click.argument(declared.name, type=types[declared.parse])(command)
+            continue
+        flag = declared.each or declared.name.replace("_", "-")
+        command = click.option(
+            f"--{flag}",
+            declared.name,
+            type=types[declared.parse],
+            multiple=declared.each is not None,
+            help=declared.help,
+        )(command)
+    return command
+
+
+def _event(given: dict[str, Any]) -> dict[str, Any]:
+    """What the options gave, as track() takes it (a repeatable option: its list or dict)."""
+    event: dict[str, Any] = {}
+    for declared in DECLARED:
+        value = given[declared.name]
+        if value is None or value == ():
+            continue
+        if declared.each is not None:
+            value = dict(value) if declared.parse == "key=value" else list(value)
+        event[declared.name] = value
+    return event
+
+
 @click.command(short_help="Enqueue one event (prints its event id).")
-@click.argument("name")
-@click.option("--telegram-id", type=int, help="Telegram user id.")
-@click.option("--email")
-@click.option("--user-id")
-@click.option("--visitor-id")
-@click.option("--session-id")
-@click.option("--value", type=Finite(), help="Amount; needs --currency.")
-@click.option("--currency", help="ISO 4217 code, any case.")
-@click.option("--order-id")
-@click.option("--occurred-at", help="ISO 8601 with offset; default now.")
-@click.option("--event-id", help="Your own id: a repeat within dedupe_ttl is not enqueued.")
-@click.option("--property", "properties", type=KeyValue(), multiple=True, help="k=v (repeatable).")
-@click.option("--context", "context", type=KeyValue(), multiple=True, help="k=v (repeatable).")
-@click.option("--provider", "providers", multiple=True, help="Only to this provider (repeatable).")
-def send(
-    name: str,
-    properties: tuple[tuple[str, Any], ...],
-    context: tuple[tuple[str, Any], ...],
-    providers: tuple[str, ...],
-    **fields: Any,
-) -> int:
+@_declared_options
+def send(**given: Any) -> int:
     """Validate and enqueue the event NAME as track() does, e.g.
     `send purchase --telegram-id 5 --value 9.99 --currency usd --property plan=pro`.
     A value after `=` is read as JSON when it parses (3, true), else as text."""
     from ..producer.tracker import Tracker
 
     settings, _ = load(raise_unavailable=True)
-    event: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
-    if properties:
-        event["properties"] = dict(properties)
-    if context:
-        event["context"] = dict(context)
-    if providers:
-        event["providers"] = list(providers)
+    event = _event(given)
     tracker = Tracker(settings)
     try:
-        click.echo(tracker.track(name, **event))
+        click.echo(tracker.track(event.pop("name"), **event))
     finally:
         tracker.close()
     return 0
