@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
+
+from tracking_worker.store import codec
 
 T = TypeVar("T")
 
@@ -27,3 +30,26 @@ def pause_until(deadline: float) -> None:
     """Hold until a moment of the test's own schedule (pacing a producer, choosing when to
     inject a fault). Never used to wait for the system: that is ``wait_for``."""
     time.sleep(max(0.0, deadline - time.monotonic()))
+
+
+def enqueue_call(
+    raws: Iterable[str],
+    *,
+    callers: Iterable[str] | None = None,
+    max_pending: int = 10**6,
+    claim_size: int = 10**6,
+    dedupe_ttl: float = 60,
+    window: float = 900,
+    check: bool = False,
+) -> codec.Enqueue:
+    """An ``enqueue.lua`` call for these serialized events: each with a fresh id of its own
+    (the ids track() generates), or the caller's ids given."""
+    raws = list(raws)
+    ids = list(callers) if callers is not None else [os.urandom(16).hex() for _ in raws]
+    given = callers is not None
+    events = tuple(
+        part
+        for event_id, raw in zip(ids, raws, strict=True)
+        for part in (codec.id_key(event_id), event_id if given and event_id else "", raw)
+    )
+    return codec.Enqueue(max_pending, claim_size, 10_000, 0, dedupe_ttl, window, check, events)

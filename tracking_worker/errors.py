@@ -33,6 +33,21 @@ class TrackingUnavailable(TrackingError):
     """Redis could not be reached in time and the caller asked us to raise, not to spool."""
 
 
+class PartlyEnqueued(TrackingUnavailable):
+    """Some providers have the events; the part of the others failed and was not spooled
+    (``on_unavailable = "raise"``). Calling again with the same ``event_id`` adds nothing for
+    the providers that have an event (each takes an id once), so a retry is safe as it is;
+    ``providers=failed`` narrows it."""
+
+    def __init__(
+        self, message: str, *, enqueued: list[str], failed: list[str], event_ids: list[str]
+    ) -> None:
+        super().__init__(message)
+        self.enqueued = enqueued
+        self.failed = failed
+        self.event_ids = event_ids
+
+
 class StoreError(TrackingError):
     """A Redis command failed (a wrong type, a refused password, a script error); raised by
     ``store/`` in place of redis-py's errors, so nothing above it sees a raw redis exception."""

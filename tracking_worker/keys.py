@@ -83,6 +83,11 @@ class Keys:
         return f"{self.base}:seen"
 
     @property
+    def ids_prefix(self) -> str:
+        """The event ids enqueue.lua took: hashes ``<prefix><bucket>:<shard>`` (see there)."""
+        return f"{self.base}:ids:"
+
+    @property
     def receipts_prefix(self) -> str:
         return f"{self.base}:receipts:"
 

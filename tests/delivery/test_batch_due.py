@@ -8,10 +8,10 @@ import json
 import pytest
 import redis
 
+from tests.helpers import enqueue_call
 from tests.store.timetravel import advance
 from tracking_worker.delivery.policy import take_from_pending
 from tracking_worker.keys import Keys
-from tracking_worker.store import codec
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import ProviderQueue
 
@@ -42,8 +42,8 @@ def test_claim_and_due_follow_the_rule(
     queue = ProviderQueue(redis_client, Scripts(), Keys("graspil"))
     k = queue.keys
     if pending:
-        pairs = tuple(part for n in range(pending) for part in ("", json.dumps({"n": n})))
-        queue.scripts.call(redis_client, codec.Enqueue(10**6, 10**6, 10_000, 0, 60, pairs), k)
+        raws = [json.dumps({"n": n}) for n in range(pending)]
+        queue.scripts.call(redis_client, enqueue_call(raws), k)
         redis_client.set(k.since, float(redis_client.get(k.since)) - waited)
     due = queue.due(full=FULL, wait=WAIT)
     batch = queue.claim(lease=30, size=FULL, flush=flush, wait=WAIT)
@@ -57,7 +57,7 @@ def test_claim_and_due_follow_the_rule(
 def test_the_wait_starts_with_the_first_event_of_an_empty_list(redis_client: redis.Redis) -> None:
     queue = ProviderQueue(redis_client, Scripts(), Keys("graspil"))
     k = queue.keys
-    one = codec.Enqueue(10**6, 10**6, 10_000, 0, 60, ("", "{}"))
+    one = enqueue_call(["{}"])
     queue.scripts.call(redis_client, one, k)
     first = float(redis_client.get(k.since))
     queue.scripts.call(redis_client, one, k)

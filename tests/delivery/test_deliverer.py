@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 import redis
 
+from tests.helpers import enqueue_call
 from tests.store.timetravel import advance
 from tracking_worker.delivery.deliverer import Deliverer, RunReport
 from tracking_worker.delivery.transport import Transport
@@ -20,7 +21,6 @@ from tracking_worker.outcomes import Delivered, Retry
 from tracking_worker.redact import Redactor
 from tracking_worker.sandbox import SandboxServer, provider_settings
 from tracking_worker.settings import load_settings
-from tracking_worker.store import codec
 from tracking_worker.store.circuit import FAILURE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import ProviderQueue
@@ -62,8 +62,7 @@ def sandboxed(
 
 def enqueue(d: Deliverer, events: list[Event]) -> None:
     k = d.queue.keys
-    pairs = tuple(part for e in events for part in ("", e.to_json()))
-    d.queue.scripts.call(d.queue.client, codec.Enqueue(10**6, 10**6, 10_000, 0, 60, pairs), k)
+    d.queue.scripts.call(d.queue.client, enqueue_call(e.to_json() for e in events), k)
     advance(d.queue.client, k, d.delivery.flush_interval)  # aged: a flush takes them
 
 

@@ -41,6 +41,29 @@ def test_send_enqueues_one_event_as_track_does(
     assert redis_client.hget(Keys("graspil").stats, "deduplicated") == b"1"
 
 
+def test_send_that_only_some_providers_took_says_so_and_its_retry_adds_only_what_is_missing(
+    make_system: Callable[..., System], sandbox: SandboxServer, redis_client: redis.Redis
+) -> None:
+    """`send` raises rather than spools: it must say which providers have the event (and not
+    that anything was spooled), and the retry it suggests must not give them a second copy."""
+    system = make_system(providers=["graspil", "vibetrace"])
+    redis_client.set(Keys("vibetrace").pending, "not a list")  # WRONGTYPE for vibetrace alone
+    args = ["send", "purchase", "--telegram-id", "5", "--email", "ann@example.com"]
+    args += ["--value", "9.99", "--currency", "usd", "--order-id", "A-1"]
+    first = cli(system.env, *args)
+    assert first.returncode == 1
+    event_id = first.stdout.strip()
+    assert "enqueued for graspil; not for vibetrace" in first.stderr
+    assert f"--event-id {event_id}" in first.stderr and "spooled" not in first.stderr
+    redis_client.delete(Keys("vibetrace").pending)
+    again = cli(system.env, *args, "--event-id", event_id)
+    assert again.returncode == 0, again.stderr
+    wait_for(lambda: system.counts("vibetrace")["delivered"] == 1, 30, message=system.log())
+    wait_for(lambda: system.counts("graspil")["delivered"] >= 1, 30, message=system.log())
+    assert len(sandbox.received("graspil")) == 1  # not twice
+    assert redis_client.hget(Keys("graspil").stats, "deduplicated") == b"1"
+
+
 def test_send_refuses_what_track_refuses(empty_system: System) -> None:
     invalid = cli(empty_system.env, "send", "purchase", "--telegram-id", "5", "--value", "3")
     assert invalid.returncode == 1

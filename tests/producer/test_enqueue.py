@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tracking_worker.devtools import demo_event
-from tracking_worker.errors import TrackingUnavailable, ValidationError
+from tracking_worker.errors import PartlyEnqueued, TrackingUnavailable, ValidationError
 from tracking_worker.keys import Keys
 from tracking_worker.producer.enqueue import PAUSE_COLLECTOR_AT
 from tracking_worker.producer.tracker import Tracker
@@ -136,6 +136,34 @@ def test_one_provider_failing_spools_only_its_part(
     assert tracker.drain_spool() == 1
     assert redis_client.llen(Keys("giosg").pending) == 1
     assert all(redis_client.llen(Keys(name).pending) == 1 for name in lengths)  # not twice
+
+
+def test_a_raising_tracker_says_who_has_the_event_and_spools_nothing(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Any
+) -> None:
+    """on_unavailable = "raise": the failed part is not spooled, so nothing may say it is; the
+    exception names who has the event, and calling again with its id adds it only where it is
+    missing."""
+    everyone = provider_settings("http://127.0.0.1:9")
+    settings = load_settings(
+        {
+            "redis": {"url": redis_url},
+            "producer": {"spool_dir": str(tmp_path / "spool"), "on_unavailable": "raise"},
+            "providers": {name: everyone[name] for name in ("graspil", "grampixel")},
+        },
+        environ={},
+    )
+    tracker = Tracker(settings)
+    tracker.trigger = lambda name: None
+    redis_client.set(Keys("grampixel").pending, "not a list")
+    with pytest.raises(PartlyEnqueued) as raised:
+        tracker.track("purchase", telegram_id=5, value=9.5, currency="USD")
+    assert (raised.value.enqueued, raised.value.failed) == (["graspil"], ["grampixel"])
+    assert tracker.spool.count() == 0 and tracker.outage.spooled == 0
+    redis_client.delete(Keys("grampixel").pending)
+    [event_id] = raised.value.event_ids
+    tracker.track("purchase", telegram_id=5, value=9.5, currency="USD", event_id=event_id)
+    assert [redis_client.llen(Keys(p).pending) for p in ("graspil", "grampixel")] == [1, 1]
 
 
 @pytest.mark.parametrize(

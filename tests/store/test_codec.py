@@ -33,6 +33,10 @@ BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
     bool: st.booleans(),
 }
 PAIRS = st.lists(st.tuples(TEXT, TEXT)).map(lambda ps: tuple(x for p in ps for x in p))
+#: enqueue's events: (id key, caller id, serialized event).
+TRIPLES = st.lists(st.tuples(st.binary(min_size=8, max_size=8), TEXT, TEXT)).map(
+    lambda ts: tuple(x for t in ts for x in t)
+)
 
 
 def wire(args: list[codec.Arg]) -> list[bytes]:
@@ -114,10 +118,12 @@ def test_a_fixed_layout_reads_back_what_it_writes(name: str) -> None:
         trigger_ttl_ms=BY_TYPE[int],
         skipped=BY_TYPE[int],
         dedupe_ttl=BY_TYPE[float],
-        events=PAIRS,
+        window=BY_TYPE[float],
+        check=BY_TYPE[bool],
+        events=TRIPLES,
     )
 )
-def test_enqueue_reads_back_its_event_pairs(call: codec.Enqueue) -> None:
+def test_enqueue_reads_back_its_event_triples(call: codec.Enqueue) -> None:
     check_round_trip(call)
 
 
@@ -176,15 +182,20 @@ def test_keys_follow_the_declared_order() -> None:
         k.latency,
         k.circuit,
     ]
-    assert codec.Enqueue.keys(k) == [k.pending, k.stats, k.trigger, k.seen, k.since]
+    assert codec.Enqueue.keys(k) == [k.pending, k.stats, k.trigger, k.seen, k.since, k.ids_prefix]
 
 
 def test_the_producer_s_enqueue_call_is_the_codec_s_layout() -> None:
-    route = Route(events=["id-1", '{"event_id":"a"}', "", '{"event_id":"b"}'], skipped=2)
-    limits = Limits(max_pending=1000, trigger_ttl_ms=5000, dedupe_ttl=60.0, full_batch={"g": 50})
+    a, b = codec.id_key("a"), codec.id_key("b")
+    events: list[codec.Arg] = [a, "a", '{"event_id":"a"}', b, "", '{"event_id":"b"}']
+    route = Route(events=events, skipped=2)
+    limits = Limits(
+        max_pending=1000, trigger_ttl_ms=5000, dedupe_ttl=60.0, full_batch={"g": 50}, window=900.0
+    )
     keys, args = call_args("g", route, limits, "tw")
     assert keys == codec.Enqueue.keys(Keys("g", "tw"))
-    assert codec.Enqueue.parse(args) == codec.Enqueue(1000, 50, 5000, 2, 60.0, tuple(route.events))
+    expected = codec.Enqueue(1000, 50, 5000, 2, 60.0, 900.0, False, tuple(events))
+    assert codec.Enqueue.parse(args) == expected
 
 
 @pytest.mark.parametrize("raw", [["{}"], ['{"a":1}', '{"b":"x\\\\ny"}', ""]])

@@ -7,10 +7,9 @@ import json
 import pytest
 import redis
 
-from tests.helpers import wait_for
+from tests.helpers import enqueue_call, wait_for
 from tests.store.timetravel import advance
 from tracking_worker.keys import Keys
-from tracking_worker.store import codec
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import DeadEvent, ProviderQueue, Settlement
 
@@ -22,8 +21,8 @@ def queue(redis_client: redis.Redis) -> ProviderQueue:
 
 def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int = 100) -> list:
     k = queue.keys
-    pairs = [part for i in range(count) for part in ("", json.dumps({"n": i}))]
-    call = codec.Enqueue(max_pending, size, 10_000, 0, 60, tuple(pairs))
+    raws = [json.dumps({"n": i}) for i in range(count)]
+    call = enqueue_call(raws, max_pending=max_pending, claim_size=size)
     return queue.scripts.call(queue.client, call, k)
 
 
@@ -190,8 +189,8 @@ def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> 
     k = queue.keys
 
     def enqueue(*ids: str) -> list:
-        pairs = tuple(part for i in ids for part in (i, json.dumps({"id": i})))
-        return queue.scripts.call(queue.client, codec.Enqueue(1000, 100, 10_000, 0, 60, pairs), k)
+        call = enqueue_call([json.dumps({"id": i}) for i in ids], callers=ids, claim_size=100)
+        return queue.scripts.call(queue.client, call, k)
 
     assert enqueue("a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too
     advance(queue.client, k, 30)

@@ -7,11 +7,11 @@ import time
 import pytest
 import redis
 
+from tests.helpers import enqueue_call
 from tests.store.timetravel import redis_now
 from tracking_worker.keys import Keys
 from tracking_worker.sandbox import provider_settings
 from tracking_worker.settings import Settings, load_settings
-from tracking_worker.store import codec
 from tracking_worker.worker.process import WorkerProcess, warn_if_evicting
 
 
@@ -34,7 +34,7 @@ def test_a_tick_whose_clock_is_minutes_off_reaps_no_live_lease(
     queue = ticker.deliverers["graspil"].queue
     keys = Keys("graspil")
     k = queue.keys
-    queue.scripts.call(redis_client, codec.Enqueue(100, 100, 1000, 0, 60, ("", "{}")), k)
+    queue.scripts.call(redis_client, enqueue_call(["{}"], max_pending=100, claim_size=100), k)
     live = queue.claim(lease=60, size=10, flush=True, wait=0)
     assert live is not None
     ticker.tick()

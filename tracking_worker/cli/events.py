@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..errors import PartlyEnqueued
 from ..event_fields import DECLARED
 from .common import Finite, KeyValue, Positive, load
 
@@ -54,7 +55,9 @@ def _event(given: dict[str, Any]) -> dict[str, Any]:
 def send(**given: Any) -> int:
     """Validate and enqueue the event NAME as track() does, e.g.
     `send purchase --telegram-id 5 --value 9.99 --currency usd --property plan=pro`.
-    A value after `=` is read as JSON when it parses (3, true), else as text."""
+    A value after `=` is read as JSON when it parses (3, true), else as text.
+    When some providers took it and others failed, says which, and how to retry: the same
+    command with `--event-id` adds it only where it is missing."""
     from ..producer.tracker import Tracker
 
     settings, _ = load(raise_unavailable=True)
@@ -62,6 +65,15 @@ def send(**given: Any) -> int:
     tracker = Tracker(settings)
     try:
         click.echo(tracker.track(event.pop("name"), **event))
+    except PartlyEnqueued as exc:
+        click.echo(exc.event_ids[0])
+        raise PartlyEnqueued(
+            f"{exc}. Run the same command again with --event-id {exc.event_ids[0]}: the "
+            "providers that have the event will not get it twice",
+            enqueued=exc.enqueued,
+            failed=exc.failed,
+            event_ids=exc.event_ids,
+        ) from None
     finally:
         tracker.close()
     return 0

@@ -173,7 +173,7 @@ def enqueue(
     for start in range(0, len(events), size):
         chunk = events[start : start + size]
         try:
-            failed = tracker.enqueue_now(chunk)
+            failed = tracker.enqueue_now(chunk).failed
         except TrackingUnavailable as exc:
             line = validated.lines[start]
             raise TrackingUnavailable(

@@ -38,7 +38,7 @@ from ..settings import Settings, load_settings
 from ..store.connection import converted
 from ..store.intake import Admitted, Limits, Route, admitted, call_args
 from ..store.lua_scripts import Arg, Scripts, is_noscript
-from .enqueue import Answers, EnqueuePlan
+from .enqueue import Answers, Applied, EnqueuePlan
 from .outage import Outage, partial_failure
 from .tracker import Tracker
 
@@ -178,27 +178,27 @@ class AsyncTracker:
             await self._spool(valid, skipped)
             return
         try:
-            failed = await self._enqueue_now(valid)
+            applied = await self._enqueue_now(valid)
         except TrackingUnavailable as exc:
             self.outage.went_down(now)
             await self._spool(valid, exc)
             return
-        if failed:
-            await self._spool(failed, partial_failure(failed))
+        if applied.failed:
+            await self._spool(applied.failed, partial_failure(applied))
         if not self._draining and self.outage.drain_due(now):
             self._draining = True
             self._keep(asyncio.ensure_future(self._drain_one_file(now)))
 
-    async def _enqueue_now(self, valid: list[Normalized]) -> list[Normalized]:
+    async def _enqueue_now(self, valid: list[Normalized]) -> Applied:
         """``Tracker.enqueue_now`` with its round trip awaited: at most ``socket_timeout`` on
         Redis, connecting included."""
         plan = self.producer.plan(valid)
         if not plan.routes:
-            return []
+            return Applied([], [])
         applied = self.producer.apply(plan, await self._round_trip(plan))
         for name in applied.triggers:
             self._trigger(name)
-        return applied.failed
+        return applied
 
     async def _round_trip(self, plan: EnqueuePlan) -> Answers:
         """The Intake's round trip within ``socket_timeout``, waiting for a slot included."""

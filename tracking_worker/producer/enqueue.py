@@ -21,6 +21,7 @@ from ..errors import StoreError, TrackingUnavailable, ValidationError
 from ..events import EventSchema, Normalized, normalize, time_of
 from ..providers.base import Provider
 from ..settings import DeliverySettings
+from ..store.codec import id_key
 from ..store.intake import Admitted, Limits, Route
 from .throttle import WarningThrottle
 
@@ -53,6 +54,9 @@ class Applied:
 
     triggers: list[str]
     failed: list[Normalized]
+    #: The providers that took their part, and why the others' failed.
+    enqueued: list[str] = dataclasses.field(default_factory=list)
+    errors: dict[str, StoreError] = dataclasses.field(default_factory=dict)
 
 
 class Producer:
@@ -64,6 +68,7 @@ class Producer:
         delivery: DeliverySettings,
         *,
         dedupe_ttl: float = 86400.0,
+        window: float = 900.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.providers = dict(providers)
@@ -72,11 +77,14 @@ class Producer:
             max_pending=delivery.max_pending,
             trigger_ttl_ms=delivery.trigger_ttl_ms,
             dedupe_ttl=dedupe_ttl,
+            window=window,
             # A full batch (what one claim takes) starts a delivery at once.
             full_batch={
                 name: p.claim_size(delivery.lease_seconds) for name, p in providers.items()
             },
         )
+        #: The same, for events that may have been enqueued already (see ``plan``).
+        self.checked_limits = dataclasses.replace(self.limits, check=True)
         self.schema = EventSchema()
         self._may_warn = WarningThrottle(WARNING_EVERY, clock)
 
@@ -125,9 +133,11 @@ class Producer:
             valid.append(normalized)
         return valid, errors
 
-    def plan(self, valid: list[Normalized]) -> EnqueuePlan:
-        """Route every event: each provider's part of this call (skipped events only counted)."""
-        return EnqueuePlan(valid, self._route(valid), self.limits)
+    def plan(self, valid: list[Normalized], *, check: bool = False) -> EnqueuePlan:
+        """Route every event: each provider's part of this call (skipped events only counted).
+        ``check``: the events may be in Redis already (spooled after a round trip whose outcome
+        is unknown): enqueue.lua looks each id up and takes only those it has not seen."""
+        return EnqueuePlan(valid, self._route(valid), self.checked_limits if check else self.limits)
 
     def apply(self, plan: EnqueuePlan, answers: Answers) -> Applied:
         """Read the round trip's answers. Raises TrackingUnavailable when nothing was enqueued
@@ -141,13 +151,14 @@ class Producer:
         triggers = []
         for name, result in answers.items():
             if isinstance(result, StoreError):
-                log.error("%s: enqueue failed, its part is spooled: %s", name, result)
                 continue
             if result.dropped:
                 self._warn_dropped(name, result.dropped)
             if result.trigger:
                 triggers.append(name)
-        return Applied(triggers, _parts_for(plan.valid, set(failed), tuple(self.providers)))
+        parts = _parts_for(plan.valid, set(failed), tuple(self.providers))
+        enqueued = [name for name in answers if name not in failed]
+        return Applied(triggers, parts, enqueued, failed)
 
     def _check_requested(self, requested: tuple[str, ...]) -> None:
         unknown = sorted(set(requested) - set(self.providers))
@@ -171,10 +182,12 @@ class Producer:
                     for name in self._configured(asked)
                 ]
             raw = item.raw or item.event.to_json()
-            dedupe = item.event.event_id if item.caller_id else ""
+            event_id = item.event.event_id
+            key = id_key(event_id)
+            caller = event_id if item.caller_id else ""
             for route, provider in chosen:
                 if provider.skip_reason(item.event) is None:
-                    route.events += (dedupe, raw)
+                    route.events += (key, caller, raw)
                 else:
                     route.skipped += 1
         return routes

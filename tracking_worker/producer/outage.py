@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import TrackingUnavailable
-from ..events import Normalized
+from ..errors import PartlyEnqueued, TrackingUnavailable
+from .enqueue import Applied
 from .throttle import WarningThrottle
 
 log = logging.getLogger("tracking_worker")
@@ -34,10 +34,18 @@ SPOOL_BACKOFF = 30 * SPOOL_CHECK_EVERY
 SPOOL_WARNING_EVERY = 60.0
 
 
-def partial_failure(failed: list[Normalized]) -> TrackingUnavailable:
-    """Why the parts of the providers that failed alone are spooled, for the log."""
-    names = sorted({p for item in failed for p in item.providers})
-    return TrackingUnavailable(f"enqueue failed for {names}")
+def partial_failure(applied: Applied) -> PartlyEnqueued:
+    """Why the parts of the providers that failed alone are spooled (or, so configured, what
+    the caller is told: who has the events, who does not, and the ids to retry with)."""
+    ids = list(dict.fromkeys(item.event.event_id for item in applied.failed))
+    reasons = "; ".join(f"{name}: {error}" for name, error in sorted(applied.errors.items()))
+    message = (
+        f"enqueued for {', '.join(sorted(applied.enqueued))}; not for "
+        f"{', '.join(sorted(applied.errors))} ({reasons})"
+    )
+    return PartlyEnqueued(
+        message, enqueued=sorted(applied.enqueued), failed=sorted(applied.errors), event_ids=ids
+    )
 
 
 class Drained:
@@ -87,7 +95,9 @@ class Outage:
         except OSError as disk:
             raise TrackingUnavailable(f"{exc}; spooling failed too: {disk}") from None
         self.spooled += count
-        if self._may_warn("spooled"):
+        if isinstance(exc, PartlyEnqueued):  # not throttled: a provider's keys need a look
+            log.error("enqueue partly failed, the failed part is spooled: %s", exc)
+        elif self._may_warn("spooled"):
             log.warning("Redis unavailable (%s): events spooled to %s", exc, self.spool_dir)
 
     def drain_due(self, now: float) -> bool:

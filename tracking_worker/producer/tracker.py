@@ -24,7 +24,7 @@ from ..store.connection import producer_client
 from ..store.intake import Intake
 from ..store.lua_scripts import Scripts
 from ..store.roundtrip import RoundTrip
-from .enqueue import Answers, EnqueuePlan, Producer
+from .enqueue import Answers, Applied, EnqueuePlan, Producer
 from .outage import SPOOL_CHUNK, Outage, partial_failure
 from .spool import Spool
 
@@ -49,6 +49,7 @@ class Tracker:
             settings.build_providers(),
             settings.delivery,
             dedupe_ttl=settings.producer.dedupe_ttl,
+            window=settings.producer.idempotency_window,
         )
         self.spool = Spool(settings.producer.spool_dir)
         self.outage = Outage(settings.producer.on_unavailable, self.spool.directory)
@@ -84,27 +85,28 @@ class Tracker:
             self._spool(valid, skipped)
             return
         try:
-            failed = self.enqueue_now(valid)
+            applied = self.enqueue_now(valid)
         except TrackingUnavailable as exc:
             self.outage.went_down(now)
             self._spool(valid, exc)
             return
-        if failed:
-            self._spool(failed, partial_failure(failed))
+        if applied.failed:
+            self._spool(applied.failed, partial_failure(applied))
         if self.outage.drain_due(now):
             with self.outage.draining(now) as drained:
                 drained.count = self._drain_one_file()
 
-    def enqueue_now(self, valid: list[Normalized]) -> list[Normalized]:
+    def enqueue_now(self, valid: list[Normalized], *, check: bool = False) -> Applied:
         """One round trip, no spool: raises TrackingUnavailable when nothing was enqueued;
-        returns the parts of the providers that failed alone (each event addressed to them)."""
-        plan = self.producer.plan(valid)
+        ``failed`` holds the parts of the providers that failed alone (each event addressed to
+        them). ``check``: the events may be in Redis already; each provider takes an id once."""
+        plan = self.producer.plan(valid, check=check)
         if not plan.routes:
-            return []
+            return Applied([], [])
         applied = self.producer.apply(plan, self._round_trip(plan))
         for name in applied.triggers:
             self.trigger(name)
-        return applied.failed
+        return applied
 
     def _round_trip(self, plan: EnqueuePlan) -> Answers:
         try:
@@ -123,7 +125,7 @@ class Tracker:
 
     def _enqueue_spooled(self, part: list[Normalized]) -> None:
         """Drain step: a provider whose part fails again goes back to the spool alone."""
-        failed = self.enqueue_now(part)
+        failed = self.enqueue_now(part, check=True).failed
         if failed:
             self.spool.append(failed)
 

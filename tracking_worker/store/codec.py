@@ -16,6 +16,7 @@ import json
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from ..keys import Keys
@@ -111,15 +112,18 @@ class Enqueue(Layout):
     """Append events to the pending list (track()'s one script)."""
 
     SCRIPT = "enqueue"
-    KEYS = ("pending", "stats", "trigger", "seen", "since")
+    KEYS = ("pending", "stats", "trigger", "seen", "since", "ids_prefix")
     TAIL = ("events",)
     max_pending: int
     claim_size: int
     trigger_ttl_ms: int
     skipped: int
     dedupe_ttl: float
-    #: (dedupe id or "", serialized event) pairs, flat, as ``intake.Route`` holds them.
-    events: tuple[str, ...] = ()
+    window: float
+    check: bool
+    #: (id key, caller event id or "", serialized event) triples, flat, as ``intake.Route``
+    #: holds them; the id key is ``id_key(event_id)``, 8 bytes.
+    events: tuple[Arg, ...] = ()
 
     def args(self) -> list[Arg]:
         return enqueue_args(
@@ -128,12 +132,18 @@ class Enqueue(Layout):
             self.trigger_ttl_ms,
             self.skipped,
             self.dedupe_ttl,
+            self.window,
+            self.check,
             self.events,
         )
 
     @classmethod
     def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
-        return {"events": _pairs(tail, cls.SCRIPT)}
+        if len(tail) % 3:
+            raise ValueError(f"{cls.SCRIPT}: events come in triples")
+        return {
+            "events": tuple(_as_bytes(a) if i % 3 == 0 else as_text(a) for i, a in enumerate(tail))
+        }
 
 
 def enqueue_args(
@@ -142,10 +152,24 @@ def enqueue_args(
     trigger_ttl_ms: int,
     skipped: int,
     dedupe_ttl: float,
-    events: Sequence[str],
+    window: float,
+    check: bool,
+    events: Sequence[Arg],
 ) -> list[Arg]:
     """``Enqueue``'s ARGV without an ``Enqueue`` built first: track()'s hot path calls this."""
-    return [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, *events]
+    flag = 1 if check else 0
+    return [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, window, flag, *events]
+
+
+def id_key(event_id: str) -> bytes:
+    """The 8 bytes enqueue.lua takes an event id by: a hash, so any id (ours, a caller's) has
+    the same short form. Among a million ids in a window, two share a key with a chance of
+    about 3 in 10^8, and only an event looked up (a spool drain) could be taken for the other."""
+    return blake2b(event_id.encode(), digest_size=8).digest()
+
+
+def _as_bytes(arg: Arg) -> bytes:
+    return arg if isinstance(arg, bytes) else str(arg).encode()
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from .roundtrip import RoundTrip
 
 @dataclass
 class Route:
-    """What one provider gets from one call: (dedupe id or "", serialized event) pairs, and
-    how many events it cannot take (only counted)."""
+    """What one provider gets from one call: (id key, caller event id or "", serialized event)
+    triples (``codec.Enqueue``), and how many events it cannot take (only counted)."""
 
-    events: list[str] = field(default_factory=list)
+    events: list[Arg] = field(default_factory=list)
     skipped: int = 0
 
 
@@ -46,6 +46,10 @@ class Limits:
     dedupe_ttl: float
     #: Per provider: the pending length that starts a delivery at once (a full claim).
     full_batch: Mapping[str, int]
+    #: Seconds an event id taken is refused again (``producer.idempotency_window``).
+    window: float
+    #: The events may have been enqueued already (a spool drain): each id is looked up.
+    check: bool = False
 
 
 class Intake:
@@ -100,6 +104,8 @@ def call_args(
         limits.trigger_ttl_ms,
         route.skipped,
         limits.dedupe_ttl,
+        limits.window,
+        limits.check,
         route.events,
     )
     return list(_enqueue_keys(name, key_prefix)), args

@@ -1,51 +1,101 @@
 -- enqueue: append normalized events to one provider's pending list, within max_pending,
--- skipping events whose caller-given event_id was already enqueued within dedupe_ttl.
--- KEYS: pending  tw:{p}:pending  list of serialized events, oldest first
---       stats    tw:{p}:stats    hash of counters (enqueued, dropped, skipped, deduplicated)
---       trigger  tw:{p}:trigger  string; present while a deliver(p) message is queued
---       seen     tw:{p}:seen     zset caller event_id -> time its dedupe window ends
---       since    tw:{p}:since    string; Redis time the oldest pending event was enqueued (set
---                                when the list starts filling, removed by claim when it empties)
+-- each event id at most once within the idempotency window (a caller-given one within
+-- dedupe_ttl too).
+-- KEYS: pending     tw:{p}:pending  list of serialized events, oldest first
+--       stats       tw:{p}:stats    hash of counters (enqueued, dropped, skipped, deduplicated)
+--       trigger     tw:{p}:trigger  string; present while a deliver(p) message is queued
+--       seen        tw:{p}:seen     zset caller event_id -> time its dedupe window ends
+--       since       tw:{p}:since    string; Redis time the oldest pending event was enqueued (set
+--                                   when the list starts filling, removed by claim when it empties)
+--       ids_prefix  tw:{p}:ids:     the ids taken: hashes <prefix><bucket>:<shard>, see below
 -- ARGV: max_pending     events beyond it are dropped (counted), never block the producer
 --       claim_size      a full batch waiting starts a delivery at once
 --       trigger_ttl_ms  how long a trigger mark lives if its message is lost
 --       skipped         events this provider cannot take, only counted
 --       dedupe_ttl      seconds from NOW, Redis TIME
---       events, from FIRST_EVENT on: pairs of dedupe id ('' = none), serialized event
+--       window          idempotency window, seconds: an id taken is refused again this long
+--       check           1: the events may have been enqueued already (a spool drain after a
+--                       round trip whose outcome was unknown): look each id up; 0: fresh ids
+--       events, from FIRST_EVENT on: triples of id key (8 bytes, a hash of the event id),
+--                       caller event id ('' = none), serialized event
+-- Every id is taken, whatever `check`: nobody knows yet which round trip will time out after
+-- Redis ran it. Ids live in buckets of window / 4 seconds, each bucket in 4096 hashes keyed by
+-- the id key's first two bytes, the field its other six: a hash of a few dozen short fields is
+-- a listpack, about 12 bytes an id (a set costs 64), up to about 2,000 events/s per provider
+-- (past 128 fields a hash becomes a table; still right, five times the bytes). A bucket expires
+-- `window` after its end, so an id is remembered for `window` to 1.25 `window` seconds.
 -- A pending event has no receipt: `tracking-worker trace` finds it in the pending list itself,
--- so an event waiting here costs its JSON and nothing more.
+-- so an event waiting here costs its JSON and its id key.
 -- Returns {accepted, dropped, trigger(0|1), deduplicated}
-local pending, stats, trigger_key, seen_key, since = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local pending, stats, trigger_key, seen_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local since, ids_prefix = KEYS[5], KEYS[6]
 local max_pending, claim_size = tonumber(ARGV[1]), tonumber(ARGV[2])
 local trigger_ttl_ms, skipped, dedupe_ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local FIRST_EVENT = 6
+local window, check = tonumber(ARGV[6]), ARGV[7] == '1'
+local FIRST_EVENT = 8
+local SHARDS, BUCKETS = 4096, 4
 -- Wrong key types fail before any write (a script is not rolled back when it fails halfway):
 -- LLEN, HLEN and ZCARD fail on a wrong type, cheaper than TYPE. The since and trigger strings
--- are written with SET, which takes any type.
+-- are written with SET, which takes any type. The seen zset is read only for caller ids.
 redis.call('HLEN', stats)
-redis.call('ZCARD', seen_key)
+for i = FIRST_EVENT + 1, #ARGV, 3 do
+  if ARGV[i] ~= '' then
+    redis.call('ZCARD', seen_key)
+    break
+  end
+end
 local now = NOW
 local until_ = now + dedupe_ttl
+local width = window / BUCKETS
+local bucket = math.floor(now / width)
+-- Integers as text once per call: Lua writes a number by sprintf("%.14g") at each use.
+local here = ids_prefix .. string.format('%d', bucket) .. ':'
+local expire_at = string.format('%d', math.floor(((bucket + 1) * width + window) * 1000))
 local len = redis.call('LLEN', pending)
 local room = math.max(0, max_pending - len)
-local accepted, dropped, deduped, ids = 0, 0, 0, 0
-local batch = {}
--- The first write must be one Redis refuses under maxmemory (ZADD, RPUSH, HINCRBY): a script
--- whose first write is allowed (a ZREMRANGEBYSCORE) may go on writing past the limit. So the
--- dedupe window is read by score here and expired ids are removed at the end.
-for i = FIRST_EVENT, #ARGV, 2 do
-  local id = ARGV[i]
-  local seen = id ~= '' and redis.call('ZSCORE', seen_key, id)
-  if seen and tonumber(seen) > now then
+local accepted, dropped, deduped, callers = 0, 0, 0, 0
+local batch, touched = {}, {}
+
+-- Whether an id key was taken in any bucket still alive: the hash of bucket b is keyed by the
+-- key's first two bytes, the field is its other six.
+local function taken(key)
+  local b1, b2 = string.byte(key, 1, 2)
+  local shard, field = (b1 * 256 + b2) % SHARDS, string.sub(key, 3)
+  for b = bucket - BUCKETS, bucket do
+    local hash = ids_prefix .. string.format('%d', b) .. ':' .. shard
+    if redis.call('HEXISTS', hash, field) == 1 then return true end
+  end
+  return false
+end
+
+-- The first write must be one Redis refuses under maxmemory (HSET, ZADD, RPUSH, HINCRBY): a
+-- script whose first write is allowed (a ZREMRANGEBYSCORE) may go on writing past the limit.
+-- So the dedupe window is read by score here and expired ids are removed at the end.
+for i = FIRST_EVENT, #ARGV, 3 do
+  local key, caller, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  -- A caller's id is judged by its dedupe window once it has one; before (a first try whose
+  -- id track() made, retried with that id given), and any id a drain brings, by the ids taken.
+  local seen = caller ~= '' and redis.call('ZSCORE', seen_key, caller)
+  local again
+  if seen then
+    again = tonumber(seen) > now
+  else
+    again = (check or caller ~= '') and taken(key)
+  end
+  if again then
     deduped = deduped + 1
   elseif accepted >= room then
     dropped = dropped + 1
   else
-    if id ~= '' then
-      redis.call('ZADD', seen_key, until_, id)
-      ids = ids + 1
+    local b1, b2 = string.byte(key, 1, 2)
+    local hash = here .. ((b1 * 256 + b2) % SHARDS)
+    redis.call('HSET', hash, string.sub(key, 3), '')
+    touched[hash] = true
+    if caller ~= '' then
+      redis.call('ZADD', seen_key, until_, caller)
+      callers = callers + 1
     end
-    batch[#batch + 1] = ARGV[i + 1]
+    batch[#batch + 1] = raw
     accepted = accepted + 1
     if #batch == 1000 then
       redis.call('RPUSH', pending, unpack(batch))
@@ -54,8 +104,9 @@ for i = FIRST_EVENT, #ARGV, 2 do
   end
 end
 if #batch > 0 then redis.call('RPUSH', pending, unpack(batch)) end
+for hash in pairs(touched) do redis.call('PEXPIREAT', hash, expire_at) end
 -- Expired ids are removed when new ones come: a call without any adds none to remove.
-if ids > 0 then redis.call('ZREMRANGEBYSCORE', seen_key, '-inf', now) end
+if callers > 0 then redis.call('ZREMRANGEBYSCORE', seen_key, '-inf', now) end
 if accepted > 0 then redis.call('SET', since, tostring(now), 'NX') end
 if accepted > 0 then redis.call('HINCRBY', stats, 'enqueued', accepted) end
 if dropped > 0 then redis.call('HINCRBY', stats, 'dropped', dropped) end
