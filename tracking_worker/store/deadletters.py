@@ -19,7 +19,7 @@ from typing import Any, cast
 import redis
 
 from ..errors import ConfigurationError
-from ..keys import Keys
+from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..settings import Settings
 from . import codec
 from .connection import as_text, converted
@@ -71,6 +71,7 @@ class DeadLetters:
         self.client = client
         self.scripts = Scripts()
         self.keys = Keys(provider, settings.redis.key_prefix)
+        self.receipts_ttl = settings.delivery.receipts_ttl
 
     def list(self, limit: int, flt: DeadFilter | None = None) -> list[dict[str, Any]]:
         """Newest first, decoded (see ``decode``)."""
@@ -206,7 +207,13 @@ class DeadLetters:
 
     def _move(self, args: Args) -> int:
         """One replay.lua call; its key ``since`` marks when the pending list started filling."""
-        return int(self.scripts.call(self.client, codec.Replay(moves=tuple(args)), self.keys))
+        call = codec.Replay(
+            receipts_ttl=self.receipts_ttl,
+            receipt_bucket=RECEIPT_BUCKET_SECONDS,
+            receipts_prefix=self.keys.receipts_prefix,
+            moves=tuple(args),
+        )
+        return int(self.scripts.call(self.client, call, self.keys))
 
     def _newest_first(self, flt: DeadFilter) -> Iterator[Entry]:
         end = "+"
