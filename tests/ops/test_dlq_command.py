@@ -4,9 +4,15 @@ through the sandbox, and the worker dead-lettered it with that provider's own wo
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 import redis
 
 from tests.helpers import wait_for
@@ -156,3 +162,86 @@ def test_dead_is_kept_as_the_old_name(dead_system: System) -> None:
     assert entry["provider"] == "graspil" and REASONS["graspil"] in entry["reason"]
     table = cli(dead_system.env, "dead", "list", "graspil", "--table")
     assert table.stdout.splitlines()[0].split()[0] == "time"
+
+
+#: More letters than a page of the stream (500), as a replay reads them.
+MANY = 1000
+
+
+@pytest.fixture
+def refusing(make_system: Callable[..., System], sandbox: SandboxServer) -> System:
+    """Graspil alone, refusing user 107: MANY events tracked, all dead-lettered."""
+    sandbox.reject_matching("graspil", "user_id", REFUSED)
+    system = make_system(providers=["graspil"])
+    system.tracker.track_many([{"name": "purchase", "telegram_id": REFUSED}] * MANY)
+    wait_for(lambda: system.settled("graspil", MANY), 60, message=system.log())
+    assert system.counts("graspil")["dead_stored"] == MANY
+    return system
+
+
+def replayed(client: redis.Redis) -> int:
+    return int(client.hget(Keys("graspil").stats, "replayed") or 0)
+
+
+def start_replay(system: System, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tracking_worker.cli", "dlq", "replay", *args],
+        env=system.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def test_a_paced_replay_moves_each_letter_once_while_the_provider_still_refuses(
+    refusing: System, redis_client: redis.Redis
+) -> None:
+    """The worker dead-letters the replayed events again while the replay runs: those new
+    letters wait for the next replay instead of keeping this one going."""
+    process = start_replay(refusing, "--rate", "250")
+    out, err = finish(process, 60)
+    assert process.returncode == 0, err
+    assert out.splitlines() == [f"{MANY} dead letter(s) of graspil moved back to pending"]
+    assert replayed(redis_client) == MANY
+    wait_for(lambda: refusing.settled("graspil", 2 * MANY), 60, message=refusing.log())
+    assert refusing.counts("graspil")["dead_stored"] == MANY  # refused again, once each
+
+
+def test_ctrl_c_stops_a_replay_and_prints_how_many_moved(
+    refusing: System, redis_client: redis.Redis
+) -> None:
+    process = start_replay(refusing, "--rate", "100")
+    wait_for(lambda: replayed(redis_client) >= 100, 30, message="the replay moves letters")
+    process.send_signal(signal.SIGINT)
+    out, err = finish(process, 30)
+    moved = replayed(redis_client)
+    assert 100 <= moved < MANY
+    assert out.splitlines() == [f"{moved} dead letter(s) of graspil moved back to pending"]
+    assert process.returncode == 130 and "run it again for the rest" in err
+
+
+def test_a_replay_killed_and_run_again_queues_each_letter_once(
+    refusing: System, sandbox: SandboxServer, redis_client: redis.Redis
+) -> None:
+    sandbox.reset()  # the cause is fixed: user 107 is known now
+    process = start_replay(refusing, "--rate", "200")
+    wait_for(lambda: replayed(redis_client) >= 200, 30, message="the replay moves letters")
+    os.killpg(process.pid, signal.SIGKILL)
+    finish(process, 10)
+    again = cli(refusing.env, "dlq", "replay")
+    assert again.returncode == 0, again.stderr
+    wait_for(lambda: refusing.counts("graspil")["delivered"] >= MANY, 60, message=refusing.log())
+    assert replayed(redis_client) == MANY
+    wait_for(lambda: refusing.settled("graspil", MANY), 30, message=refusing.log())
+    assert len(sandbox.received("graspil")) == MANY  # each letter sent once: none queued twice
+    assert refusing.counts("graspil")["dead_stored"] == 0

@@ -3,13 +3,17 @@ and what a scrape costs with a large backlog (one round trip)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops.support import ALL, cli, record_requests
 from tests.system import System
-from tracking_worker.devtools import demo_providers, free_port
+from tracking_worker.devtools import demo_providers, free_port, write_config
 from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.settings import Settings, build_settings
@@ -53,9 +57,27 @@ def scrape(settings: Settings, client: redis.Redis) -> Samples:
 @pytest.fixture
 def served(dead_system: System) -> Iterator[str]:
     """`tracking-worker metrics --port 0` on the system with dead letters; yields its URL."""
+    with serving(dead_system.env) as url:
+        yield url
+
+
+@pytest.fixture
+def config_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of a command on every provider, over the test's Redis (no worker)."""
+    config = tmp_path / "tracking.toml"
+    providers = demo_providers("http://127.0.0.1:9")
+    write_config(config, {"redis": {"url": redis_url}, "providers": providers})
+    env = {**os.environ, "TRACKING_CONFIG": str(config)}
+    env.pop("TRACKING_REDIS_URL", None)
+    return env
+
+
+@contextlib.contextmanager
+def serving(env: Mapping[str, str]) -> Iterator[str]:
+    """`tracking-worker metrics --port 0` on ``env``; yields its URL, ends it with SIGTERM."""
     metrics = subprocess.Popen(
         [sys.executable, "-m", "tracking_worker.cli", "metrics", "--port", "0"],
-        env=dead_system.env,
+        env=dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -195,3 +217,88 @@ def test_a_scrape_is_one_round_trip_whatever_the_backlog(
     per_scrape_ms = (time.perf_counter() - started) / rounds * 1000
     print(f"\nscrape with 5 x 100,000 pending: {per_scrape_ms:.2f} ms")
     assert per_scrape_ms < 100
+
+
+def hostile(client: redis.Redis) -> int:
+    """Values no script writes, set by hand in graspil's keys (and the tick, which is no
+    provider's: left out, not counted); returns how many of graspil's."""
+    keys = Keys("graspil")
+    client.hset(
+        keys.latency,
+        mapping={
+            "le:0.005": "abc",
+            "count": "1.5",
+            "sum_us": "9" * 30,  # beyond 64 bits
+            "status:2xx": "",
+            "le:0.01": 3,
+        },
+    )
+    client.hset(keys.stats, mapping={"delivered": "lots", "dead": "1e3", "enqueued": 5})
+    client.zadd(keys.leases, {"b1": 1e12})
+    client.hset(keys.batch("b1"), "count", "many")
+    client.rpush(keys.pending, '{"event_id":"e1"}')
+    client.set(keys.since, "nan")
+    client.hset(keys.circuit, mapping={"state": "open", "open_until": "inf"})
+    client.set("tw:tick", "soon")
+    return 4 + 2 + 1 + 1 + 1
+
+
+def test_values_that_are_no_numbers_are_left_out_and_counted_never_an_error(
+    config_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    bad = hostile(redis_client)
+    with serving(config_env) as url:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                assert answer.status == 200
+                got = parse(answer.read().decode())
+        except urllib.error.HTTPError as exc:
+            pytest.fail(f"the scrape answered {exc.code}")
+    assert value(got, "tracking_worker_up") == 1
+    assert value(got, "tracking_worker_unreadable_values", provider="graspil") == bad
+    assert value(got, "tracking_worker_unreadable_values", provider="giosg") == 0
+    bucket = "tracking_worker_request_duration_seconds_bucket"
+    assert value(got, bucket, provider="graspil", le="0.01") == 3
+    assert value(got, "tracking_worker_request_duration_seconds_count", provider="graspil") == 3
+    assert value(got, "tracking_worker_enqueued_events_total", provider="graspil") == 5
+    assert value(got, "tracking_worker_pending_events", provider="graspil") == 1
+    assert value(got, "tracking_worker_circuit_state", provider="graspil") == 1  # half open
+
+    table = cli(config_env, "status")
+    assert table.returncode == 0 and not table.stderr, table.stderr
+    assert f"{bad} value(s) in Redis are not numbers: left out" in table.stdout
+    as_json = cli(config_env, "status", "--json")
+    assert as_json.returncode == 0 and not as_json.stderr, as_json.stderr
+    assert json.loads(as_json.stdout)["graspil"]["unreadable"] == bad
+
+
+def test_twenty_concurrent_scrapes_are_answered_without_a_connection_retry(
+    config_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    """A listen backlog of 5 made the sixth simultaneous connection wait for its SYN's
+    retry (1 s); each scrape here takes milliseconds."""
+    scrapers = 20
+    start = threading.Barrier(scrapers)
+    took: list[float] = []
+    failed: list[BaseException] = []
+
+    def scrape_once(url: str) -> None:
+        start.wait(10)
+        began = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                assert answer.status == 200 and b"tracking_worker_up 1.0" in answer.read()
+        except (OSError, AssertionError) as exc:  # reported below, from the test's thread
+            failed.append(exc)
+        took.append(time.perf_counter() - began)
+
+    with serving(config_env) as url:
+        threads = [threading.Thread(target=scrape_once, args=(url,)) for _ in range(scrapers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert not failed, failed
+    assert len(took) == scrapers
+    print(f"\n{scrapers} concurrent scrapes: worst {max(took) * 1000:.0f} ms")
+    assert max(took) < 0.9

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import redis
 
 from tests.helpers import wait_for
+from tests.ops.support import cli
 from tests.system import System
 from tracking_worker.keys import RECEIPT_BUCKET_SECONDS, Keys
 from tracking_worker.sandbox import SandboxServer
@@ -75,3 +76,27 @@ def test_receipts_can_be_turned_off(
     wait_for(lambda: system.settled("graspil", 1) and system.settled("grampixel", 1), 30)
     assert receipt_of(system.tracker.client, system.settings, first) == {}
     assert not redis_client.keys("*receipt*")
+
+
+def test_an_event_replayed_from_the_dead_letters_reads_pending_then_delivered(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    sandbox.reject_matching("graspil", "user_id", 7)
+    system = make_system(providers=["graspil"])
+    bad = system.tracker.track("purchase", telegram_id=7, value=1.0, currency="USD")
+    wait_for(lambda: system.settled("graspil", 1), 30, message=system.log())
+    assert json.loads(trace(system, bad, "--json").stdout)["graspil"]["state"] == "dead"
+    assert system.beat is not None
+    system.beat.kill()  # the replayed event waits in pending until `tick` below
+    sandbox.reset()  # the cause is fixed
+
+    replayed = cli(system.env, "dlq", "replay")
+    assert replayed.stdout.strip() == "1 dead letter(s) of graspil moved back to pending"
+    queued = json.loads(trace(system, bad, "--json").stdout)["graspil"]
+    assert (queued["state"], queued["attempts"]) == ("pending", 0)
+    assert "reason" not in queued
+
+    assert "deliveries started" in cli(system.env, "tick").stdout
+    wait_for(lambda: system.counts("graspil")["delivered"] == 1, 30, message=system.log())
+    done = json.loads(trace(system, bad, "--json").stdout)["graspil"]
+    assert (done["state"], done["attempts"]) == ("delivered", 1)

@@ -127,7 +127,15 @@ def test_enqueue_reads_back_its_event_triples(call: codec.Enqueue) -> None:
     check_round_trip(call)
 
 
-@given(st.builds(codec.Replay, moves=PAIRS))
+@given(
+    st.builds(
+        codec.Replay,
+        receipts_ttl=BY_TYPE[float],
+        receipt_bucket=BY_TYPE[int],
+        receipts_prefix=TEXT,
+        moves=PAIRS,
+    )
+)
 def test_replay_reads_back_its_moves(call: codec.Replay) -> None:
     check_round_trip(call)
 
@@ -168,7 +176,7 @@ def test_a_layout_refuses_an_argument_list_of_the_wrong_length() -> None:
     with pytest.raises(ValueError, match="renew"):
         codec.Renew.parse(["id", "token", "1", "extra"])
     with pytest.raises(ValueError, match="odd"):
-        codec.Replay.parse(["1-0"])
+        codec.Replay.parse(["0", "600", "tw:{g}:receipts:", "1-0"])
 
 
 def test_keys_follow_the_declared_order() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 import re
 import signal
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import FrameType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -162,3 +163,40 @@ def sigterm_interrupts() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+#: The exit code of a command stopped by Ctrl-C (the shell's 128 + SIGINT).
+INTERRUPTED = 130
+
+
+class StopRequest:
+    """While entered, Ctrl-C (and SIGTERM) ask a bulk command to stop at its next step rather
+    than mid-call, so it can say what it did: the first sets the request (``self()`` is then
+    true) and ends ``wait`` at once; a second Ctrl-C interrupts as usual."""
+
+    def __init__(self) -> None:
+        self._asked = threading.Event()
+        self._before: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self._asked.is_set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when a stop is asked meanwhile (a pacer's sleep)."""
+        self._asked.wait(seconds)
+
+    def _ask(self, signum: int, frame: FrameType | None) -> None:
+        if self._asked.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self._asked.set()
+
+    def __enter__(self) -> StopRequest:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._before[signum] = signal.signal(signum, self._ask)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for signum, handler in self._before.items():
+            signal.signal(signum, handler)

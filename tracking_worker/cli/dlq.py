@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import Positive, Since, SinceType, load, providers_of
+from .common import INTERRUPTED, Positive, Since, SinceType, StopRequest, load, providers_of
 
 if TYPE_CHECKING:
-    from ..store.deadletters import DeadFilter, DeadLetters
+    from ..store.deadletters import DeadFilter, DeadLetters, ReplayResult
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -167,28 +167,36 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
         rate: float | None,
     ) -> int:
         """After fixing the cause: oldest first, each with its event id, back to the pending
-        list (a fresh queued_at, so max_age counts from now). Malformed events stay dead."""
+        list (a fresh queued_at, so max_age counts from now). Each letter stored when the
+        replay starts, once: those the provider refuses again meanwhile wait for the next
+        replay. Malformed events stay dead. Ctrl-C stops after the current step and prints
+        what moved (exit 130); a replay stopped or killed anywhere and run again never queues
+        a letter twice."""
         from ..ops.pacing import Pacer
 
         scope = Scope(provider_arg, providers, reason, since)
         left = limit
-        for letters in scope.letters():
-            pacer = Pacer(rate)  # each provider's count starts at 0
-            done = letters.replay(
-                left, scope.filter, dry_run=dry_run, chunk=pacer.chunk(500), pause=pacer.wait
-            )
-            verb = "would move" if dry_run else "moved"
-            click.echo(f"{done.moved} dead letter(s) of {letters.provider} {verb} back to pending")
-            if done.malformed:
-                click.echo(
-                    f"tracking-worker: {done.malformed} malformed dead letter(s) of "
-                    f"{letters.provider} stay dead (replaying cannot fix them)",
-                    err=True,
+        with StopRequest() as stop:
+            for letters in scope.letters():
+                pacer = Pacer(rate, sleep=stop.wait)  # each provider's count starts at 0
+                done = letters.replay(
+                    left,
+                    scope.filter,
+                    dry_run=dry_run,
+                    chunk=pacer.chunk(500),
+                    pause=pacer.wait,
+                    stop=stop,
                 )
-            if left is not None:
-                left -= done.matched
-                if left <= 0:
-                    break
+                _report(letters.provider, done, dry_run)
+                if done.stopped:
+                    click.echo(
+                        "tracking-worker: replay stopped; run it again for the rest", err=True
+                    )
+                    return INTERRUPTED
+                if left is not None:
+                    left -= done.matched
+                    if left <= 0:
+                        break
         return 0
 
     @group.command("purge", short_help="Delete dead letters for good.")
@@ -226,6 +234,17 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
         return 0
 
     return group
+
+
+def _report(provider: str, done: ReplayResult, dry_run: bool) -> None:
+    verb = "would move" if dry_run else "moved"
+    click.echo(f"{done.moved} dead letter(s) of {provider} {verb} back to pending")
+    if done.malformed:
+        click.echo(
+            f"tracking-worker: {done.malformed} malformed dead letter(s) of "
+            f"{provider} stay dead (replaying cannot fix them)",
+            err=True,
+        )
 
 
 def _stream_order(entry: dict[str, Any]) -> tuple[int, int]:

@@ -89,7 +89,7 @@ def _status_table(
     *,
     compact: bool,
 ) -> Table:
-    table = _table(plain, title, _tick_caption(snapshot))
+    table = _table(plain, title, _caption(snapshot))
     table.add_column("provider", no_wrap=True)
     for header, _ in columns:
         table.add_column(header, justify="right", no_wrap=True)
@@ -188,10 +188,15 @@ def _circuit(
     return Text(status.circuit, style=style), until
 
 
-def _tick_caption(snapshot: Snapshot) -> str | None:
-    if snapshot.last_tick is None:
-        return None
-    return f"last tick {_age(max(0.0, snapshot.now - snapshot.last_tick))} ago"
+def _caption(snapshot: Snapshot) -> str | None:
+    """When beat last ticked, and how many values in Redis could not be read (left out)."""
+    parts = []
+    if snapshot.last_tick is not None:
+        parts.append(f"last tick {_age(max(0.0, snapshot.now - snapshot.last_tick))} ago")
+    unreadable = sum(status.unreadable for status in snapshot.providers.values())
+    if unreadable:
+        parts.append(f"{unreadable} value(s) in Redis are not numbers: left out")
+    return "; ".join(parts) or None
 
 
 def _age(seconds: float) -> str:

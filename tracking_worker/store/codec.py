@@ -311,11 +311,14 @@ class Renew(Layout):
 
 @dataclass(frozen=True)
 class Replay(Layout):
-    """Move dead letters back to the pending list."""
+    """Move dead letters back to the pending list, each with a ``pending`` receipt."""
 
     SCRIPT = "replay"
     KEYS = ("dead", "pending", "stats", "since")
     TAIL = ("moves",)
+    receipts_ttl: float
+    receipt_bucket: int
+    receipts_prefix: str
     #: (stream entry id, event to enqueue) pairs, flat.
     moves: tuple[str, ...] = ()
 

@@ -2,7 +2,8 @@
 
 Entries are read a page at a time, so a stream of ``dead_max`` letters is filtered without
 holding it in memory. Stream ids are Redis time in milliseconds, so ``since`` is a range
-bound, not a scan.
+bound, not a scan; so is the end of a replay: the newest id when it starts, so the letters
+it moves back and the provider refuses again (new, later ids) are not replayed by the same run.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import redis
 
 from ..errors import ConfigurationError
-from ..keys import Keys
+from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..settings import Settings
 from . import codec
 from .connection import as_text, converted
@@ -27,8 +28,10 @@ from .lua_scripts import Scripts
 PAGE = 500
 _STREAM_ID = re.compile(r"\d+-\d+")
 Entry = tuple[str, dict[str, str]]
-#: Moves of replay.lua, flat (``DeadLetters.list`` shadows the builtin inside the class).
+#: Moves of replay.lua, flat, and a chunk of entries (``DeadLetters.list`` shadows the
+#: builtin inside the class).
 Args = list[str]
+Entries = list[Entry]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ReplayResult:
     moved: int = 0
     #: Not valid JSON: replaying cannot fix them, so they stay dead.
     malformed: int = 0
+    #: ``stop()`` said stop before every matching letter was moved.
+    stopped: bool = False
 
 
 class DeadLetters:
@@ -66,6 +71,7 @@ class DeadLetters:
         self.client = client
         self.scripts = Scripts()
         self.keys = Keys(provider, settings.redis.key_prefix)
+        self.receipts_ttl = settings.delivery.receipts_ttl
 
     def list(self, limit: int, flt: DeadFilter | None = None) -> list[dict[str, Any]]:
         """Newest first, decoded (see ``decode``)."""
@@ -109,13 +115,16 @@ class DeadLetters:
                 out[name] = kind(fields[name])
         return out
 
-    def scan(self, flt: DeadFilter | None = None, limit: int | None = None) -> Iterator[Entry]:
-        """Oldest first, page by page; entries deleted meanwhile are simply not seen."""
+    def scan(
+        self, flt: DeadFilter | None = None, limit: int | None = None, *, until: str = "+"
+    ) -> Iterator[Entry]:
+        """Oldest first, page by page, up to the entry ``until`` (inclusive); entries deleted
+        meanwhile are simply not seen."""
         flt = flt or DeadFilter()
         start, seen = flt.lowest, 0
         while limit is None or seen < limit:
             with converted("reading dead letters"):
-                page = cast(list[Any], self.client.xrange(self.keys.dead, start, "+", count=PAGE))
+                page = cast(list[Any], self.client.xrange(self.keys.dead, start, until, count=PAGE))
             for raw in page:
                 entry = _entry(raw)
                 if flt.matches(entry[1]):
@@ -127,6 +136,12 @@ class DeadLetters:
                 return
             start = _after(_entry(page[-1])[0])
 
+    def newest_id(self) -> str | None:
+        """The id of the newest letter now, None when there is none."""
+        with converted("reading dead letters"):
+            top = cast(list[Any], self.client.xrevrange(self.keys.dead, "+", "-", count=1))
+        return _entry(top[0])[0] if top else None
+
     def replay(
         self,
         limit: int | None = None,
@@ -135,28 +150,47 @@ class DeadLetters:
         dry_run: bool = False,
         chunk: int = PAGE,
         pause: Callable[[int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
         now: float | None = None,
     ) -> ReplayResult:
         """Oldest first, back to pending with the same event id and a fresh ``queued_at`` (so
         max_age counts from the replay), ``chunk`` per script call; ``pause(moved)`` runs
-        after each call (rate limiting). Malformed events stay dead."""
+        after each call (rate limiting), and ``stop()`` before each: true ends the replay
+        there. Only the letters stored when it starts: one the provider refuses again comes
+        back as a new letter, for the next replay. Malformed events stay dead.
+
+        Each letter leaves the stream in the script call that queues it, so a replay stopped
+        or killed anywhere and run again never queues a letter twice."""
+        newest = self.newest_id()
         stamp = time.time() if now is None else now
-        matched = moved = malformed = 0
+        done = ReplayResult()
+        if newest is None:
+            return done
+        for batch in _chunks(self.scan(flt, limit, until=newest), chunk):
+            if stop is not None and stop():
+                return replace(done, stopped=True)
+            done = self._replay_chunk(batch, done, stamp, dry_run, pause)
+        return done
+
+    def _replay_chunk(
+        self,
+        batch: Entries,
+        done: ReplayResult,
+        stamp: float,
+        dry_run: bool,
+        pause: Callable[[int], None] | None,
+    ) -> ReplayResult:
         args: Args = []
-        for entry_id, fields in self.scan(flt, limit):
-            matched += 1
+        for entry_id, fields in batch:
             event = _event(fields)
-            if event is None:
-                malformed += 1
-                continue
-            event["queued_at"] = stamp
-            args += [entry_id, json.dumps(event, separators=(",", ":"), ensure_ascii=False)]
-            if len(args) >= 2 * chunk:
-                moved += self._move(args, dry_run, pause, moved)
-                args = []
-        if args:
-            moved += self._move(args, dry_run, pause, moved)
-        return ReplayResult(matched, moved, malformed)
+            if event is not None:
+                event["queued_at"] = stamp
+                args += [entry_id, json.dumps(event, separators=(",", ":"), ensure_ascii=False)]
+        moved = done.moved + (len(args) // 2 if dry_run or not args else self._move(args))
+        if pause is not None and not dry_run:
+            pause(moved)
+        malformed = done.malformed + len(batch) - len(args) // 2
+        return ReplayResult(done.matched + len(batch), moved, malformed)
 
     def purge(self, limit: int | None = None, flt: DeadFilter | None = None) -> int:
         """Delete the matching letters for good; counted as ``purged`` in the stats."""
@@ -171,16 +205,15 @@ class DeadLetters:
             purged += int(deleted)
         return purged
 
-    def _move(
-        self, args: Args, dry_run: bool, pause: Callable[[int], None] | None, before: int
-    ) -> int:
-        if dry_run:
-            return len(args) // 2
-        # Its key ``since`` lets replay.lua mark when the pending list started filling.
-        moved = int(self.scripts.call(self.client, codec.Replay(moves=tuple(args)), self.keys))
-        if pause is not None:
-            pause(before + moved)
-        return moved
+    def _move(self, args: Args) -> int:
+        """One replay.lua call; its key ``since`` marks when the pending list started filling."""
+        call = codec.Replay(
+            receipts_ttl=self.receipts_ttl,
+            receipt_bucket=RECEIPT_BUCKET_SECONDS,
+            receipts_prefix=self.keys.receipts_prefix,
+            moves=tuple(args),
+        )
+        return int(self.scripts.call(self.client, call, self.keys))
 
     def _newest_first(self, flt: DeadFilter) -> Iterator[Entry]:
         end = "+"
@@ -205,6 +238,17 @@ class DeadLetters:
 def _entry(raw: Any) -> Entry:
     entry_id, fields = raw
     return as_text(entry_id), {as_text(a): as_text(b) for a, b in fields.items()}
+
+
+def _chunks(entries: Iterator[Entry], size: int) -> Iterator[Entries]:
+    batch: Entries = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _event(fields: Mapping[str, str]) -> dict[str, Any] | None:

@@ -44,11 +44,12 @@ PRELUDE = (
     "return tonumber(t[1]) + tonumber(t[2]) / 1000000 end)()\n"
 )
 
-#: Shared Lua put before some scripts (after the prelude): the receipt writer of settle and
-#: reap.
+#: Shared Lua put before some scripts (after the prelude): the receipt writer of settle, reap
+#: and replay.
 LIBRARIES = {
     "settle": ("receipts_lib",),
     "reap": ("receipts_lib",),
+    "replay": ("receipts_lib",),
 }
 
 

@@ -31,6 +31,8 @@ BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 #: connection, TLS failure) is ``error``.
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
 
+#: What HINCRBY can hold: a value outside was not written by a script.
+COUNTER_MIN, COUNTER_MAX = -(2**63), 2**63 - 1
 #: Sets ``tw:tick`` to Redis TIME: the beat host's clock must not decide whether ticks stop.
 _MARK_TICK = (
     "local t = redis.call('TIME') "
@@ -66,6 +68,16 @@ def histogram_fields(samples: Iterable[tuple[str, float]]) -> list[str | int]:
     return [x for field_and_amount in counts.items() for x in field_and_amount]
 
 
+def counter(value: Any) -> int | None:
+    """A counter's value as Redis holds one (HINCRBY's signed 64 bits), None for anything else
+    (text, a float, a number of hundreds of digits that no float can show)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return None
+    return n if COUNTER_MIN <= n <= COUNTER_MAX else None
+
+
 def mark_tick(client: redis.Redis, prefix: str = "tw") -> bool:
     """Record that beat's tick ran (what ``tracking_worker_last_tick_timestamp_seconds``
     reads). Never raises, like ``record``."""
@@ -86,10 +98,15 @@ class Latency:
     count: int = 0
     sum_seconds: float = 0.0
     requests: Mapping[str, int] = field(default_factory=dict)
+    #: Fields that held no counter (see ``counter``): left out, counted here.
+    unreadable: int = 0
 
     @classmethod
     def from_hash(cls, raw: Mapping[Any, Any]) -> Latency:
-        fields = {as_text(k): int(v) for k, v in raw.items()}
+        """The histogram of a hash, each field that holds no counter left out (a hand-set
+        ``count = "1.5"`` must not fail the scrape or ``status`` that reads it)."""
+        read = {as_text(k): counter(v) for k, v in raw.items()}
+        fields = {name: n for name, n in read.items() if n is not None}
         running, cumulative = 0, []
         for bound in BUCKETS:
             running += fields.get(f"le:{bound:g}", 0)
@@ -103,6 +120,7 @@ class Latency:
             count=max(fields.get("count", 0), running + fields.get("le:+Inf", 0)),
             sum_seconds=fields.get("sum_us", 0) / 1_000_000,
             requests=requests,
+            unreadable=len(read) - len(fields),
         )
 
     def quantile(self, q: float) -> float | None:

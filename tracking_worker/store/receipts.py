@@ -1,16 +1,19 @@
 """Delivery receipts: where one event stands with each provider.
 
 Written by the Lua calls that settle an event's state (no extra round trip): settle.lua
-(``retry``, ``delivered``, ``dead``) and reap.lua (``retry``, a lease that expired); see
-receipts_lib.lua. A provider's receipts share one hash per RECEIPT_BUCKET_SECONDS of Redis
-time, ``tw:{p}:receipts:<bucket>``: field the event id, value ``state|attempts|updated_at
-ms|text`` (text: the last error of a retry, the reason of a dead letter). Each bucket expires
-``receipts_ttl`` after it ends, so a receipt lives between ``receipts_ttl`` and that plus one
-bucket. A key per event cost about 220 bytes; a field costs about half of that.
+(``retry``, ``delivered``, ``dead``), reap.lua (``retry``, a lease that expired) and
+replay.lua (``pending``, a dead letter queued again: its ``dead`` receipt would read as the
+newer state otherwise); see receipts_lib.lua. A provider's receipts share one hash per
+RECEIPT_BUCKET_SECONDS of Redis time, ``tw:{p}:receipts:<bucket>``: field the event id, value
+``state|attempts|updated_at ms|text`` (text: the last error of a retry, the reason of a dead
+letter). Each bucket expires ``receipts_ttl`` after it ends, so a receipt lives between
+``receipts_ttl`` and that plus one bucket. A key per event cost about 220 bytes; a field costs
+about half of that.
 
 Two states have no receipt, and are looked for where the event sits:
 - ``pending``: enqueue writes none (a waiting event costs its JSON only); found in the
-  provider's pending list, read in chunks from the newest end so Redis is never held up.
+  provider's pending list, read in chunks from the newest end so Redis is never held up
+  (a replayed event has its receipt, from replay.lua).
 - ``in_flight``: claim writes none (a receipt per event, overwritten by settle moments later,
   had cost Redis a quarter of its time per delivered event); found in the provider's leased
   batches, which are few (the requests in flight) and read in one pipeline.

@@ -18,16 +18,21 @@ from ..keys import Keys, tick_key
 from ..settings import Settings
 from .circuit import as_state
 from .connection import as_text, converted
-from .metrics import Latency
+from .metrics import Latency, counter
 
 #: Events in leased batches: a handful of leases at most (one run per provider at a time,
-#: plus leases waiting to be reaped), so this read stays O(1) in the backlog.
+#: plus leases waiting to be reaped), so this read stays O(1) in the backlog. Returns the
+#: count and how many batches' ``count`` was no number (left out).
 _IN_FLIGHT = (
-    "local n = 0 "
+    "local n, bad = 0, 0 "
     "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do "
-    "n = n + tonumber(redis.call('HGET', ARGV[1] .. id, 'count') or 0) end "
-    "return n"
+    "local raw = redis.call('HGET', ARGV[1] .. id, 'count') "
+    "local c = tonumber(raw or 0) "
+    "if c then n = n + c else bad = bad + 1 end end "
+    "return {n, bad}"
 )
+#: The latest time a stored timestamp may hold (9999-12-31): beyond, no clock can show it.
+_LAST_TIME = 253_402_300_799.0
 
 #: The circuit as shown to an operator (``circuit_state``); ``half-open`` is the stored ``half``.
 Shown = Literal["closed", "half-open", "open"]
@@ -64,6 +69,9 @@ class ProviderStatus:
     circuit_until: float | None = None
     circuit_reason: str = ""
     latency: Latency = field(default_factory=Latency)
+    #: Values in Redis that hold no number where one belongs (a counter, a histogram field, a
+    #: time): each read as absent, counted here, so one bad field never fails a whole read.
+    unreadable: int = 0
 
     @property
     def circuit_code(self) -> int:
@@ -107,7 +115,7 @@ def collect(settings: Settings, client: redis.Redis) -> Snapshot:
         answers = pipe.execute()
     seconds, micros = cast(tuple[int, int], answers[0])
     now = seconds + micros / 1_000_000
-    tick = _float(answers[1])
+    tick = _time(answers[1])
     providers: dict[str, ProviderStatus] = {}
     per = 7
     for i, name in enumerate(keyset):
@@ -126,15 +134,26 @@ def _provider(
     latency: Mapping[Any, Any],
     in_flight: Any,
 ) -> ProviderStatus:
-    counters = {as_text(k): _int(v) for k, v in stats.items()}
-    started = _float(since)
+    read = {as_text(k): counter(v) for k, v in stats.items()}
+    counters = {name: n for name, n in read.items() if n is not None}
+    started = _time(since)
     oldest = max(0.0, now - started) if pending and started is not None else 0.0
     breaker = {as_text(k): as_text(v) for k, v in circuit.items()}
     state, until = circuit_state(breaker, now)
+    in_flight_events, bad_batches = (_int(n) for n in in_flight)
+    histogram = Latency.from_hash(latency)
+    unreadable = (
+        len(read)
+        - len(counters)
+        + bad_batches
+        + histogram.unreadable
+        + _unreadable(since, started)
+        + _unreadable(breaker.get("open_until"), _time(breaker.get("open_until")))
+    )
     expired = counters.get("dead:expired", 0)
     return ProviderStatus(
         pending=int(pending),
-        in_flight=int(in_flight),
+        in_flight=in_flight_events,
         retry_scheduled=max(0, counters.get("in_retry", 0)),
         dead=int(dead),
         oldest_pending_seconds=round(oldest, 3),
@@ -152,7 +171,8 @@ def _provider(
         circuit=state,
         circuit_until=until,
         circuit_reason=breaker.get("reason", "") if state != "closed" else "",
-        latency=Latency.from_hash(latency),
+        latency=histogram,
+        unreadable=unreadable,
     )
 
 
@@ -161,7 +181,7 @@ def circuit_state(circuit: Mapping[str, str], now: float) -> tuple[Shown, float 
     breaker, refused credentials, or a 429's Retry-After), ``half-open`` once it ended and a
     probe decides, ``closed`` otherwise."""
     state = as_state(circuit.get("state"))
-    until = _float(circuit.get("open_until")) or 0.0
+    until = _time(circuit.get("open_until")) or 0.0
     if until > now:
         return "open", until
     if state == "open" or state == "half":
@@ -170,10 +190,19 @@ def circuit_state(circuit: Mapping[str, str], now: float) -> tuple[Shown, float 
 
 
 def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+    n = counter(value)
+    return 0 if n is None else n
+
+
+def _time(value: Any) -> float | None:
+    """A stored Redis time in seconds; None when absent or not a time a clock can show."""
+    seconds = _float(value)
+    return seconds if seconds is not None and 0 <= seconds <= _LAST_TIME else None
+
+
+def _unreadable(raw: Any, read: float | None) -> int:
+    """1 when a value was stored but could not be read, else 0."""
+    return int(raw is not None and read is None)
 
 
 def _float(value: Any) -> float | None:
