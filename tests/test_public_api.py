@@ -39,5 +39,6 @@ def test_every_error_derives_from_one_root() -> None:
         tracking_worker.ValidationError,
         tracking_worker.ConfigurationError,
         tracking_worker.TrackingUnavailable,
+        tracking_worker.PartlyEnqueued,
     ):
         assert issubclass(error, tracking_worker.TrackingError)

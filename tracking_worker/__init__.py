@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ConfigurationError,
+    PartlyEnqueued,
     TrackingError,
     TrackingUnavailable,
     ValidationError,
@@ -39,6 +40,7 @@ __all__ = [
     "AsyncTracker",
     "ConfigurationError",
     "Event",
+    "PartlyEnqueued",
     "Settings",
     "Tracker",
     "TrackingError",
