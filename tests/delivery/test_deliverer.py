@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -12,6 +14,7 @@ import redis
 
 from tests.helpers import enqueue_call
 from tests.store.timetravel import advance
+from tracking_worker.delivery import sender
 from tracking_worker.delivery.deliverer import Deliverer, RunReport
 from tracking_worker.delivery.transport import Transport
 from tracking_worker.errors import StoreUnavailable
@@ -28,7 +31,12 @@ from tracking_worker.worker.observability import JsonFormatter
 
 
 def build(
-    client: redis.Redis, name: str, conf: dict[str, object], delivery: dict[str, object]
+    client: redis.Redis,
+    name: str,
+    conf: dict[str, object],
+    delivery: dict[str, object],
+    *,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> Deliverer:
     """A Deliverer of ``name`` as a worker process builds it."""
     settings = load_settings({"delivery": delivery, "providers": {name: conf}}, environ={})
@@ -41,6 +49,7 @@ def build(
         Transport(max_connections=4, timeout=p.timeout),
         ThreadPoolExecutor(4),
         settings.delivery,
+        stopping=stopping,
     )
 
 
@@ -53,11 +62,16 @@ def test_claims_fit_the_rate_limit_within_half_a_lease(redis_client: redis.Redis
 
 
 def sandboxed(
-    client: redis.Redis, sandbox: SandboxServer, name: str, **delivery: object
+    client: redis.Redis,
+    sandbox: SandboxServer,
+    name: str,
+    *,
+    stopping: Callable[[], bool] = lambda: False,
+    **delivery: object,
 ) -> Deliverer:
     """A Deliverer of ``name`` pointed at the sandbox."""
     conf = {**provider_settings(sandbox.url)[name], "connect_timeout": 0.5, "read_timeout": 2.0}
-    return build(client, name, conf, delivery)
+    return build(client, name, conf, delivery, stopping=stopping)
 
 
 def enqueue(d: Deliverer, events: list[Event]) -> None:
@@ -325,3 +339,62 @@ def test_a_pooled_batch_renews_before_its_first_request_and_stops_when_it_cannot
     kept = d.sender.send(items, keep_alive=held, since=frozen)
     assert not kept.lease_lost and kept.requests == 6 and asked[0] == 0
     assert sum(1 for _, o in kept.results if isinstance(o, Delivered)) == 6
+
+
+def test_a_stopped_run_settles_what_it_sent_and_gives_the_rest_back_due_now(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    """Stopped mid-batch (the worker is shutting down), a run starts no request and claims
+    nothing more; the events it delivered are settled, the unsent rest is a retry batch due at
+    once, no attempt used, so another worker sends it without waiting out a lease."""
+    sandbox.set_latency("grampixel", 0.05)
+    stop_at = time.monotonic() + 0.2
+    d = sandboxed(redis_client, sandbox, "grampixel", stopping=lambda: time.monotonic() > stop_at)
+    enqueue(d, purchases(300))
+    report = d.run(flush=True)
+    sent = len(sandbox.requests("grampixel"))
+    counts = d.queue.counts()
+    assert report.more and 0 < sent < 40  # 4 connections for 0.2 s, and those in flight
+    assert counts["delivered"] == sent and counts["leased_batches"] == 0
+    assert counts["pending"] + counts["in_retry"] == 300 - sent
+    assert counts["retry_batches"] in (1, 2)  # each batch of the round: its unsent rest
+    # Another worker claims the rest at once, on its first attempt.
+    batch = d.queue.claim(lease=d.delivery.lease_seconds, size=128, flush=True, wait=0)
+    assert batch is not None and batch.attempts == 0 and "stopping" in batch.last_error
+
+
+def test_a_run_that_starts_once_the_worker_is_stopping_claims_nothing(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    d = sandboxed(redis_client, sandbox, "grampixel", stopping=lambda: True)
+    enqueue(d, purchases(20))
+    assert d.run(flush=True).more
+    assert sandbox.requests("grampixel") == [] and d.queue.counts()["pending"] == 20
+
+
+def test_a_stopping_batch_waits_for_its_requests_in_flight_a_grace_at_most(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    """A provider slow to answer must not keep a stopping worker from settling before its
+    SIGKILL: the requests still out after STOP_GRACE are given back unanswered (only they can
+    be sent twice), the others are not sent at all."""
+    sandbox.set_latency("grampixel", 1.5)
+    conf = {**provider_settings(sandbox.url)["grampixel"], "read_timeout": 30.0}
+    stop_at = time.monotonic() + 0.3
+    d = build(redis_client, "grampixel", conf, {}, stopping=lambda: time.monotonic() > stop_at)
+    items = [(e.to_json(), e) for e in purchases(20)]
+    grace = sender.STOP_GRACE
+    sender.STOP_GRACE = 0.5
+    try:
+        started = time.monotonic()
+        sent = d.sender.send(items, keep_alive=lambda: True)
+        took = time.monotonic() - started
+    finally:
+        sender.STOP_GRACE = grace
+    assert took < 1.4  # the stop at 0.3 s, then half a second's grace, not 1.5 s of latency
+    reasons = Counter(o.reason for _, o in sent.results if isinstance(o, Retry) and not o.sent)
+    assert reasons == {
+        "no answer before the worker stopped": 4,
+        "not sent: the worker is stopping": 16,
+    }
+    assert sent.requests == 4  # the 4 connections' requests went out

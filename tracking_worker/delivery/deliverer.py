@@ -72,8 +72,12 @@ class Deliverer:
         rand: random.Random | None = None,
         limiter: RateLimiter | None = None,
         report: Report | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.provider = provider
+        #: Whether this worker is stopping (worker/stopping.py): a run then claims nothing
+        #: more, starts no request, settles what went out and gives the rest back at once.
+        self.stopping = stopping
         #: Error reporting (Sentry) for dead letters and refused keys, passed in by the worker.
         self.report = report
         self.queue = queue
@@ -102,6 +106,7 @@ class Deliverer:
             limiter=limiter,
             stop_after=delivery.breaker_threshold,
             lease=delivery.lease_seconds,
+            stopping=stopping,
         )
 
     def run(self, *, flush: bool, recruit: Callable[[], object] | None = None) -> RunReport:
@@ -158,8 +163,8 @@ class Deliverer:
         deadline = self.clock() + self.delivery.run_seconds
         width = 1  # batches per round: see policy.next_width
         while True:
-            if self.clock() >= deadline or not slot.hold():
-                report.more = True
+            if self.stopping() or self.clock() >= deadline or not slot.hold():
+                report.more = True  # another worker takes over what is left
                 return
             verdict = self.circuit.allow()
             if not verdict.allowed:
@@ -198,7 +203,7 @@ class Deliverer:
         claims one request's worth and sends one request."""
         size = self.provider.batch_size if probe else self.claim_size
         batches: list[Batch] = []
-        while len(batches) < (1 if probe else width):
+        while len(batches) < (1 if probe else width) and not self.stopping():
             batch = self.queue.claim(
                 lease=self._lease, size=size, flush=flush, wait=self.delivery.flush_interval
             )

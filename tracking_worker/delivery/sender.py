@@ -70,6 +70,27 @@ class Stop:
             return None
 
 
+#: Once the worker is stopping, how long the requests already out may take to answer. Those
+#: still out then are given back unanswered (another worker sends them again: the requests in
+#: flight are what a stop may duplicate), so the batch is settled well within the seconds a
+#: stop is given before SIGKILL (docker's 10 s), however slowly the provider answers.
+STOP_GRACE = 2.0
+#: How often the thread waiting on a batch's requests looks whether the worker is stopping.
+STOP_POLL = 0.25
+STOPPED = Retry("not sent: the worker is stopping", sent=False)
+
+
+def _given_back(future: Future[Round], chunk: Sequence[Item]) -> Round:
+    """What a chunk's future came to; when the worker stopped, the chunk unsent if its future
+    never started, or unanswered (its request out, the answer not waited for)."""
+    if future.cancelled():
+        return Round([(raw, STOPPED) for raw, _ in chunk], 0)
+    if future.done():
+        return future.result()
+    outcome = Retry("no answer before the worker stopped", sent=False)
+    return Round([(raw, outcome) for raw, _ in chunk], 1)
+
+
 #: Each request sent: its status class and how long it took. A plain list shared by a round's
 #: threads: ``append`` is atomic, and nothing reads it before they are done.
 Timings = list[tuple[str, float]]
@@ -88,6 +109,7 @@ class Sender:
         limiter: RateLimiter | None = None,
         stop_after: int = 5,
         lease: float = 60.0,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.provider = provider
         self.transport = transport
@@ -96,6 +118,9 @@ class Sender:
         self.limiter = limiter
         self.stop_after = stop_after
         self.lease = lease
+        #: Whether the worker is stopping: no request starts once it is (those in flight
+        #: finish), and what was not sent goes back without using an attempt.
+        self.stopping = stopping
 
     def send(
         self,
@@ -128,17 +153,28 @@ class Sender:
         self, chunks: Sequence[Sequence[Item]], lease: Lease, stop: Stop, timings: Timings
     ) -> Round:
         """The chunks sent by the pool, while this thread renews the lease when due (first
-        before any is sent: a worker frozen since its claim asks before the pool sends)."""
+        before any is sent: a worker frozen since its claim asks before the pool sends) and
+        looks whether the worker is stopping (then it waits STOP_GRACE at most)."""
         lease.renew_if_due()
         futures = [self.executor.submit(self._chunk, c, lease, stop, timings) for c in chunks]
         pending: set[Future[Round]] = set(futures)
+        given_up: float | None = None  # when requests still out are let go (stopping)
         while pending:
-            _, pending = wait(pending, timeout=lease.due_in(), return_when=FIRST_EXCEPTION)
+            if given_up is None and self.stopping():
+                given_up = time.monotonic() + STOP_GRACE
+                for future in pending:
+                    future.cancel()  # not started: never will be
+            now = time.monotonic()
+            if given_up is not None and now >= given_up:
+                break
+            until = given_up if given_up is not None else now + STOP_POLL
+            timeout = min(lease.due_in(), until - now)
+            _, pending = wait(pending, timeout=timeout, return_when=FIRST_EXCEPTION)
             if pending:
                 lease.renew_if_due()
         total = Round()
-        for future in futures:
-            total.add(future.result())
+        for future, chunk in zip(futures, chunks, strict=True):
+            total.add(_given_back(future, chunk))
         return total
 
     def _chunk(self, chunk: Sequence[Item], lease: Lease, stop: Stop, timings: Timings) -> Round:
@@ -156,7 +192,7 @@ class Sender:
         """One request for the chunk, unless the lease or the round stops it; a mapping that
         raises on one event is that event's poison, on several a reason to split them."""
         lease.renew_if_due()
-        skipped = lease.unsent() or stop.unsent()
+        skipped = self._stopped() or lease.unsent() or stop.unsent()
         if skipped is not None:
             return Attempt(skipped, 0)
         try:
@@ -167,6 +203,9 @@ class Sender:
         outcome = self._exchange(request, chunk, timings)
         stop.note(outcome)
         return Attempt(outcome, 1)
+
+    def _stopped(self) -> Retry | None:
+        return STOPPED if self.stopping() else None
 
     def _exchange(
         self, request: HttpRequest, chunk: Sequence[Item], timings: Timings | None = None

@@ -23,6 +23,7 @@ from ..store.metrics import mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
 from .observability import report_to_sentry
+from .stopping import Stopping
 
 log = logging.getLogger("tracking_worker.runtime")
 
@@ -37,11 +38,13 @@ class ProcessState:
     def __init__(self, settings: Settings, send: SendDeliver) -> None:
         self.settings = settings
         self.send = send
+        #: Made here, in the main process before the pool forks, so every child shares it.
+        self.stopping = Stopping()
         self._current: WorkerProcess | None = None
 
     def current(self) -> WorkerProcess:
         if self._current is None or self._current.pid != os.getpid():
-            self._current = WorkerProcess(self.settings, self.send)
+            self._current = WorkerProcess(self.settings, self.send, stopping=self.stopping)
         return self._current
 
 
@@ -49,7 +52,12 @@ class WorkerProcess:
     """Deliverers per provider plus the beat tick, over one Redis client."""
 
     def __init__(
-        self, settings: Settings, send: SendDeliver, clock: Callable[[], float] = time.time
+        self,
+        settings: Settings,
+        send: SendDeliver,
+        clock: Callable[[], float] = time.time,
+        *,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         #: Only for what is local to this process: a run's own time budget, an event's age.
         self.pid = os.getpid()
@@ -90,6 +98,7 @@ class WorkerProcess:
                 clock=clock,
                 limiter=limiter,
                 report=_report,
+                stopping=stopping,
             )
 
     def deliver(self, name: str, *, flush: bool) -> RunReport | None:

@@ -5,19 +5,24 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 from .. import routing
 from .process import ProcessState
 
 
 def register(app: Celery, state: ProcessState) -> None:
-    """Define the tasks on ``app``, bound to ``state`` (each app gets its own)."""
+    """Define the tasks on ``app``, bound to ``state`` (each app gets its own), and tell
+    ``state`` when its worker stops (see worker/stopping.py)."""
+    stopping = state.stopping
+    # Weakly: the receiver goes with the app (tests and hosts make many).
+    signals.worker_shutting_down.connect(stopping.set, dispatch_uid=f"tw-stopping-{id(stopping)}")
 
     # shared=False: these tasks belong to ``state``, not to every app later made in the process.
     @app.task(name=routing.DELIVER_TASK, ignore_result=True, shared=False)
     def deliver(provider: str, flush: bool = False) -> dict[str, Any] | None:
-        report = state.current().deliver(provider, flush=flush)
+        with stopping.deferred_sigterm():
+            report = state.current().deliver(provider, flush=flush)
         return asdict(report) if report else None
 
     @app.task(name=routing.TICK_TASK, ignore_result=True, shared=False)
