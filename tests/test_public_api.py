@@ -42,3 +42,18 @@ def test_every_error_derives_from_one_root() -> None:
         tracking_worker.PartlyEnqueued,
     ):
         assert issubclass(error, tracking_worker.TrackingError)
+
+
+def test_a_lookup_picks_the_tracker_for_the_code_running_now(redis_url: str) -> None:
+    """What the Flask integration registers: its answer wins; None leaves the default."""
+    default = tracking_worker.configure(redis={"url": redis_url})
+    own = tracking_worker.Tracker(default.settings)
+    answer: list[tracking_worker.Tracker | None] = [own]
+    previous = tracking_worker.set_lookup(lambda: answer[0])
+    try:
+        assert tracking_worker.get_tracker() is own
+        answer[0] = None
+        assert tracking_worker.get_tracker() is default
+    finally:
+        tracking_worker.set_lookup(previous)
+        own.close()

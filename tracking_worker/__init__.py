@@ -55,6 +55,7 @@ __all__ = [
     "install",
     "receipt",
     "set_deferral",
+    "set_lookup",
     "track",
     "track_many",
     "use_settings",
@@ -64,16 +65,20 @@ __all__ = [
 #: database transaction commits) and return True, or return False to have it run now.
 Deferral = Callable[[Callable[[], None]], bool]
 
+#: The Tracker for the code running now (e.g. the current web app's), or None for the default.
+Lookup = Callable[[], Tracker | None]
+
 
 class _Default:
     """The one process-wide Tracker behind ``track()``; replaced only by ``configure()`` and
-    ``use_settings()``. Framework integrations set ``load`` and ``defer``."""
+    ``use_settings()``. Framework integrations set ``load``, ``defer`` and ``lookup``."""
 
     lock = threading.Lock()
     tracker: Tracker | None = None
     #: Where the default Tracker's settings come from when it is first needed.
     load: Callable[[], Settings] = load_settings
     defer: Deferral | None = None
+    lookup: Lookup | None = None
     #: One AsyncTracker per event loop (its connections belong to that loop).
     async_trackers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTracker] = (
         weakref.WeakKeyDictionary()
@@ -105,8 +110,12 @@ def _replace(tracker: Tracker | None) -> None:
 
 
 def get_tracker() -> Tracker:
-    """The default Tracker, built on first use (from the environment unless an integration
-    said otherwise through ``use_settings``)."""
+    """The Tracker ``track()`` uses here: the one an integration's lookup names (Flask: the
+    current app's), else the default, built on first use (from the environment unless an
+    integration said otherwise through ``use_settings``)."""
+    lookup = _Default.lookup
+    if lookup is not None and (current := lookup()) is not None:
+        return current
     with _Default.lock:
         if _Default.tracker is None:
             _Default.tracker = Tracker(_Default.load())
@@ -135,6 +144,15 @@ def set_deferral(defer: Deferral | None) -> Deferral | None:
     the transaction commits). Validation still happens at once. Returns the previous hook.
     The core imports no framework: the integration registers this callable."""
     previous, _Default.defer = _Default.defer, defer
+    return previous
+
+
+def set_lookup(lookup: Lookup | None) -> Lookup | None:
+    """Let a framework integration choose the Tracker for the code running now (the Flask one:
+    the current app's, so two apps in one process each keep their own Redis and providers);
+    when the lookup returns None, or none is set, ``track()`` uses the default. Returns the
+    previous lookup."""
+    previous, _Default.lookup = _Default.lookup, lookup
     return previous
 
 
@@ -181,8 +199,8 @@ def _enqueue_or_defer(tracker: Tracker, valid: list[Normalized], defer: Deferral
 
 async def atrack(name: str, **fields: Unpack[TrackFields]) -> str:
     """``track()`` for asyncio code: the same validation, routing, Lua and spool fallback over
-    redis.asyncio, never blocking the event loop. Uses this loop's AsyncTracker, built on the
-    default Tracker's settings."""
+    redis.asyncio, never blocking the event loop. Uses this loop's AsyncTracker, built on
+    ``get_tracker()``'s settings."""
     given = _given(fields, "atrack")
     return await get_async_tracker().track(name, **given)
 
@@ -203,8 +221,8 @@ async def aclose() -> None:
 
 
 def get_async_tracker() -> AsyncTracker:
-    """The running event loop's AsyncTracker, on the default Tracker's settings: built on
-    first use, rebuilt when ``configure()`` has replaced the default Tracker since."""
+    """The running event loop's AsyncTracker, on ``get_tracker()``'s settings: built on first
+    use, rebuilt when that Tracker is another since (``configure()``, another Flask app)."""
     from .producer.async_tracker import AsyncTracker
 
     loop = asyncio.get_running_loop()

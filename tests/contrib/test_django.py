@@ -19,7 +19,7 @@ django = pytest.importorskip("django")
 
 from django.core import checks  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connections, transaction  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import setup_test_environment, teardown_test_environment  # noqa: E402
 
@@ -33,6 +33,7 @@ from tracking_worker.sandbox import SandboxServer, provider_settings  # noqa: E4
 
 SITE = EXAMPLES / "django_site"
 BUYER = 5842703839
+DBS = ("default", "other")
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +42,18 @@ def django_site() -> Iterator[None]:
     sys.path.insert(0, str(SITE))
     # Read once, by setup(), and gone again before any worker starts: Celery's Django fixup
     # would set Django up in our workers from an inherited DJANGO_SETTINGS_MODULE.
-    os.environ["DJANGO_SETTINGS_MODULE"] = "shop_site.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.contrib.two_databases"
     try:
         django.setup()
     finally:
         del os.environ["DJANGO_SETTINGS_MODULE"]
     setup_test_environment()
-    database = connection.creation.create_test_db(verbosity=0)
+    created = {alias: connections[alias].creation.create_test_db(verbosity=0) for alias in DBS}
     try:
         yield
     finally:
-        connection.creation.destroy_test_db(database, verbosity=0)
+        for alias, name in created.items():
+            connections[alias].creation.destroy_test_db(name, verbosity=0)
         teardown_test_environment()
         # Other tests run without Django: no deferral, settings from the environment again.
         tracking_worker.set_deferral(None)
@@ -104,12 +106,13 @@ def test_a_committed_purchase_reaches_the_provider_a_rolled_back_one_never_leave
         assert redis_client.hget(key, "enqueued") == b"1"
 
 
+class Boom(Exception):
+    """Raised inside an atomic block to roll it back."""
+
+
 def test_inside_atomic_validated_at_once_enqueued_on_commit(
     django_site: None, local_settings: dict[str, Any], redis_client: redis.Redis
 ) -> None:
-    class Boom(Exception):
-        pass
-
     with override_settings(TRACKING_WORKER=local_settings):
         tracking_worker.get_tracker().trigger = lambda name: None
         tracking_worker.track("purchase", telegram_id=1)  # outside a transaction: now
@@ -131,6 +134,90 @@ def test_inside_atomic_validated_at_once_enqueued_on_commit(
             tracking_worker.track("purchase", telegram_id=7)
             raise Boom
         assert pending(redis_client) == [1, 5, 2, 3]
+
+
+def counted_enqueues() -> list[int]:
+    """How many events each enqueue of the default tracker carried, in order (a deferred event
+    enqueued twice would show here even where Redis refuses its id the second time)."""
+    tracker = tracking_worker.get_tracker()
+    tracker.trigger = lambda name: None
+    calls: list[int] = []
+    enqueue = tracker.enqueue
+
+    def counting(valid: list[Any]) -> None:
+        calls.append(len(valid))
+        enqueue(valid)
+
+    tracker.enqueue = counting  # type: ignore[method-assign]
+    return calls
+
+
+def test_inside_atomic_on_another_database_enqueued_on_its_commit(
+    django_site: None, local_settings: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    from shop.models import Order
+
+    with override_settings(TRACKING_WORKER=local_settings):
+        calls = counted_enqueues()
+        with contextlib.suppress(Boom), transaction.atomic(using="other"):
+            Order.objects.using("other").create(telegram_id=1, amount=5, currency="usd")
+            tracking_worker.track("purchase", telegram_id=1)
+            raise Boom
+        assert not Order.objects.using("other").exists()
+        assert pending(redis_client) == [] and calls == []  # rolled back: neither left
+
+        with transaction.atomic(using="other", durable=True):
+            Order.objects.using("other").create(telegram_id=2, amount=5, currency="usd")
+            tracking_worker.track("purchase", telegram_id=2)
+            assert pending(redis_client) == []
+        assert pending(redis_client) == [2] and calls == [1]
+
+
+def test_with_atomic_blocks_on_two_databases_the_event_waits_for_both(
+    django_site: None, local_settings: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    with override_settings(TRACKING_WORKER=local_settings):
+        calls = counted_enqueues()
+        with transaction.atomic(using="other"):
+            with transaction.atomic():
+                tracking_worker.track("purchase", telegram_id=1)
+                tracking_worker.track_many([{"name": "purchase", "telegram_id": 2}])
+            assert pending(redis_client) == []  # default committed, other still open
+        assert pending(redis_client) == [1, 2] and calls == [1, 1]
+
+        with contextlib.suppress(Boom), transaction.atomic(using="other"):
+            with transaction.atomic():
+                tracking_worker.track("purchase", telegram_id=3)
+            raise Boom  # default committed, other rolled back: never sent
+        with transaction.atomic(using="other"), contextlib.suppress(Boom), transaction.atomic():
+            tracking_worker.track("purchase", telegram_id=4)
+            raise Boom  # the other way round
+        with transaction.atomic(), transaction.atomic(using="other"):
+            with contextlib.suppress(Boom), transaction.atomic(using="other"):
+                tracking_worker.track("purchase", telegram_id=5)
+                raise Boom  # a savepoint on other rolled back
+            tracking_worker.track("purchase", telegram_id=6)
+        assert pending(redis_client) == [1, 2, 6] and calls == [1, 1, 1]
+
+
+def test_a_test_case_capturing_each_database_runs_the_event(
+    django_site: None, local_settings: dict[str, Any], redis_client: redis.Redis
+) -> None:
+    """As the README says: a TestCase on two databases captures on both."""
+    from django.test import TestCase
+
+    capture = TestCase.captureOnCommitCallbacks
+    with override_settings(TRACKING_WORKER=local_settings):
+        calls = counted_enqueues()
+        # A TestCase's own blocks, on every database it names, rolled back after the test.
+        with contextlib.suppress(Boom), transaction.atomic(), transaction.atomic(using="other"):
+            with capture(execute=True), capture(using="other", execute=True):
+                tracking_worker.track("purchase", telegram_id=1)
+            assert pending(redis_client) == [1] and calls == [1]
+            with capture(execute=True):  # only one captured: held by the other still
+                tracking_worker.track("purchase", telegram_id=2)
+            raise Boom
+        assert pending(redis_client) == [1] and calls == [1]
 
 
 def test_system_checks_name_the_bad_key(django_site: None) -> None:

@@ -21,6 +21,8 @@ from tracking_worker.sandbox import SandboxServer
 
 shop = load_example("flask_app/shop.py", "example_flask_shop")
 BUYER = 5842703839
+#: A purchase's value, which GramPixel requires.
+PAID = {"value": 5, "currency": "usd"}
 
 
 def test_a_purchase_in_a_view_reaches_the_provider(
@@ -28,7 +30,8 @@ def test_a_purchase_in_a_view_reaches_the_provider(
 ) -> None:
     system = make_system(providers=["graspil", "grampixel"])
     app = shop.create_app({"TRACKING_WORKER": sections(system), "TESTING": True})
-    assert tracking_worker.get_tracker() is TrackingWorker.tracker(app)
+    with app.app_context():
+        assert tracking_worker.get_tracker() is TrackingWorker.tracker(app)
     client = app.test_client()
 
     bad = client.post(
@@ -46,6 +49,34 @@ def test_a_purchase_in_a_view_reaches_the_provider(
     grampixel = wait_for(lambda: sandbox.received("grampixel"), 30, message="grampixel")
     assert [item["user_id"] for item in graspil] == [BUYER]
     assert [(item["telegram_id"], item["value"]) for item in grampixel] == [(BUYER, 19.99)]
+
+
+def test_two_apps_in_one_process_each_track_into_their_own_redis_and_providers(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """App 1 on Redis db 1 with Graspil, app 2 on db 2 with GramPixel; both take the checkout's
+    event, so one landing in the other's Redis or provider would show."""
+    base = redis_url.rsplit("/", 1)[0]
+    apps = {
+        db: shop.create_app(
+            {"TRACKING_WORKER": _local(f"{base}/{db}", tmp_path / str(db), name), "TESTING": True}
+        )
+        for db, name in ((1, "graspil"), (2, "grampixel"))
+    }
+    for db, app in apps.items():
+        TrackingWorker.tracker(app).trigger = lambda name: None
+        paid = {"telegram_id": db, "amount": 5, "currency": "usd", "order_id": f"A-{db}"}
+        assert app.test_client().post("/checkout", json=paid).status_code == 201
+        with app.test_request_context():
+            tracking_worker.track_many([{**PAID, "name": "purchase", "telegram_id": db * 10}])
+    # Outside any app context: the process default, on the settings of the last app set up.
+    default = tracking_worker.get_tracker()
+    assert default.settings is TrackingWorker.tracker(apps[2]).settings
+    default.trigger = lambda name: None
+    tracking_worker.track("purchase", telegram_id=3, **PAID)
+
+    assert _pending(f"{base}/1") == {"graspil": [1, 10], "grampixel": []}
+    assert _pending(f"{base}/2") == {"graspil": [], "grampixel": [2, 20, 3]}
 
 
 def test_flask_tracking_status(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> None:
@@ -80,11 +111,25 @@ def test_a_bad_key_stops_the_app_factory_naming_it(tmp_path: Path) -> None:
         shop.create_app({"TRACKING_WORKER": "redis://localhost"})
 
 
-def _local(url: str, tmp_path: Path) -> dict[str, Any]:
+def _local(url: str, tmp_path: Path, provider: str = "graspil") -> dict[str, Any]:
     from tracking_worker.sandbox import provider_settings
 
     return {
         "redis": {"url": url, "socket_timeout": 0.2},
         "producer": {"spool_dir": str(tmp_path / "spool")},
-        "providers": {"graspil": provider_settings("http://127.0.0.1:9")["graspil"]},
+        "providers": {provider: provider_settings("http://127.0.0.1:9")[provider]},
     }
+
+
+def _pending(url: str) -> dict[str, list[int | None]]:
+    """Each provider's pending events in one Redis database, by telegram_id."""
+    from tracking_worker.events import Event
+    from tracking_worker.keys import Keys
+
+    with redis.Redis.from_url(url) as store:
+        return {
+            name: [
+                Event.from_json(raw).telegram_id for raw in store.lrange(Keys(name).pending, 0, -1)
+            ]
+            for name in ("graspil", "grampixel")
+        }

@@ -4,8 +4,9 @@ Settings come from ``settings.TRACKING_WORKER`` (the TOML file's sections as a d
 ``TRACKING_CONFIG``/``TRACKING_REDIS_URL`` like ``configure()``), are validated by the system
 check framework (``manage.py check`` names a bad key, ``tracking_worker.E001``), and configure
 the default tracker, so views just call ``tracking_worker.track()``. Inside
-``transaction.atomic()`` an event is validated at once and enqueued when the transaction
-commits, never when it rolls back (``on_commit=False`` opts out per call).
+``transaction.atomic()``, on any database, an event is validated at once and enqueued when the
+transaction commits, never when it rolls back (with blocks open on several databases: when the
+last commits, never if any rolls back; ``on_commit=False`` opts out per call).
 ``manage.py tracking_status`` prints the status table.
 """
 
