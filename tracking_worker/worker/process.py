@@ -23,6 +23,7 @@ from ..store.metrics import mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
 from .observability import report_to_sentry
+from .quiet import OncePerMinute
 
 log = logging.getLogger("tracking_worker.runtime")
 
@@ -37,6 +38,7 @@ class ProcessState:
     def __init__(self, settings: Settings, send: SendDeliver) -> None:
         self.settings = settings
         self.send = send
+        self.quiet = OncePerMinute(log)
         self._current: WorkerProcess | None = None
 
     def current(self) -> WorkerProcess:
