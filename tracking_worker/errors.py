@@ -54,7 +54,8 @@ class StoreError(TrackingError):
 
 
 class StoreUnavailable(StoreError):
-    """Redis could not be reached or did not answer in time."""
+    """Redis could not be reached, did not answer in time, or refuses for now (out of memory,
+    read-only, loading, busy): the same command later can succeed."""
 
 
 def _describe(errors: Mapping[str, list[str]]) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..errors import StoreUnavailable
 from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
@@ -252,7 +253,7 @@ class Deliverer:
         settlement.requests = sent.requests
         settlement.timings = sent.timings
         settlement.closes_circuit = succeeded
-        if not self.queue.settle(batch, settlement):
+        if not self._settle(batch, settlement):
             log.warning(
                 "%s: lease of batch %s lost before settling; it will be resent",
                 self.provider.name,
@@ -262,6 +263,20 @@ class Deliverer:
         self._log_batch(batch, settlement, sent, time.monotonic() - started)
         self._report_dead(settlement)
         return settlement, health, fastest
+
+    def _settle(self, batch: Batch, settlement: Settlement) -> bool:
+        """Settle, waiting out a Redis that refuses or is away for up to a lease: what was sent
+        is then settled once, not sent again when its lease runs out. Repeating is safe, since
+        settle.lua settles only a batch still leased to us and writes nothing when refused."""
+        deadline, pause = time.monotonic() + self._lease, 0.1
+        while True:
+            try:
+                return self.queue.settle(batch, settlement)
+            except StoreUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)  # backing off from Redis, not synchronising
+            pause = min(2 * pause, 2.0)
 
     def _log_batch(self, batch: Batch, settlement: Settlement, sent: Round, seconds: float) -> None:
         """One line per batch outcome (plain or JSON, see worker/observability): what went,

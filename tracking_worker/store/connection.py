@@ -3,6 +3,7 @@ where they enter (dramatiq's way), so nothing above ``store/`` sees a raw redis 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,16 +15,33 @@ from redis.retry import Retry
 from ..errors import StoreError, StoreUnavailable
 from ..settings import Settings
 
+#: Replies of a Redis that is up but refuses for now: out of memory under ``noeviction``, a
+#: replica (or a master being demoted), a script past its time limit, a master gone. redis-py
+#: names the first two (LOADING it raises as a ConnectionError); the others, and any of them
+#: met inside a script before Redis 7 ("@user_script:19: -READONLY You can't write ..."), arrive
+#: as plain ResponseErrors whose message keeps Redis's error code.
+_REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+_REFUSED_CODE = re.compile(r"(?:^|-)(?:OOM|READONLY|LOADING|BUSY|MASTERDOWN|UNBLOCKED|TRYAGAIN) ")
+
+
+def refused(exc: redis.RedisError) -> bool:
+    """Whether ``exc`` says Redis refuses for now (waiting and retrying gets through), not that
+    the command or our data is wrong."""
+    return isinstance(exc, _REFUSED) or _REFUSED_CODE.search(str(exc)) is not None
+
 
 @contextmanager
 def converted(what: str) -> Iterator[None]:
-    """Run a Redis call; its errors leave as StoreUnavailable (unreachable, timed out) or
-    StoreError (anything else Redis answered), naming ``what`` was attempted."""
+    """Run a Redis call; its errors leave as StoreUnavailable (unreachable, timed out, or
+    refusing for now: see ``refused``) or StoreError (anything else Redis answered), naming
+    ``what`` was attempted."""
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise StoreUnavailable(f"{what}: Redis unavailable: {exc}") from None
     except redis.RedisError as exc:
+        if refused(exc):
+            raise StoreUnavailable(f"{what}: Redis refuses for now: {exc}") from None
         raise StoreError(f"{what} failed: {exc}") from None
 
 

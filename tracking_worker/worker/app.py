@@ -13,11 +13,14 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery, signals
+from kombu.exceptions import KombuError
 
 from .. import routing
+from ..errors import StoreUnavailable
 from ..settings import Settings, load_settings
 from .observability import add_redaction, setup_sentry
 from .process import ProcessState, warn_if_evicting
+from .quiet import QuietRepeats
 from .tasks import register
 
 
@@ -28,7 +31,10 @@ def create_app(settings: Settings | None = None) -> Celery:
     app.conf.update(celery_config(settings))
 
     def send(provider: str, flush: bool) -> None:
-        routing.send_deliver(app, provider, flush=flush)
+        try:
+            routing.send_deliver(app, provider, flush=flush)
+        except KombuError as exc:  # kombu's own and redis-py's, as kombu re-raises them
+            raise StoreUnavailable(f"sending deliver({provider}): {exc}") from None
 
     register(app, ProcessState(settings, send))
     return app
@@ -40,6 +46,20 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         **routing.message_config(),
         "task_ignore_result": True,
         "broker_connection_retry_on_startup": True,
+        # Redis errors never stop the worker for good. A Redis that refuses (OOM, READONLY,
+        # BUSY) answers the consumer's queue declarations and its unacked-message writes with
+        # ResponseErrors, which kombu counts as channel errors and Celery, by default, as
+        # unrecoverable: the main process exited and nothing restarted it. Retried, they
+        # reconnect with Celery's own backoff until Redis accepts again; and reconnecting
+        # never gives up (Celery's default: after 100 tries).
+        "broker_channel_error_retry": True,
+        "broker_connection_max_retries": None,
+        # Our tasks are acknowledged when they start (no acks_late), so a reconnect neither
+        # cancels nor redelivers a running deliver: it runs on and settles through our own
+        # client. True only silences Celery's warning on each reconnect that the default
+        # will change.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "beat_scheduler": "tracking_worker.worker.beat:Scheduler",
         "task_default_queue": routing.CONTROL_QUEUE,
         "task_queues": [routing.make_queue(routing.CONTROL_QUEUE)]
         + [routing.make_queue(routing.queue_name(p)) for p in settings.providers],
@@ -81,8 +101,22 @@ def connect_observability(settings: Settings) -> None:
 
     def on_logging(logger: logging.Logger, **_: Any) -> None:
         add_redaction(logger, settings)
+        quiet_celery_reconnects()
 
     signals.celeryd_init.connect(on_worker_start, weak=False, dispatch_uid="tw-sentry-worker")
     signals.beat_init.connect(on_start, weak=False, dispatch_uid="tw-sentry-beat")
     signals.after_setup_logger.connect(on_logging, weak=False, dispatch_uid="tw-redact")
     signals.after_setup_task_logger.connect(on_logging, weak=False, dispatch_uid="tw-redact-t")
+
+
+#: Celery's consumer says each reconnect, and each burst of them with a traceback, every
+#: second while Redis refuses; kombu's Redis transport each of its timers' failures.
+NOISY_WHILE_REDIS_REFUSES = ("celery.worker.consumer.consumer", "kombu.transport.redis")
+
+
+def quiet_celery_reconnects() -> None:
+    """Once a minute per message is enough (see QuietRepeats)."""
+    for name in NOISY_WHILE_REDIS_REFUSES:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QuietRepeats) for f in logger.filters):
+            logger.addFilter(QuietRepeats())

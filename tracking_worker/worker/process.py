@@ -23,6 +23,7 @@ from ..store.metrics import mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
 from .observability import report_to_sentry
+from .quiet import OncePerMinute
 from .stopping import Stopping
 
 log = logging.getLogger("tracking_worker.runtime")
@@ -40,6 +41,7 @@ class ProcessState:
         self.send = send
         #: Made here, in the main process before the pool forks, so every child shares it.
         self.stopping = Stopping()
+        self.quiet = OncePerMinute(log)
         self._current: WorkerProcess | None = None
 
     def current(self) -> WorkerProcess:

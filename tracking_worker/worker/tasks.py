@@ -8,12 +8,17 @@ from typing import Any
 from celery import Celery, signals
 
 from .. import routing
+from ..errors import StoreUnavailable
 from .process import ProcessState
 
 
 def register(app: Celery, state: ProcessState) -> None:
     """Define the tasks on ``app``, bound to ``state`` (each app gets its own), and tell
-    ``state`` when its worker stops (see worker/stopping.py)."""
+    ``state`` when its worker stops (see worker/stopping.py).
+
+    A Redis that is down or refusing ends a task quietly (``state.quiet`` says so once a
+    minute): nothing is lost, a batch it could not settle comes back with its lease, and the
+    next tick starts the work again."""
     stopping = state.stopping
     # Weakly: the receiver goes with the app (tests and hosts make many).
     signals.worker_shutting_down.connect(stopping.set, dispatch_uid=f"tw-stopping-{id(stopping)}")
@@ -21,10 +26,22 @@ def register(app: Celery, state: ProcessState) -> None:
     # shared=False: these tasks belong to ``state``, not to every app later made in the process.
     @app.task(name=routing.DELIVER_TASK, ignore_result=True, shared=False)
     def deliver(provider: str, flush: bool = False) -> dict[str, Any] | None:
-        with stopping.deferred_sigterm():
-            report = state.current().deliver(provider, flush=flush)
+        component = f"deliver({provider})"
+        try:
+            with stopping.deferred_sigterm():
+                report = state.current().deliver(provider, flush=flush)
+        except StoreUnavailable as exc:
+            state.quiet.failed(component, exc)
+            return None
+        state.quiet.succeeded(component)
         return asdict(report) if report else None
 
     @app.task(name=routing.TICK_TASK, ignore_result=True, shared=False)
     def tick() -> dict[str, int]:
-        return state.current().tick()
+        try:
+            started = state.current().tick()
+        except StoreUnavailable as exc:
+            state.quiet.failed("tick", exc)
+            return {}
+        state.quiet.succeeded("tick")
+        return started
