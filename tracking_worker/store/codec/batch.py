@@ -1,110 +1,21 @@
-"""The Python side of the Lua scripts' contract: each script's KEYS and ARGV by name, and the
-two forms a claimed batch's events take.
-
-One frozen dataclass per script of ``store/lua/``: its fields are the script's ARGV in order,
-``KEYS`` its keys in order (by ``Keys`` attribute). Each script opens with locals of the same
-names (tests/store/test_codec.py holds the two together). ``args()`` builds a call's ARGV and
-``parse`` reads one back, from Python values or from the text Lua sees. Variable-length tails
-(enqueue's and replay's pairs, settle's histogram and dead letters) follow the named fields and
-are encoded and parsed here too.
-"""
+"""The layouts of the scripts that move events and batches: enqueue, claim, settle, reap,
+renew, replay; and the two forms a claimed batch's events take."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-from ..keys import Keys
-from .connection import as_text
-
-Arg = str | int | float | bytes
-L = TypeVar("L", bound="Layout")
+from ..connection import as_text
+from .layout import Arg, Layout, _pairs, as_bytes
 
 #: A claimed batch's events: ``lines``, the serialized events joined by newlines (a serialized
 #: event holds none: JSON escapes them), or ``json``, a JSON array (field ``events``). See
 #: claim.lua for which form is written when.
 LINES, JSON = "lines", "json"
-
-
-class Layout:
-    """One script's arguments. Subclasses are frozen dataclasses whose fields are its ARGV."""
-
-    #: The script, a file of ``store/lua/``.
-    SCRIPT: ClassVar[str]
-    #: Its KEYS in order, as ``Keys`` attributes (``batch`` is the batch of ``batch_id``).
-    KEYS: ClassVar[tuple[str, ...]]
-    #: The fields after the named ARGV, of any length (encoded by ``tail``).
-    TAIL: ClassVar[tuple[str, ...]] = ()
-    #: The lengths the tail starts with that Lua names as well (settle's ``histogram_len``).
-    COUNTS: ClassVar[tuple[str, ...]] = ()
-    #: The named ARGV, each with the reader of its type: set once, below, for every layout.
-    FIXED: ClassVar[tuple[tuple[str, Callable[[Arg], Any]], ...]] = ()
-
-    @classmethod
-    def keys(cls, k: Keys, batch_id: str = "") -> list[str]:
-        """Its KEYS on the provider of ``k``; ``batch_id`` names the batch of key ``batch``."""
-        return [k.batch(batch_id) if n == "batch" else getattr(k, n) for n in cls.KEYS]
-
-    def args(self) -> list[Arg]:
-        """The call's ARGV: the named fields in order (a flag as 1 or 0), then the tail."""
-        head = [_wire(getattr(self, name)) for name, _ in self.FIXED]
-        return head + self.tail() if self.TAIL else head
-
-    def tail(self) -> list[Arg]:
-        """The variable-length ARGV after the named ones (none unless ``TAIL`` names some)."""
-        return []
-
-    @classmethod
-    def parse(cls: type[L], argv: Sequence[Arg]) -> L:
-        """The call whose ARGV is ``argv``, as ``args`` built it or as Lua sees it (text)."""
-        fixed = cls.FIXED
-        if len(argv) < len(fixed) or (len(argv) > len(fixed) and not cls.TAIL):
-            raise ValueError(f"{cls.SCRIPT}: {len(argv)} arguments for {len(fixed)} fields")
-        values = {
-            name: read(arg) for (name, read), arg in zip(fixed, argv[: len(fixed)], strict=True)
-        }
-        build = typing.cast(Callable[..., L], cls)
-        return build(**values, **cls.parse_tail(argv[len(fixed) :]))
-
-    @classmethod
-    def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
-        """The ``TAIL`` fields read back from the ARGV after the named ones."""
-        return {}
-
-    @classmethod
-    def named(cls) -> tuple[str, ...]:
-        """The ARGV the script opens with as named locals, in order."""
-        return tuple(name for name, _ in cls.FIXED) + cls.COUNTS
-
-
-def _wire(value: Any) -> Any:
-    """A flag travels as 1 or 0; every other value as it is (redis-py writes it as text)."""
-    return (1 if value else 0) if isinstance(value, bool) else value
-
-
-def _flag(arg: Arg) -> bool:
-    return int(arg) == 1
-
-
-_READERS: dict[Any, Callable[[Arg], Any]] = {str: as_text, int: int, float: float, bool: _flag}
-
-
-def _fixed(cls: type[Layout]) -> tuple[tuple[str, Callable[[Arg], Any]], ...]:
-    """The named ARGV of ``cls`` in order, each with the reader of its type."""
-    hints = typing.get_type_hints(cls)
-    fields = (f.name for f in dataclasses.fields(typing.cast(Any, cls)))
-    return tuple((name, _READERS[hints[name]]) for name in fields if name not in cls.TAIL)
-
-
-def _pairs(tail: Sequence[Arg], script: str) -> tuple[str, ...]:
-    if len(tail) % 2:
-        raise ValueError(f"{script}: an odd number of paired arguments")
-    return tuple(as_text(a) for a in tail)
 
 
 @dataclass(frozen=True)
@@ -142,7 +53,7 @@ class Enqueue(Layout):
         if len(tail) % 3:
             raise ValueError(f"{cls.SCRIPT}: events come in triples")
         return {
-            "events": tuple(_as_bytes(a) if i % 3 == 0 else as_text(a) for i, a in enumerate(tail))
+            "events": tuple(as_bytes(a) if i % 3 == 0 else as_text(a) for i, a in enumerate(tail))
         }
 
 
@@ -166,10 +77,6 @@ def id_key(event_id: str) -> bytes:
     the same short form. Among a million ids in a window, two share a key with a chance of
     about 3 in 10^8, and only an event looked up (a spool drain) could be taken for the other."""
     return blake2b(event_id.encode(), digest_size=8).digest()
-
-
-def _as_bytes(arg: Arg) -> bytes:
-    return arg if isinstance(arg, bytes) else str(arg).encode()
 
 
 @dataclass(frozen=True)
@@ -328,84 +235,3 @@ class Replay(Layout):
     @classmethod
     def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
         return {"moves": _pairs(tail, cls.SCRIPT)}
-
-
-@dataclass(frozen=True)
-class CircuitAllow(Layout):
-    """May a worker send to the provider now?"""
-
-    SCRIPT = "circuit_allow"
-    KEYS = ("circuit",)
-    #: Seconds a half-open probe may take.
-    probe_lease: float
-
-
-@dataclass(frozen=True)
-class CircuitRecord(Layout):
-    """What one delivery round says about the provider's health."""
-
-    SCRIPT = "circuit_record"
-    KEYS = ("circuit",)
-    kind: str
-    threshold: int
-    cooldown: float
-    cooldown_cap: float
-    credentials_cooldown: float
-    #: The wait the provider asked for (Retry-After), 0 for none.
-    wait: float
-    reason: str
-    failed_requests: int
-
-
-@dataclass(frozen=True)
-class CircuitReset(Layout):
-    SCRIPT = "circuit_reset"
-    KEYS = ("circuit", "retry")
-
-
-@dataclass(frozen=True)
-class CircuitRelease(Layout):
-    SCRIPT = "circuit_release"
-    KEYS = ("circuit",)
-
-
-@dataclass(frozen=True)
-class RateTake(Layout):
-    """Take one request slot from the provider's shared token bucket."""
-
-    SCRIPT = "rate_take"
-    KEYS = ("rate",)
-    rate: float
-    burst: float
-
-
-@dataclass(frozen=True)
-class Due(Layout):
-    """Would a flushing delivery find work now?"""
-
-    SCRIPT = "due"
-    KEYS = ("pending", "retry", "circuit", "since")
-    claim_size: int
-    flush_interval: float
-
-
-@dataclass(frozen=True)
-class RunSlot(Layout):
-    """Take, hold or give back a run slot; its one key is ``Keys.run_slot(index)``, built by
-    the slot's owner (``keys`` does not know the index)."""
-
-    SCRIPT = "run_slot"
-    KEYS = ("run_slot",)
-    action: str
-    token: str
-    milliseconds: int
-
-    @classmethod
-    def keys(cls, k: Keys, batch_id: str = "") -> list[str]:
-        raise TypeError("a run slot's key is Keys.run_slot(index), built by its owner")
-
-
-#: Every script's layout, by script name (each class above is one).
-LAYOUTS: dict[str, type[Layout]] = {cls.SCRIPT: cls for cls in Layout.__subclasses__()}
-for _layout in LAYOUTS.values():
-    _layout.FIXED = _fixed(_layout)
