@@ -3,7 +3,6 @@ the wrong type: one line on stderr, exit 1, never a traceback."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tracking_worker.devtools import EmbeddedRedis, demo_settings, free_port, write_config
+from tests.ops.support import offline_env
+from tracking_worker.devtools import EmbeddedRedis, free_port
 from tracking_worker.keys import RECEIPT_BUCKET_SECONDS, Keys
 
 COMMANDS = [
@@ -36,12 +36,7 @@ COMMANDS = [
 
 
 def run(home: Path, redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    config = home / "tracking.toml"
-    data = demo_settings(redis_url, "http://127.0.0.1:9")
-    data["producer"] = {"spool_dir": str(home / "spool")}
-    write_config(config, data)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
-    env["TRACKING_CONFIG"] = str(config)
+    env = offline_env(redis_url, home)
     return subprocess.run(
         [sys.executable, "-m", "tracking_worker.cli", *(a.format(home=home) for a in args)],
         env=env,

@@ -5,16 +5,20 @@ rejected an event, so each holds a dead letter with that provider's own reason."
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import redis
 
 from tests.helpers import wait_for
 from tests.system import System
+from tracking_worker.devtools import demo_settings, write_config
 from tracking_worker.keys import Keys
 from tracking_worker.sandbox import SandboxServer
 from tracking_worker.store.lua_scripts import Scripts
@@ -53,6 +57,40 @@ def cli(
         timeout=timeout,
         check=False,
     )
+
+
+def start_cli(env: Mapping[str, str], *args: str) -> subprocess.Popen[str]:
+    """The command running, in a session of its own (``finish`` kills its whole group)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tracking_worker.cli", *args],
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Its stdout and stderr once it ends; killed at the deadline."""
+    try:
+        return process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def offline_env(redis_url: str, home: Path) -> dict[str, str]:
+    """A config of all five providers on ``redis_url`` with no worker and no sandbox behind
+    them: what a command enqueues stays in the pending lists."""
+    config = home / "tracking.toml"
+    data = demo_settings(redis_url, "http://127.0.0.1:9")
+    data["producer"] = {"spool_dir": str(home / "spool")}
+    write_config(config, data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
+    env["TRACKING_CONFIG"] = str(config)
+    return env
 
 
 def event(n: int, **extra: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 import redis
 
 from tests.helpers import wait_for
-from tests.ops.support import ALL, REASONS, REFUSED, cli
+from tests.ops.support import ALL, REASONS, REFUSED, cli, finish, start_cli
 from tests.system import System
 from tracking_worker.keys import Keys
 from tracking_worker.sandbox import SandboxServer
@@ -184,23 +183,7 @@ def replayed(client: redis.Redis) -> int:
 
 
 def start_replay(system: System, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tracking_worker.cli", "dlq", "replay", *args],
-        env=system.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
-    try:
-        return process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+    return start_cli(system.env, "dlq", "replay", *args)
 
 
 def test_a_paced_replay_moves_each_letter_once_while_the_provider_still_refuses(

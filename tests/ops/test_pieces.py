@@ -178,6 +178,7 @@ def test_import_validation_is_the_same_in_one_process_or_several(tmp_path: Path)
         forked = importer.validate(tracker, path, workers=2)
     finally:
         tracker.close()
+    assert serial is not None and forked is not None
     for result in (serial, forked):
         assert [str(e) for e in result.errors] == [
             "line 1201: line: Not JSON: Expecting property name enclosed in double quotes: "
@@ -187,3 +188,34 @@ def test_import_validation_is_the_same_in_one_process_or_several(tmp_path: Path)
         assert len(result.events) == len(result.lines) == 2597
     assert [e.event.event_id for e in forked.events] == [e.event.event_id for e in serial.events]
     assert forked.lines == serial.lines and serial.lines[1200] == 1202
+
+
+def test_an_imported_event_is_present_when_every_provider_it_goes_to_had_it(
+    tmp_path: Path,
+) -> None:
+    """Redis answers a count per provider: lines 1-2 were enqueued by an earlier run, line 2
+    for graspil alone, so graspil had 2 and every other provider 1 (line 1). Line 1 counts as
+    present only while every provider answered; a provider that failed had nothing."""
+    settings = build_settings(
+        {
+            "producer": {"spool_dir": str(tmp_path / "spool")},
+            "providers": demo_providers("http://127.0.0.1:9"),
+        }
+    )
+    tracker = Tracker(settings)
+    identities = {"telegram_id": 5, "email": "a@example.test", "visitor_id": "v-5"}
+    alone = {"providers": ["graspil"]}
+    chunk = tracker.producer.validate(
+        [
+            {"name": "purchase", "event_id": f"e{n}", **identities, **(alone if n % 2 else {})}
+            for n in (0, 1, 2, 3)
+        ]
+    )
+    tracker.close()
+    routes = tracker.producer.plan(chunk).routes
+    other = [name for name, route in routes.items() if name != "graspil" and route.events]
+    assert other
+    everyone = {name: 1 for name in routes} | {"graspil": 2}
+    assert importer._present(chunk, routes, everyone) == 2
+    assert importer._present(chunk, routes, everyone | {other[0]: 0}) == 1
+    assert importer._present(chunk, routes, {}) == 0

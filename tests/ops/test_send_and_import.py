@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.helpers import wait_for
-from tests.ops.support import ALL, cli, event
+from tests.ops.support import ALL, cli, event, offline_env
 from tests.system import System
 from tracking_worker.devtools import demo_settings, write_config
 from tracking_worker.keys import Keys
@@ -110,8 +110,9 @@ def test_import_validates_every_line_before_enqueuing(
 
     skipped = cli(empty_system.env, "import", str(path), "--skip-invalid")
     assert skipped.returncode == 0, skipped.stderr
-    assert skipped.stdout.startswith("3 event(s) imported from")
-    assert "4 invalid line(s) skipped" in skipped.stdout
+    assert skipped.stdout.startswith(
+        "3 event(s) enqueued, 0 already present, 4 invalid line(s) skipped, from"
+    )
     wait_for(
         lambda: all(empty_system.counts(p)["delivered"] == 3 for p in ALL),
         30,
@@ -123,7 +124,7 @@ def test_import_keeps_to_its_rate(empty_system: System, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "events.jsonl", [json.dumps(event(n)) for n in range(1, 31)])
     started = time.monotonic()
     done = cli(empty_system.env, "import", str(path), "--rate", "20")
-    assert done.returncode == 0 and done.stdout.startswith("30 event(s) imported")
+    assert done.returncode == 0 and done.stdout.startswith("30 event(s) enqueued")
     assert time.monotonic() - started >= 1.0  # 30 events at 20/s: the last ten after 1 s
     assert cli(empty_system.env, "import", str(path), "--rate", "0").returncode == 2
 
@@ -138,21 +139,16 @@ def test_import_refuses_when_redis_is_down(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "events.jsonl", [json.dumps(event(n)) for n in range(1, 4)])
     done = cli(env, "import", str(path))
     assert done.returncode == 1
-    assert "0 event(s) enqueued, stopped before line 1" in done.stderr
+    assert "0 event(s) enqueued (0 already present), stopped before line 1" in done.stderr
     assert not (tmp_path / "spool").exists() or not any((tmp_path / "spool").iterdir())
 
 
 @pytest.mark.slow
-def test_import_of_100000_lines_takes_under_10_seconds(
+def test_import_of_100000_lines_takes_under_14_seconds(
     redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """Every line carries every identity, so each event goes to all five providers."""
-    config = tmp_path / "tracking.toml"
-    data = demo_settings(redis_url, "http://127.0.0.1:9")
-    data["producer"] = {"spool_dir": str(tmp_path / "spool")}
-    write_config(config, data)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKING_")}
-    env["TRACKING_CONFIG"] = str(config)
+    env = offline_env(redis_url, tmp_path)
     path = write_lines(
         tmp_path / "backfill.jsonl",
         [json.dumps({**event(n), "properties": {"plan": "pro"}}) for n in range(1, 100_001)],
@@ -168,4 +164,8 @@ def test_import_of_100000_lines_takes_under_10_seconds(
         # held to 10 s when this test runs alone (`pytest tests/ops -k 100000`).
         assert elapsed < 45.0
     else:
-        assert elapsed < 10.0
+        # 14 s, was 10: each line's id is the caller's (the file's hash and the line, so a
+        # second run enqueues only what is missing), which enqueue.lua keeps in its dedupe
+        # window: 1,000 events to five providers take 88 ms of Redis instead of 35 (10.9 s
+        # here where the random ids of before took 7.4, load 1.7).
+        assert elapsed < 14.0

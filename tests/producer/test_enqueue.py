@@ -56,6 +56,10 @@ def test_a_caller_event_id_is_enqueued_once(redis_url: str, redis_client: redis.
     tracker.track("purchase", telegram_id=1)
     assert redis_client.llen(Keys("graspil").pending) == 3
     assert stats(redis_client)[b"deduplicated"] == b"1"
+    again = tracker.producer.validate(
+        [{"name": "purchase", "telegram_id": 1, "event_id": "order-7"}] * 2
+    )
+    assert tracker.enqueue_now(again).deduplicated == {"graspil": 2}  # each answer says so
 
 
 def test_events_a_provider_cannot_take_are_counted_as_skipped(

@@ -10,13 +10,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import PartlyEnqueued
 from ..event_fields import DECLARED
-from .common import Finite, KeyValue, Positive, load
+from .common import INTERRUPTED, Finite, KeyValue, Positive, StopRequest, load
+
+if TYPE_CHECKING:
+    from ..ops.importer import Imported, Validated
+    from ..producer.tracker import Tracker
 
 
 def _declared_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,54 +93,38 @@ def send(**given: Any) -> int:
     help="Processes validating in parallel (default: one per core).",
 )
 def import_events(file: Path, rate: float | None, skip_invalid: bool, jobs: int | None) -> int:
-    """One JSON object per line with the keys track() takes. Every line is validated first;
-    bad lines are reported with their line number and fields, and nothing of a file with
-    errors is enqueued unless --skip-invalid."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    """One JSON object per line with the keys track() takes (a UTF-8 byte order mark is
+    fine). Every line is validated first; bad lines are reported with their line number and
+    fields, and nothing of a file with errors is enqueued unless --skip-invalid (which fails
+    when no line is valid).
 
-    from ..ops import importer
-    from ..ops.views import make_console
+    Resumable: a line without an event_id gets "import:<hash of the file's bytes>:<line
+    number>", so running the same file again (after Ctrl-C, a kill, Redis going away)
+    enqueues only what is missing, within dedupe_ttl (24 h by default). An edited file is a
+    new file: all its ids change. The summary counts events: "already present" when every
+    provider the event goes to had it, "enqueued" when some provider took it. Ctrl-C (or
+    SIGTERM) stops between chunks, prints how far it got, exit 130."""
     from ..producer.tracker import Tracker
 
     settings, _ = load(raise_unavailable=True)
     tracker = Tracker(settings)
     started = time.perf_counter()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    console = make_console(stderr=True)
-    # A bar on a terminal only: into a log file it would be a line of noise per refresh.
-    progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
-    total = importer.count_lines(file) if console.is_terminal else None
     try:
-        with progress:
-            checking = progress.add_task("validating", total=total)
-            validated = importer.validate(
-                tracker, file, lambda n: progress.advance(checking, n), workers=jobs
-            )
-            if validated.errors and not skip_invalid:
-                progress.stop()
-                return _refuse(validated.errors, file)
-            sending = progress.add_task("enqueuing", total=len(validated.events))
-            done = importer.enqueue(
-                tracker, validated, rate=rate, progress=lambda n: progress.advance(sending, n)
-            )
+        with StopRequest() as stop:
+            outcome = _import(tracker, file, rate, skip_invalid, jobs, stop)
     finally:
         tracker.close()
+    if isinstance(outcome, int):
+        return outcome
+    validated, done = outcome
+    if done.stopped:
+        return _stopped(done)
     elapsed = time.perf_counter() - started
-    skipped = f"; {len(validated.errors)} invalid line(s) skipped" if validated.errors else ""
+    handled = done.enqueued + done.present
     click.echo(
-        f"{done.enqueued} event(s) imported from {file} in {elapsed:.1f}s "
-        f"({done.enqueued / max(elapsed, 1e-9):.0f}/s){skipped}"
+        f"{done.enqueued} event(s) enqueued, {done.present} already present, "
+        f"{len(validated.errors)} invalid line(s) skipped, from {file} in {elapsed:.1f}s "
+        f"({handled / max(elapsed, 1e-9):.0f}/s)"
     )
     if validated.errors:
         _report(validated.errors)
@@ -150,11 +138,75 @@ def import_events(file: Path, rate: float | None, skip_invalid: bool, jobs: int 
     return 0
 
 
-def _refuse(errors: list[Any], file: Path) -> int:
-    _report(errors)
+def _import(
+    tracker: Tracker,
+    file: Path,
+    rate: float | None,
+    skip_invalid: bool,
+    jobs: int | None,
+    stop: StopRequest,
+) -> tuple[Validated, Imported] | int:
+    """Validate, then enqueue, under a progress bar; an exit code when it ends before."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..ops import importer
+    from ..ops.views import make_console
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    console = make_console(stderr=True)
+    # A bar on a terminal only: into a log file it would be a line of noise per refresh.
+    progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    total = importer.count_lines(file) if console.is_terminal else None
+    with progress:
+        checking = progress.add_task("validating", total=total)
+        validated = importer.validate(
+            tracker, file, lambda n: progress.advance(checking, n), workers=jobs, stop=stop
+        )
+        if validated is None:
+            progress.stop()
+            click.echo(
+                "tracking-worker: import stopped while validating; nothing enqueued", err=True
+            )
+            return INTERRUPTED
+        if validated.errors and (not skip_invalid or not validated.events):
+            progress.stop()
+            return _refuse(validated.errors, file, skip_invalid)
+        sending = progress.add_task("enqueuing", total=len(validated.events))
+        done = importer.enqueue(
+            tracker,
+            validated,
+            rate=rate,
+            progress=lambda n: progress.advance(sending, n),
+            stop=stop,
+            sleep=stop.wait,
+        )
+    return validated, done
+
+
+def _stopped(done: Imported) -> int:
     click.echo(
-        f"tracking-worker: {len(errors)} invalid line(s) in {file}; nothing enqueued "
-        "(fix them, or --skip-invalid imports the rest)",
+        f"{done.enqueued} event(s) enqueued ({done.present} already present) from lines "
+        f"1-{done.last_line}; run the same command again to continue"
+    )
+    return INTERRUPTED
+
+
+def _refuse(errors: list[Any], file: Path, skip_invalid: bool) -> int:
+    _report(errors)
+    hint = "no line is valid" if skip_invalid else "fix them, or --skip-invalid imports the rest"
+    click.echo(
+        f"tracking-worker: {len(errors)} invalid line(s) in {file}; nothing enqueued ({hint})",
         err=True,
     )
     return 1

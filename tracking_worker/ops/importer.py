@@ -5,16 +5,24 @@ does not leave 89,999 events half-imported; the events then go to Redis a chunk 
 trip. Validation runs once, spread over the cores: the normalized events it produces are
 what gets enqueued (``track_many`` would validate each chunk a second time, doubling the cost
 of a backfill whose cost is mostly validation).
+
+An import can be run again: a line without an ``event_id`` gets one made from the file's
+bytes and its line number (``line_ids``), given as the caller's id, so the providers'
+dedupe (``producer.dedupe_ttl``) refuses what a first run enqueued and a second run of the
+same file enqueues only what is missing.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,8 @@ from ..errors import TrackingUnavailable, ValidationError
 from ..events import Normalized
 from ..producer.enqueue import Producer
 from ..producer.tracker import Tracker
+from ..store.codec import Arg, id_key
+from ..store.intake import Route
 from .pacing import Pacer
 
 CHUNK = 1000
@@ -29,6 +39,8 @@ CHUNK = 1000
 SHOWN_ERRORS = 20
 
 Progress = Callable[[int], None]
+#: Asked to stop (Ctrl-C): the import ends between two chunks.
+Stop = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -53,40 +65,72 @@ class Validated:
 
 @dataclass
 class Imported:
+    """What the enqueue did, counted per event (see ``_present``)."""
+
+    #: Events some provider took (or whose part was spooled for it).
     enqueued: int = 0
+    #: Events every provider they were routed to had already (a run before this one).
+    present: int = 0
     #: Events whose part for some provider failed (a broken key): spooled for that provider.
     spooled: int = 0
+    #: The line of the last event handled; 0 before the first chunk.
+    last_line: int = 0
+    #: Asked to stop before every event was handled.
+    stopped: bool = False
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of every non-blank line."""
-    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+    """(line number, text) of every non-blank line; a UTF-8 byte order mark is skipped."""
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:
         for number, text in enumerate(handle, 1):
             if text.strip():
                 yield number, text
 
 
+def line_ids(path: Path) -> str:
+    """What the ids of a file's lines start with: ``import:`` and a hash of its bytes; line 7
+    of the file is ``import:<hash>:7``. The same file gives the same ids in every run; an
+    edited file is another file, its ids all new."""
+    digest = blake2b(digest_size=10)  # 80 bits: no two files share one
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return f"import:{digest.hexdigest()}:"
+
+
 def validate(
-    tracker: Tracker, path: Path, progress: Progress | None = None, *, workers: int | None = None
-) -> Validated:
+    tracker: Tracker,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    stop: Stop | None = None,
+) -> Validated | None:
     """Parse and validate every line (``Producer.validate``), ``CHUNK`` lines per call; on
     several cores, in forked worker processes (validation is pure CPU: ~50 µs an event). The
     workers only parse and validate: no lock a thread of the parent (a progress bar) may hold
-    at the fork is ever taken in them."""
+    at the fork is ever taken in them, and they ignore Ctrl-C (the parent decides). A line
+    without an event id gets its ``line_ids`` one. None when ``stop`` asked meanwhile."""
     global _PRODUCER
     result = Validated()
     chunks = _chunks(read_lines(path))
+    check = functools.partial(_check, line_ids(path))
     workers = _workers() if workers is None else workers
     _PRODUCER = tracker.producer
     try:
         if workers > 1:
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                _gather(pool.map(_check, chunks), result, progress)
+            with ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_ignore_interrupts
+            ) as pool:
+                done = _gather(pool.map(check, chunks), result, progress, stop)
+                pool.shutdown(cancel_futures=True)
         else:
-            _gather(map(_check, chunks), result, progress)
+            done = _gather(map(check, chunks), result, progress, stop)
     finally:
         _PRODUCER = None
+    if not done:
+        return None
     result.errors.sort(key=lambda e: e.line)
     return result
 
@@ -116,27 +160,43 @@ def _chunks(lines: Iterator[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]
         yield batch
 
 
-def _gather(checked: Iterator[Checked], result: Validated, progress: Progress | None) -> None:
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _gather(
+    checked: Iterator[Checked], result: Validated, progress: Progress | None, stop: Stop | None
+) -> bool:
+    """Collect the chunks' results in order; False when asked to stop first."""
     for events, lines, errors in checked:
+        if stop is not None and stop():
+            return False
         result.events += events
         result.lines += lines
         result.errors += errors
         if progress is not None:
             progress(len(lines) + len(errors))
+    return True
 
 
-def _check(batch: list[tuple[int, str]]) -> Checked:
+def _check(ids: str, batch: list[tuple[int, str]]) -> Checked:
     """One chunk: JSON, then the producer's validation; the valid lines of a chunk with bad
-    ones are validated again without them (the producer refuses a list as a whole)."""
+    ones are validated again without them (the producer refuses a list as a whole). An object
+    without an event id gets ``ids`` and its line number as one."""
     producer = _PRODUCER
     assert producer is not None
     parsed: list[tuple[int, Any]] = []
     errors: list[LineError] = []
     for number, text in batch:
         try:
-            parsed.append((number, json.loads(text)))
+            item = json.loads(text)
         except ValueError as exc:
             errors.append(LineError(number, {"line": [f"Not JSON: {exc}."]}))
+            continue
+        if type(item) is dict and item.get("event_id") is None:
+            item["event_id"] = f"{ids}{number}"
+        parsed.append((number, item))
     try:
         valid = producer.validate([item for _, item in parsed])
     except ValidationError as exc:
@@ -162,31 +222,57 @@ def enqueue(
     *,
     rate: float | None = None,
     progress: Progress | None = None,
+    stop: Stop | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> Imported:
-    """Enqueue in chunks (one round trip each), at most ``rate`` events per second. A chunk
-    Redis refuses outright stops the import (TrackingUnavailable names the first line not
-    enqueued); a provider whose part alone failed gets it through the spool."""
-    pacer = Pacer(rate)
+    """Enqueue in chunks (one round trip each), at most ``rate`` events per second, until
+    done or ``stop`` asks (checked between chunks; ``sleep`` is the pacer's, which a stop
+    should end). A chunk Redis refuses outright stops the import (TrackingUnavailable names
+    the first line not enqueued); a provider whose part alone failed gets it through the
+    spool."""
+    pacer = Pacer(rate) if sleep is None else Pacer(rate, sleep=sleep)
     size = pacer.chunk(CHUNK)
     done = Imported()
     events = validated.events
     for start in range(0, len(events), size):
+        if stop is not None and stop():
+            done.stopped = True
+            break
         chunk = events[start : start + size]
         try:
-            failed = tracker.enqueue_now(chunk).failed
+            applied = tracker.enqueue_now(chunk)
         except TrackingUnavailable as exc:
             line = validated.lines[start]
             raise TrackingUnavailable(
-                f"{exc}; {done.enqueued} event(s) enqueued, stopped before line {line}"
+                f"{exc}; {done.enqueued} event(s) enqueued ({done.present} already present), "
+                f"stopped before line {line}; run the same command again to continue"
             ) from None
-        if failed:
-            tracker.spool.append(failed)
-            done.spooled += len(failed)
-        done.enqueued += len(chunk)
+        if applied.failed:
+            tracker.spool.append(applied.failed)
+            done.spooled += len(applied.failed)
+        present = _present(chunk, tracker.producer.plan(chunk).routes, applied.deduplicated)
+        done.present += present
+        done.enqueued += len(chunk) - present
+        done.last_line = validated.lines[start + len(chunk) - 1]
         if progress is not None:
             progress(len(chunk))
-        pacer.wait(done.enqueued)
+        pacer.wait(done.enqueued + done.present)
     return done
+
+
+def _present(chunk: list[Normalized], routes: dict[str, Route], deduped: dict[str, int]) -> int:
+    """How many events of a chunk every provider they were routed to had already. Redis
+    answers a count per provider, not which events: the first ``deduped[p]`` of the events
+    routed to ``p`` are taken to be those it had. That is exact for what an import leaves
+    behind when stopped or killed (each chunk is one transaction, so every provider has the
+    same lines, those before some line); for ids repeated within a file the count is right
+    when every event goes to the same providers. An event routed nowhere is not present."""
+    had: dict[Arg, bool] = {}
+    for name, route in routes.items():
+        first = deduped.get(name, 0)
+        for index, key in enumerate(route.events[0::3]):
+            had[key] = had.get(key, True) and index < first
+    return sum(1 for item in chunk if had.get(id_key(item.event.event_id), False))
 
 
 def count_lines(path: Path) -> int:

@@ -57,6 +57,8 @@ class Applied:
     #: The providers that took their part, and why the others' failed.
     enqueued: list[str] = dataclasses.field(default_factory=list)
     errors: dict[str, StoreError] = dataclasses.field(default_factory=dict)
+    #: Per provider that had some of its events already (their ids taken): how many.
+    deduplicated: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Producer:
@@ -149,16 +151,19 @@ class Producer:
         if failed and len(failed) == len(answers):  # nothing enqueued: nothing can double
             raise TrackingUnavailable(str(next(iter(failed.values()))))
         triggers = []
+        deduplicated = {}
         for name, result in answers.items():
             if isinstance(result, StoreError):
                 continue
+            if result.deduplicated:
+                deduplicated[name] = result.deduplicated
             if result.dropped:
                 self._warn_dropped(name, result.dropped)
             if result.trigger:
                 triggers.append(name)
         parts = _parts_for(plan.valid, set(failed), tuple(self.providers))
         enqueued = [name for name in answers if name not in failed]
-        return Applied(triggers, parts, enqueued, failed)
+        return Applied(triggers, parts, enqueued, failed, deduplicated)
 
     def _check_requested(self, requested: tuple[str, ...]) -> None:
         unknown = sorted(set(requested) - set(self.providers))

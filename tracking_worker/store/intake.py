@@ -35,6 +35,8 @@ class Admitted:
     dropped: int
     #: This call filled a batch and marked a trigger: the caller sends the deliver message.
     trigger: bool
+    #: Events not enqueued because the provider had their id already (a caller's id repeated).
+    deduplicated: int
 
 
 @dataclass(frozen=True)
@@ -121,4 +123,4 @@ def admitted(answer: Any) -> Admitted | StoreError:
     """One provider's part of an enqueue, as Redis answered it (shared with the async path)."""
     if isinstance(answer, Exception):
         return StoreError(f"enqueue failed: {answer}")
-    return Admitted(int(answer[0]), int(answer[1]), bool(int(answer[2])))
+    return Admitted(int(answer[0]), int(answer[1]), bool(int(answer[2])), int(answer[3]))
