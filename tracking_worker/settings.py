@@ -162,7 +162,7 @@ class ProducerSettings:
     spool_dir: str = setting(".tracking/spool", fields.String(validate=_NOT_EMPTY))
     dedupe_ttl: float = setting(86400.0, _float(validate=_POSITIVE))
     #: Seconds every event id is remembered per provider, so that enqueueing it again (a spool
-    #: drained after a round trip that timed out once Redis had run it) is a no-op: about 12
+    #: drained after a round trip that timed out once Redis had run it) is a no-op: about 10
     #: bytes of Redis an event and provider (see enqueue.lua). It must outlast the spool: 15
     #: minutes covers an outage of that length with traffic draining it right after.
     idempotency_window: float = setting(900.0, _float(validate=validate.Range(min=1, max=86400)))

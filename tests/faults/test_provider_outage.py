@@ -87,7 +87,7 @@ def test_a_down_single_event_provider_gets_a_few_requests_not_a_claim_of_them(
         beat=False,
     )
     system.tracker.track_many([{"name": "signup", "telegram_id": n} for n in range(1, 33)])
-    system.tracker._trigger("grampixel")  # one run on the full claim (32 = 8 x 4 connections)
+    system.tracker.trigger("grampixel")  # one run on the full claim (32 = 8 x 4 connections)
     queue = system.queue("grampixel")
     wait_for(
         lambda: queue.client.hget(queue.keys.circuit, "state") == b"open", 20, message=system.log()

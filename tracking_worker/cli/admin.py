@@ -103,7 +103,7 @@ def tick() -> int:
     from ..routing import TICK_TASK
     from ..worker.app import create_app
 
-    started = create_app().tasks[TICK_TASK]()
+    started = create_app().tasks[TICK_TASK](quiet=False)  # a Redis error: one line, exit 1
     click.echo(f"deliveries started: {', '.join(started) or 'none'}")
     return 0
 

@@ -37,10 +37,13 @@ def register(app: Celery, state: ProcessState) -> None:
         return asdict(report) if report else None
 
     @app.task(name=routing.TICK_TASK, ignore_result=True, shared=False)
-    def tick() -> dict[str, int]:
+    def tick(quiet: bool = True) -> dict[str, int]:
+        """Beat's tick; ``quiet=False`` (``tracking-worker tick``) lets a Redis error out."""
         try:
             started = state.current().tick()
         except StoreUnavailable as exc:
+            if not quiet:
+                raise
             state.quiet.failed("tick", exc)
             return {}
         state.quiet.succeeded("tick")

@@ -19,11 +19,12 @@
 --       events, from FIRST_EVENT on: triples of id key (8 bytes, a hash of the event id),
 --                       caller event id ('' = none), serialized event
 -- Every id is taken, whatever `check`: nobody knows yet which round trip will time out after
--- Redis ran it. Ids live in buckets of window / 4 seconds, each bucket in 4096 hashes keyed by
--- the id key's first two bytes, the field its other six: a hash of a few dozen short fields is
--- a listpack, about 12 bytes an id (a set costs 64), up to about 2,000 events/s per provider
+-- Redis ran it. Ids live in buckets of `window` seconds, each bucket in 16384 hashes keyed by
+-- the id key's first two bytes, the field its other six: a hash of up to 128 short fields is a
+-- listpack, about 10 bytes an id (a set costs 64), up to about 2,000 events/s per provider
 -- (past 128 fields a hash becomes a table; still right, five times the bytes). A bucket expires
--- `window` after its end, so an id is remembered for `window` to 1.25 `window` seconds.
+-- `window` after its end, so an id is remembered for `window` to 2 `window` seconds, and a
+-- lookup reads two buckets: this one and the one before.
 -- A pending event has no receipt: `tracking-worker trace` finds it in the pending list itself,
 -- so an event waiting here costs its JSON and its id key.
 -- Returns {accepted, dropped, trigger(0|1), deduplicated}
@@ -33,7 +34,7 @@ local max_pending, claim_size = tonumber(ARGV[1]), tonumber(ARGV[2])
 local trigger_ttl_ms, skipped, dedupe_ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local window, check = tonumber(ARGV[6]), ARGV[7] == '1'
 local FIRST_EVENT = 8
-local SHARDS, BUCKETS = 4096, 4
+local SHARDS, BUCKETS = 16384, 1
 -- Wrong key types fail before any write (a script is not rolled back when it fails halfway):
 -- LLEN, HLEN and ZCARD fail on a wrong type, cheaper than TYPE. The since and trigger strings
 -- are written with SET, which takes any type. The seen zset is read only for caller ids.
