@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install-check bench clean fmt
+.PHONY: run test test-slow lint typecheck pytest install-check bench clean fmt
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two processes: most of the suite waits on real workers, redis-server and the sandbox, not CPU.
+# Tests marked slow (each has a shorter variant in this run) go with `make test-slow`.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m slow
 
 # ours vs a Celery task per event vs celery-batches (benchmarks/README.md); not part of `make test`.
 # Its own venv: celery-batches pins celery<5.7, which must not downgrade the dev venv.

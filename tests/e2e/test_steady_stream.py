@@ -107,25 +107,36 @@ def check(sandbox: SandboxServer, tracked: dict[int, float], name: str, skip: st
             assert p99(took) <= FLUSH + 3, provider
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize(
+    "seconds", [pytest.param(20, id="20s"), pytest.param(SECONDS, id="60s", marks=pytest.mark.slow)]
+)
 def test_a_steady_stream_goes_out_in_full_requests_and_promptly(
-    make_system: Callable[..., System], sandbox: SandboxServer
+    make_system: Callable[..., System], sandbox: SandboxServer, seconds: int
 ) -> None:
-    system, tracked = stream(make_system, sandbox, lambda: None)
+    """20 s in the default run; the whole minute with ``make test-slow``."""
+    system, tracked = stream(make_system, sandbox, lambda: None, seconds=seconds)
     check(sandbox, tracked, "steady")
     assert all(system.counts(p)["dead"] == 0 for p in PROVIDERS)
 
 
-@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("seconds", "start", "spell"),
+    [pytest.param(20, 5, 8, id="20s"), pytest.param(40, 10, 15, id="40s", marks=pytest.mark.slow)],
+)
 def test_a_503_spell_on_one_provider_does_not_delay_the_others(
-    make_system: Callable[..., System], sandbox: SandboxServer
+    make_system: Callable[..., System],
+    sandbox: SandboxServer,
+    seconds: int,
+    start: float,
+    spell: float,
 ) -> None:
-    """40 s of the stream (to keep the suite short), with giosg answering 503 from 10 s to 25 s."""
+    """Giosg answers 503 for a while in the middle of the stream: 8 s of 20 in the default
+    run, 15 s of 40 with ``make test-slow``."""
 
-    def spell() -> None:
-        pause_until(time.monotonic() + 10)
-        sandbox.add_fault("giosg", 503, duration=15)
+    def fault() -> None:
+        pause_until(time.monotonic() + start)
+        sandbox.add_fault("giosg", 503, duration=spell)
 
-    system, tracked = stream(make_system, sandbox, spell, seconds=40)
+    system, tracked = stream(make_system, sandbox, fault, seconds=seconds)
     check(sandbox, tracked, "503 spell on giosg", skip="giosg")
     assert system.counts("giosg")["delivered"] == len(tracked)
