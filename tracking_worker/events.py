@@ -67,6 +67,9 @@ class Normalized:
     providers: tuple[str, ...] = ()
     caller_id: bool = False
     raw: str = ""
+    #: The batch mark of the multi-event call that sent it, for an event spooled after that
+    #: call's round trip failed: the drain asks whether the call ran (``Producer.plan``).
+    batch: str = ""
 
 
 def normalize(

@@ -150,6 +150,58 @@ def test_debug_sleep_beside_track_counts_every_event_once(
     assert_once_each(client, ids)
 
 
+def test_track_many_with_redis_paused_counts_every_event_once(
+    paused_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """Calls of ten events each: a call takes one mark, not ten ids, and the drain of a call
+    that timed out after Redis ran it asks the mark, so it adds nothing."""
+    tracker = Tracker(settings_for(paused_redis.url, tmp_path / "spool"))
+    tracker.trigger = lambda name: None
+    client = redis.Redis.from_url(paused_redis.url)
+    ids: list[str] = []
+
+    def produce(thread: int) -> None:
+        start = time.monotonic()
+        for i in range(60):
+            pause_until(start + i * 0.02)
+            batch = [
+                {"name": "purchase", **purchase(thread * 10_000 + i * 10 + n + 1)}
+                for n in range(10)
+            ]
+            ids.extend(tracker.track_many(batch))
+            if thread == 0 and i == 20:
+                pause(paused_redis, 1.2)
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_for(lambda: tracker.drain_spool() >= 0 and tracker.spool.count() == 0, 20)
+    assert tracker.outage.spooled > 0
+    assert_once_each(client, ids)
+    marks = list(client.scan_iter(Keys("graspil").ids_prefix + "batch:*"))
+    assert 0 < len(marks) <= 3 * 60  # one key per call, not one per event
+
+
+def test_a_drained_call_is_taken_once_whether_or_not_it_ran(
+    redis_client: redis.Redis, tmp_path: Path, redis_url: str
+) -> None:
+    """The drain of a call that never ran enqueues it, and marks it: a second drain of the same
+    spooled events (a drain that itself timed out) adds nothing."""
+    tracker = Tracker(settings_for(redis_url, tmp_path / "spool"))
+    tracker.trigger = lambda name: None
+    valid = tracker.producer.validate([{"name": "purchase", **purchase(n)} for n in (1, 2, 3)])
+    plan = tracker.producer.plan(valid)
+    assert plan.batch
+    spooled = plan.spooled(valid)  # as a round trip that never reached Redis leaves them
+    assert {item.batch for item in spooled} == {plan.batch}
+    assert tracker.enqueue_now(spooled, check=True).failed == []
+    assert tracker.enqueue_now(spooled, check=True).failed == []
+    for provider in PROVIDERS:
+        assert redis_client.llen(Keys(provider).pending) == 3
+
+
 def test_atrack_with_redis_paused_counts_every_event_once(
     paused_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:

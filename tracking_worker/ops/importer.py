@@ -30,7 +30,7 @@ from ..errors import TrackingUnavailable, ValidationError
 from ..events import Normalized
 from ..producer.enqueue import Producer
 from ..producer.tracker import Tracker
-from ..store.codec import Arg, id_key
+from ..store.codec import Arg
 from ..store.intake import Route
 from .pacing import Pacer
 
@@ -266,13 +266,15 @@ def _present(chunk: list[Normalized], routes: dict[str, Route], deduped: dict[st
     routed to ``p`` are taken to be those it had. That is exact for what an import leaves
     behind when stopped or killed (each chunk is one transaction, so every provider has the
     same lines, those before some line); for ids repeated within a file the count is right
-    when every event goes to the same providers. An event routed nowhere is not present."""
+    when every event goes to the same providers. An event routed nowhere is not present.
+    Every imported event carries its id as the caller's (``line_ids``), so a route's events
+    are known by it."""
     had: dict[Arg, bool] = {}
     for name, route in routes.items():
         first = deduped.get(name, 0)
-        for index, key in enumerate(route.events[0::3]):
-            had[key] = had.get(key, True) and index < first
-    return sum(1 for item in chunk if had.get(id_key(item.event.event_id), False))
+        for index, event_id in enumerate(route.events[1::3]):
+            had[event_id] = had.get(event_id, True) and index < first
+    return sum(1 for item in chunk if had.get(item.event.event_id, False))
 
 
 def count_lines(path: Path) -> int:

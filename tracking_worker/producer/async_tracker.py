@@ -177,22 +177,22 @@ class AsyncTracker:
         if skipped is not None:
             await self._spool(valid, skipped)
             return
+        plan = self.producer.plan(valid)
         try:
-            applied = await self._enqueue_now(valid)
+            applied = await self._send(plan)
         except TrackingUnavailable as exc:
             self.outage.went_down(now)
-            await self._spool(valid, exc)
+            await self._spool(plan.spooled(valid), exc)
             return
         if applied.failed:
-            await self._spool(applied.failed, partial_failure(applied))
+            await self._spool(plan.spooled(applied.failed), partial_failure(applied))
         if not self._draining and self.outage.drain_due(now):
             self._draining = True
             self._keep(asyncio.ensure_future(self._drain_one_file(now)))
 
-    async def _enqueue_now(self, valid: list[Normalized]) -> Applied:
-        """``Tracker.enqueue_now`` with its round trip awaited: at most ``socket_timeout`` on
-        Redis, connecting included."""
-        plan = self.producer.plan(valid)
+    async def _send(self, plan: EnqueuePlan) -> Applied:
+        """``Tracker._send`` with its round trip awaited: at most ``socket_timeout`` on Redis,
+        connecting included."""
         if not plan.routes:
             return Applied([], [])
         applied = self.producer.apply(plan, await self._round_trip(plan))

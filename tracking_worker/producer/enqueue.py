@@ -21,7 +21,7 @@ from ..errors import StoreError, TrackingUnavailable, ValidationError
 from ..events import EventSchema, Normalized, normalize, time_of
 from ..providers.base import Provider
 from ..settings import DeliverySettings
-from ..store.codec import id_key
+from ..store.codec import Arg, batch_key, id_key, new_batch
 from ..store.intake import Admitted, Limits, Route
 from .throttle import WarningThrottle
 
@@ -45,6 +45,15 @@ class EnqueuePlan:
     valid: list[Normalized]
     routes: dict[str, Route]
     limits: Limits
+    #: A multi-event call's mark (see ``Producer.plan``); "" for one event.
+    batch: str = ""
+
+    def spooled(self, items: list[Normalized]) -> list[Normalized]:
+        """``items`` of this call as the spool keeps them: with the call's mark, so the drain
+        asks whether this call ran before enqueueing them again."""
+        if not self.batch:
+            return items
+        return [dataclasses.replace(item, batch=self.batch) for item in items]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,9 +146,16 @@ class Producer:
 
     def plan(self, valid: list[Normalized], *, check: bool = False) -> EnqueuePlan:
         """Route every event: each provider's part of this call (skipped events only counted).
+
+        Each event goes with the key Redis takes it by: one event, its id's (``id_key``, a few
+        bytes of Redis each); several, one mark for the whole call (``new_batch``), which
+        enqueue.lua sets with the events, so a call of 10,000 costs one key, not 10,000.
         ``check``: the events may be in Redis already (spooled after a round trip whose outcome
-        is unknown): enqueue.lua looks each id up and takes only those it has not seen."""
-        return EnqueuePlan(valid, self._route(valid), self.checked_limits if check else self.limits)
+        is unknown, with their call's mark if it had one): enqueue.lua looks each key up and
+        takes only the events it has not seen."""
+        batch = new_batch() if len(valid) > 1 and not check else ""
+        limits = self.checked_limits if check else self.limits
+        return EnqueuePlan(valid, self._route(valid, batch), limits, batch)
 
     def apply(self, plan: EnqueuePlan, answers: Answers) -> Applied:
         """Read the round trip's answers. Raises TrackingUnavailable when nothing was enqueued
@@ -173,7 +189,7 @@ class Producer:
                 {"providers": [f"Not configured: {', '.join(unknown)} (configured: {configured})."]}
             )
 
-    def _route(self, valid: list[Normalized]) -> dict[str, Route]:
+    def _route(self, valid: list[Normalized], batch: str) -> dict[str, Route]:
         routes: dict[str, Route] = {}
         everyone = tuple(self.providers)
         #: Per providers asked for (most events ask for none): their routes and providers.
@@ -188,7 +204,8 @@ class Producer:
                 ]
             raw = item.raw or item.event.to_json()
             event_id = item.event.event_id
-            key = id_key(event_id)
+            mark = batch or item.batch
+            key: Arg = batch_key(mark) if mark else id_key(event_id)
             caller = event_id if item.caller_id else ""
             for route, provider in chosen:
                 if provider.skip_reason(item.event) is None:

@@ -288,7 +288,10 @@ def _parse(line: bytes) -> Normalized:
         raise _BadLine("providers is not a list of strings")
     if not isinstance(caller_id, bool):
         raise _BadLine("caller_id is not true or false")
-    return Normalized(_event(data["event"]), tuple(providers), caller_id)
+    batch = data.get("batch", "")
+    if not isinstance(batch, str):
+        raise _BadLine("batch is not a string")
+    return Normalized(_event(data["event"]), tuple(providers), caller_id, batch=batch)
 
 
 def _no_constant(name: str) -> NoReturn:
@@ -379,6 +382,8 @@ def _count_lines(path: Path) -> int:
 def _line(item: Normalized) -> bytes:
     event = json.loads(item.event.to_json())
     data = {"event": event, "providers": list(item.providers), "caller_id": item.caller_id}
+    if item.batch:
+        data["batch"] = item.batch
     return json.dumps(data, separators=(",", ":")).encode()
 
 

@@ -84,14 +84,15 @@ class Tracker:
         if skipped is not None:
             self._spool(valid, skipped)
             return
+        plan = self.producer.plan(valid)
         try:
-            applied = self.enqueue_now(valid)
+            applied = self._send(plan)
         except TrackingUnavailable as exc:
             self.outage.went_down(now)
-            self._spool(valid, exc)
+            self._spool(plan.spooled(valid), exc)
             return
         if applied.failed:
-            self._spool(applied.failed, partial_failure(applied))
+            self._spool(plan.spooled(applied.failed), partial_failure(applied))
         if self.outage.drain_due(now):
             with self.outage.draining(now) as drained:
                 drained.count = self._drain_one_file()
@@ -100,7 +101,9 @@ class Tracker:
         """One round trip, no spool: raises TrackingUnavailable when nothing was enqueued;
         ``failed`` holds the parts of the providers that failed alone (each event addressed to
         them). ``check``: the events may be in Redis already; each provider takes an id once."""
-        plan = self.producer.plan(valid, check=check)
+        return self._send(self.producer.plan(valid, check=check))
+
+    def _send(self, plan: EnqueuePlan) -> Applied:
         if not plan.routes:
             return Applied([], [])
         applied = self.producer.apply(plan, self._round_trip(plan))

@@ -24,9 +24,11 @@ from .batch import (
     Replay,
     Settle,
     batch_events,
+    batch_key,
     claimed,
     enqueue_args,
     id_key,
+    new_batch,
 )
 from .control import (
     CircuitAllow,
@@ -66,7 +68,9 @@ __all__ = [
     "RunSlot",
     "Settle",
     "batch_events",
+    "batch_key",
     "claimed",
     "enqueue_args",
     "id_key",
+    "new_batch",
 ]

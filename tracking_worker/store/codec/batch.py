@@ -4,6 +4,7 @@ renew, replay; and the two forms a claimed batch's events take."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
@@ -70,6 +71,17 @@ def enqueue_args(
     """``Enqueue``'s ARGV without an ``Enqueue`` built first: track()'s hot path calls this."""
     flag = 1 if check else 0
     return [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, window, flag, *events]
+
+
+def new_batch() -> str:
+    """A multi-event call's mark: random, 16 hex digits."""
+    return os.urandom(8).hex()
+
+
+def batch_key(batch: str) -> str:
+    """The key enqueue.lua takes a multi-event call's events by: never 8 bytes long, so never
+    mistaken for an ``id_key``."""
+    return f"batch:{batch}"
 
 
 def id_key(event_id: str) -> bytes:

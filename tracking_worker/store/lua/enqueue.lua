@@ -16,8 +16,11 @@
 --       window          idempotency window, seconds: an id taken is refused again this long
 --       check           1: the events may have been enqueued already (a spool drain after a
 --                       round trip whose outcome was unknown): look each id up; 0: fresh ids
---       events, from FIRST_EVENT on: triples of id key (8 bytes, a hash of the event id),
---                       caller event id ('' = none), serialized event
+--       events, from FIRST_EVENT on: triples of key, caller event id ('' = none), serialized
+--                       event; the key is the event's id key (8 bytes, a hash of its id) when
+--                       it came alone, or its call's mark (batch:<16 hex>) when it came with
+--                       others: a mark is one key for the whole call, <ids_prefix><mark>, set
+--                       with its events and kept `window` seconds
 -- Every id is taken, whatever `check`: nobody knows yet which round trip will time out after
 -- Redis ran it. Ids live in buckets of `window` seconds, each bucket in 16384 hashes keyed by
 -- the id key's first two bytes, the field its other six: a hash of up to 128 short fields is a
@@ -55,7 +58,8 @@ local expire_at = string.format('%d', math.floor(((bucket + 1) * width + window)
 local len = redis.call('LLEN', pending)
 local room = math.max(0, max_pending - len)
 local accepted, dropped, deduped, callers = 0, 0, 0, 0
-local batch, touched = {}, {}
+local batch, touched, marks, to_mark = {}, {}, {}, {}
+local window_ms = string.format('%d', math.ceil(window * 1000))
 
 -- Whether an id key was taken in any bucket still alive: the hash of bucket b is keyed by the
 -- key's first two bytes, the field is its other six.
@@ -69,17 +73,30 @@ local function taken(key)
   return false
 end
 
+-- Whether a multi-event call's mark was set (the call ran), looked up once per call.
+local function marked(key)
+  local found = marks[key]
+  if found == nil then
+    found = redis.call('EXISTS', ids_prefix .. key) == 1
+    marks[key] = found
+  end
+  return found
+end
+
 -- The first write must be one Redis refuses under maxmemory (HSET, ZADD, RPUSH, HINCRBY): a
 -- script whose first write is allowed (a ZREMRANGEBYSCORE) may go on writing past the limit.
 -- So the dedupe window is read by score here and expired ids are removed at the end.
 for i = FIRST_EVENT, #ARGV, 3 do
   local key, caller, raw = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local mark = #key ~= 8  -- a multi-event call's mark, not an id key
   -- A caller's id is judged by its dedupe window once it has one; before (a first try whose
   -- id track() made, retried with that id given), and any id a drain brings, by the ids taken.
   local seen = caller ~= '' and redis.call('ZSCORE', seen_key, caller)
   local again
   if seen then
     again = tonumber(seen) > now
+  elseif mark then
+    again = check and marked(key)
   else
     again = (check or caller ~= '') and taken(key)
   end
@@ -88,10 +105,14 @@ for i = FIRST_EVENT, #ARGV, 3 do
   elseif accepted >= room then
     dropped = dropped + 1
   else
-    local b1, b2 = string.byte(key, 1, 2)
-    local hash = here .. ((b1 * 256 + b2) % SHARDS)
-    redis.call('HSET', hash, string.sub(key, 3), '')
-    touched[hash] = true
+    if mark then
+      to_mark[key] = true
+    else
+      local b1, b2 = string.byte(key, 1, 2)
+      local hash = here .. ((b1 * 256 + b2) % SHARDS)
+      redis.call('HSET', hash, string.sub(key, 3), '')
+      touched[hash] = true
+    end
     if caller ~= '' then
       redis.call('ZADD', seen_key, until_, caller)
       callers = callers + 1
@@ -106,6 +127,7 @@ for i = FIRST_EVENT, #ARGV, 3 do
 end
 if #batch > 0 then redis.call('RPUSH', pending, unpack(batch)) end
 for hash in pairs(touched) do redis.call('PEXPIREAT', hash, expire_at) end
+for key in pairs(to_mark) do redis.call('SET', ids_prefix .. key, '1', 'PX', window_ms) end
 -- Expired ids are removed when new ones come: a call without any adds none to remove.
 if callers > 0 then redis.call('ZREMRANGEBYSCORE', seen_key, '-inf', now) end
 if accepted > 0 then redis.call('SET', since, tostring(now), 'NX') end
