@@ -35,9 +35,11 @@ REPO = Path(__file__).resolve().parents[2]
 ORDER = ("graspil", "tganalytics", "grampixel", "giosg", "vibetrace")
 URL = "http://127.0.0.1:8765"
 
-#: ``DEFAULT_CREDENTIALS`` as sandbox/credentials.py listed it before emulators declared theirs.
+#: ``DEFAULT_CREDENTIALS`` as sandbox/credentials.py listed it before emulators declared theirs,
+#: plus what the sandbox learned to check: Graspil's known targets, GramPixel's one path and
+#: giosg's connected rooms (the demo's settings, so the demo delivers as before).
 CREDENTIALS_BEFORE: dict[str, dict[str, Any]] = {
-    "graspil": {"api_key": "sandbox-graspil-key"},
+    "graspil": {"api_key": "sandbox-graspil-key", "targets": [12, 3, 14]},
     "tganalytics": {
         "token": "sandbox-tga-token",
         "app_name": "sandbox-app",
@@ -46,12 +48,14 @@ CREDENTIALS_BEFORE: dict[str, dict[str, Any]] = {
     "grampixel": {
         "api_key": "sandbox-grampixel-key",
         "workspace_id": "5f0c7a52-3c1e-4b8e-9d6a-2f4e8b1c7d90",
+        "path": "/v1/events/custom",
     },
     "giosg": {
         "token": "sandbox-giosg-token",
         "organization_id": "ac83d426-be80-4d75-8c62-49a77f98468e",
         "goals": ["4d0648b8-9074-11e6-963e-f45c89c72de3", "9b2e4f10-5a6c-4d7e-8f90-1a2b3c4d5e6f"],
         "unknown_visitors": ["unknown-visitor"],
+        "rooms": ["2c9a1a9e-6d4b-4b7e-9a55-0d5c1f6a2b11"],
     },
     "vibetrace": {
         "api_key": "sandbox-vibetrace-key",
@@ -76,6 +80,7 @@ SETTINGS_BEFORE: dict[str, dict[str, Any]] = {
         "api_key": "sandbox-grampixel-key",
         "workspace_id": "5f0c7a52-3c1e-4b8e-9d6a-2f4e8b1c7d90",
         "base_url": URL,
+        "path": "/v1/events/custom",
         "events": {"purchase": "Purchase", "first_deposit": "FTD", "registration": "REG"},
     },
     "giosg": {
