@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tracking_worker.events import Event
 from tracking_worker.outcomes import Delivered
-from tracking_worker.providers import REGISTRY, HttpResponse, find_providers
+from tracking_worker.providers import REGISTRY, find_providers
 from tracking_worker.sandbox import (
     DEFAULT_CREDENTIALS,
     PROVIDERS,
@@ -29,6 +28,7 @@ from tracking_worker.sandbox import (
 from tracking_worker.sandbox.registry import emulator_classes, find_emulators
 from tracking_worker.sandbox.routes import default_router
 
+from .conftest import Deliver
 from .payloads import GIOSG_PATH, GRAMPIXEL_PATH, GRASPIL_PATH, TGA_PATH, VIBETRACE_PATH
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,23 +150,14 @@ def purchase() -> Event:
 @pytest.mark.parametrize("rotated", [False, True], ids=["default keys", "rotated keys"])
 @pytest.mark.parametrize("provider", ORDER)
 def test_the_real_adapter_configured_by_provider_settings_delivers_to_the_sandbox(
-    sandbox: SandboxServer, http: requests.Session, provider: str, rotated: bool
+    sandbox: SandboxServer, deliver: Deliver, provider: str, rotated: bool
 ) -> None:
     """Each emulator's settings load through the adapter's own schema and its request is taken."""
     if rotated:
         key = next(k for k in ("api_key", "token") if k in DEFAULT_CREDENTIALS[provider])
         sandbox.set_credentials(provider, **{key: "rotated-key"})
-    adapter_class = REGISTRY[provider]
-    section = provider_settings(sandbox.url, sandbox.credentials())[provider]
-    adapter = adapter_class(adapter_class.schema().load(section))
-    event = purchase()
-    assert adapter.skip_reason(event) is None
-    request = adapter.build_request([event])
-    response = http.request(
-        request.method, request.url, headers=dict(request.headers), json=request.body, timeout=5
-    )
-    answer = HttpResponse(response.status_code, response.text, dict(response.headers))
-    assert adapter.classify(answer) == Delivered(), response.text
+    outcome, answer = deliver(provider, purchase())
+    assert outcome == Delivered(), answer
     assert len(sandbox.received(provider)) == 1
 
 
