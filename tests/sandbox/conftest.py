@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 import requests
 
-from tracking_worker.sandbox import SandboxServer
+from tracking_worker.events import Event
+from tracking_worker.outcomes import Outcome
+from tracking_worker.providers import REGISTRY, HttpResponse
+from tracking_worker.sandbox import SandboxServer, provider_settings
 
 Post = Callable[..., requests.Response]
+#: ``deliver(provider, event)`` -> (the adapter's outcome, the sandbox's answer text)
+Deliver = Callable[[str, Event], tuple[Outcome, str]]
 #: ``control(method, name, json=None, **params)`` -> (status, decoded JSON body)
 Control = Callable[..., tuple[int, Any]]
 
@@ -59,3 +64,23 @@ def control(sandbox: SandboxServer, http: requests.Session) -> Control:
         return response.status_code, response.json()
 
     return call
+
+
+@pytest.fixture
+def deliver(sandbox: SandboxServer, http: requests.Session) -> Deliver:
+    """Send ``event`` as the real adapter renders it, configured by ``provider_settings`` for
+    the sandbox's current credentials, and classify the answer as the worker would."""
+
+    def send(provider: str, event: Event) -> tuple[Outcome, str]:
+        adapter_class = REGISTRY[provider]
+        section = provider_settings(sandbox.url, sandbox.credentials())[provider]
+        adapter = adapter_class(adapter_class.schema().load(section))
+        assert adapter.skip_reason(event) is None
+        request = adapter.build_request([event])
+        response = http.request(
+            request.method, request.url, headers=dict(request.headers), json=request.body, timeout=5
+        )
+        answer = HttpResponse(response.status_code, response.text, dict(response.headers))
+        return adapter.classify(answer), response.text
+
+    return send

@@ -20,7 +20,7 @@ TGA_HEADERS = {
     "Referer": f"https://{TGA_DOMAIN}/",
 }
 
-GRAMPIXEL_PATH = "/v1/events/custom"
+GRAMPIXEL_PATH = DEFAULT_CREDENTIALS["grampixel"]["path"]
 GRAMPIXEL_HEADERS = {"x-api-key": DEFAULT_CREDENTIALS["grampixel"]["api_key"]}
 
 GIOSG = DEFAULT_CREDENTIALS["giosg"]
@@ -28,7 +28,8 @@ GIOSG_ORG = GIOSG["organization_id"]
 GIOSG_GOAL = GIOSG["goals"][0]
 GIOSG_PATH = f"/api/v5/orgs/{GIOSG_ORG}/goals/{GIOSG_GOAL}/matches"
 GIOSG_HEADERS = {"Authorization": f"Token {GIOSG['token']}"}
-ROOM = "e6a850ca-e1d3-11e4-9706-38b1dbe48b5b"
+ROOM = GIOSG["rooms"][0]
+GRASPIL_TARGET = DEFAULT_CREDENTIALS["graspil"]["targets"][0]
 
 VIBETRACE_PATH = "/v1/event/"
 VIBETRACE_HEADERS = {"Authorization": DEFAULT_CREDENTIALS["vibetrace"]["api_key"]}
@@ -36,7 +37,7 @@ VIBETRACE_HEADERS = {"Authorization": DEFAULT_CREDENTIALS["vibetrace"]["api_key"
 
 def graspil_item(**changes: Any) -> dict[str, Any]:
     item = {
-        "target_id": 1,
+        "target_id": GRASPIL_TARGET,
         "user_id": 5842703839,
         "date": "2024-08-03T20:00:00.123+02:00",
         "value": 10.5,
@@ -76,7 +77,7 @@ def giosg_match(**changes: Any) -> dict[str, Any]:
     match = {
         "visitor_identity": "customer-12345678",
         "goal_matched_at": "2016-10-10T22:00:49.123Z",
-        "goal_value": 123.45,
+        "goal_value": "123.45",
         "rooms": [ROOM],
     }
     return _changed(match, changes)

@@ -83,9 +83,10 @@ def test_credentials_can_be_read_and_changed(control: Control, post: Post) -> No
     status, body = control("GET", "credentials")
     assert (status, body["credentials"]) == (200, DEFAULT_CREDENTIALS)
     status, body = control("POST", "credentials", {"provider": "graspil", "api_key": "new"})
-    assert (status, body["credentials"]) == (200, {"api_key": "new"})
+    changed = {**DEFAULT_CREDENTIALS["graspil"], "api_key": "new"}
+    assert (status, body["credentials"]) == (200, changed)
     assert post(GRASPIL_PATH, graspil_item(), GRASPIL_HEADERS).status_code == 401
-    assert control("GET", "credentials", provider="graspil")[1]["credentials"] == {"api_key": "new"}
+    assert control("GET", "credentials", provider="graspil")[1]["credentials"] == changed
 
 
 def test_requests_and_received_round_trip(control: Control, post: Post) -> None:

@@ -21,6 +21,7 @@ from .payloads import (
     GRAMPIXEL_PATH,
     GRASPIL_HEADERS,
     GRASPIL_PATH,
+    GRASPIL_TARGET,
     TGA_HEADERS,
     TGA_PATH,
     VIBETRACE_HEADERS,
@@ -258,7 +259,7 @@ def test_reject_matching_fails_the_whole_request_with_the_documented_error(
         (
             "graspil",
             "target_id",
-            1,
+            GRASPIL_TARGET,
             graspil_item(),
             400,
             {"ok": False, "error": {"target_id": ["Unknown target_id"]}},
@@ -272,7 +273,7 @@ def test_reject_matching_fails_the_whole_request_with_the_documented_error(
             {"ok": False, "error": {"user_id": ["gone"]}},
         ),
         ("giosg", "rooms", giosg_match()["rooms"], giosg_match(), 404, {"detail": "gone"}),
-        ("giosg", "goal_value", 123.45, giosg_match(), 400, {"goal_value": ["gone"]}),
+        ("giosg", "goal_value", "123.45", giosg_match(), 400, {"goal_value": ["gone"]}),
         (
             "vibetrace",
             "event.confirmation.generic.orderId",

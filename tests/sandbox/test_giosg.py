@@ -1,4 +1,5 @@
-"""Giosg emulation: POST /api/v5/orgs/<org>/goals/<goal>/matches with Authorization: Token."""
+"""Giosg emulation: POST /api/v5/orgs/<org>/goals/<goal>/matches with Authorization: Token,
+attributes as the External Goal Match API types them (shared/seeds/003)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from .conftest import Post
 from .payloads import DROP, GIOSG_GOAL, GIOSG_HEADERS, GIOSG_ORG, GIOSG_PATH, ROOM, giosg_match
 
 OTHER_UUID = "00000000-0000-4000-8000-000000000000"
+NOT_A_NUMBER = "A valid number is required."
+TOO_PRECISE = "Ensure that there are no more than 2 decimal places."
+DATETIME = "Datetime has wrong format; use ISO 8601."
+ROOMS = "Must be a non-empty array of room UUIDs."
+NO_ROOMS = "There is no connected rooms found for visitor session."
 
 
 def test_a_valid_match_is_200_with_the_created_match(sandbox: SandboxServer, post: Post) -> None:
@@ -34,17 +40,33 @@ def test_every_configured_goal_is_accepted(post: Post) -> None:
         assert post(path, giosg_match(), GIOSG_HEADERS).status_code == 200
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"goal_value": DROP},
-        {"goal_value": "123.45"},
-        {"goal_matched_at": "2016-10-10T22:00:49+03:00"},
-        {"rooms": [ROOM, OTHER_UUID]},
-    ],
-)
-def test_documented_variants_are_accepted(post: Post, changes: dict[str, Any]) -> None:
-    assert post(GIOSG_PATH, giosg_match(**changes), GIOSG_HEADERS).status_code == 200
+#: Matches the page allows: each must be answered 200.
+VALID: list[dict[str, Any]] = [
+    {},  # the page's example, with the sandbox's room
+    {"goal_value": DROP},
+    {"goal_value": None},
+    {"goal_value": "123.4"},
+    {"goal_value": "123"},
+    {"goal_value": "0.30"},
+    {"goal_value": 123.45},
+    {"goal_value": 10.5},
+    {"goal_value": 10},
+    {"goal_value": 0.3},
+    {"goal_matched_at": "2016-10-10T22:00:49+03:00"},
+    {"goal_matched_at": "2016-10-10T22:00:49.123456Z"},
+    {"rooms": [ROOM, OTHER_UUID]},
+    {"rooms": [ROOM.upper()]},
+]
+
+
+@pytest.mark.parametrize("changes", VALID, ids=[repr(c) for c in VALID])
+def test_a_match_the_page_allows_is_accepted(
+    sandbox: SandboxServer, post: Post, changes: dict[str, Any]
+) -> None:
+    match = giosg_match(**changes)
+    response = post(GIOSG_PATH, match, GIOSG_HEADERS)
+    assert response.status_code == 200, response.text
+    assert sandbox.received("giosg") == [match]
 
 
 @pytest.mark.parametrize(
@@ -82,6 +104,19 @@ def test_an_unknown_visitor_has_no_session(sandbox: SandboxServer, post: Post) -
     assert sandbox.received("giosg") == []
 
 
+def test_rooms_none_of_which_is_connected_are_404(sandbox: SandboxServer, post: Post) -> None:
+    match = giosg_match(rooms=[OTHER_UUID, "e6a850ca-e1d3-11e4-9706-38b1dbe48b5b"])
+    response = post(GIOSG_PATH, match, GIOSG_HEADERS)
+    assert (response.status_code, response.json()) == (404, {"detail": NO_ROOMS})
+    assert sandbox.received("giosg") == []
+
+
+def test_the_rooms_setting_names_the_connected_rooms(sandbox: SandboxServer, post: Post) -> None:
+    sandbox.set_credentials("giosg", rooms=[OTHER_UUID])
+    assert post(GIOSG_PATH, giosg_match(rooms=[OTHER_UUID]), GIOSG_HEADERS).status_code == 200
+    assert post(GIOSG_PATH, giosg_match(), GIOSG_HEADERS).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("changes", "errors"),
     [
@@ -93,13 +128,27 @@ def test_an_unknown_visitor_has_no_session(sandbox: SandboxServer, post: Post) -
             {"visitor_identity": ["This field is required."], "rooms": ["This field is required."]},
         ),
         ({"visitor_identity": 12}, {"visitor_identity": ["Must be a non-empty string."]}),
-        (
-            {"goal_matched_at": "yesterday"},
-            {"goal_matched_at": ["Datetime has wrong format; use ISO 8601."]},
-        ),
-        ({"rooms": []}, {"rooms": ["Must be a non-empty array of room UUIDs."]}),
-        ({"rooms": ["room-1"]}, {"rooms": ["Must be a non-empty array of room UUIDs."]}),
-        ({"goal_value": "lots"}, {"goal_value": ["A valid number is required."]}),
+        ({"goal_matched_at": "yesterday"}, {"goal_matched_at": [DATETIME]}),
+        ({"rooms": []}, {"rooms": [ROOMS]}),
+        ({"rooms": ["room-1"]}, {"rooms": [ROOMS]}),
+        ({"goal_value": "lots"}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": 0.1 + 0.2}, {"goal_value": [TOO_PRECISE]}),
+        ({"goal_value": "0.30000000000000004"}, {"goal_value": [TOO_PRECISE]}),
+        ({"goal_value": "12.345"}, {"goal_value": [TOO_PRECISE]}),
+        ({"goal_value": 19.999}, {"goal_value": [TOO_PRECISE]}),
+        ({"goal_value": 1e21}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": "1e+21"}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": "1E2"}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": 1e-05}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": "NaN"}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": "Infinity"}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": True}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"goal_value": {"amount": "1.00"}}, {"goal_value": [NOT_A_NUMBER]}),
+        ({"rooms": "e6a850ca-e1d3-11e4-9706-38b1dbe48b5b"}, {"rooms": [ROOMS]}),
+        # The page's own example rooms end in "h" and "g": not hexadecimal, so not UUIDs.
+        ({"rooms": ["ac83d426-be80-4d75-8c62-49a77f98468h"]}, {"rooms": [ROOMS]}),
+        ({"goal_matched_at": 1476136849}, {"goal_matched_at": [DATETIME]}),
+        ({"goal_matched_at": "2016-13-10T22:00:49Z"}, {"goal_matched_at": [DATETIME]}),
     ],
 )
 def test_missing_or_bad_attributes_are_400(

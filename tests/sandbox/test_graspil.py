@@ -1,4 +1,5 @@
-"""Graspil emulation: POST /v1/send-target with Api-Key, objects or arrays of 1-100."""
+"""Graspil emulation: POST /v1/send-target with Api-Key, objects or arrays of 1-100, parameters
+as the page types them (shared/seeds/000, "Sending a target event")."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from tracking_worker.sandbox import SandboxServer
 
 from .conftest import Post
-from .payloads import DROP, GRASPIL_HEADERS, GRASPIL_PATH, graspil_item
+from .payloads import DROP, GRASPIL_HEADERS, GRASPIL_PATH, GRASPIL_TARGET, graspil_item
 
 DATE_MESSAGE = (
     "Invalid date: RFC 3339 with milliseconds and a timezone is required, "
@@ -49,9 +50,43 @@ def test_dates_with_milliseconds_and_offset_are_accepted(post: Post, date: str) 
     assert post(GRASPIL_PATH, graspil_item(date=date), GRASPIL_HEADERS).status_code == 200
 
 
-def test_date_value_and_unit_are_optional(post: Post) -> None:
-    item = graspil_item(date=DROP, value=DROP, unit=DROP)
+#: Items the page allows: each must be accepted.
+VALID: list[dict[str, Any]] = [
+    {},
+    {"date": DROP, "value": DROP, "unit": DROP},
+    {"value": 10, "unit": "usd"},  # the page's example value and unit
+    {"unit": "XTR"},  # Telegram Stars: "similar to currencies in the TG API"
+    {"unit": "EUR"},
+    {"value": DROP},  # a unit alone is not refused
+    {"value": 0},
+    {"user_id": 1},
+]
+
+
+@pytest.mark.parametrize("changes", VALID, ids=[repr(c) for c in VALID])
+def test_an_item_the_page_allows_is_accepted(
+    sandbox: SandboxServer, post: Post, changes: dict[str, Any]
+) -> None:
+    item = graspil_item(**changes)
     assert post(GRASPIL_PATH, item, GRASPIL_HEADERS).json() == {"ok": True}
+    assert sandbox.received("graspil") == [item]
+
+
+@pytest.mark.parametrize("target_id", [1, 999, -12, 0])
+def test_a_target_the_bot_does_not_have_is_unknown(
+    sandbox: SandboxServer, post: Post, target_id: int
+) -> None:
+    response = post(GRASPIL_PATH, graspil_item(target_id=target_id), GRASPIL_HEADERS)
+    expected = {"ok": False, "error": {"target_id": ["Unknown target_id"]}}
+    assert (response.status_code, response.json()) == (400, expected)
+    assert sandbox.received("graspil") == []
+
+
+def test_the_targets_setting_names_the_bots_goals(sandbox: SandboxServer, post: Post) -> None:
+    sandbox.set_credentials("graspil", targets=[1])
+    assert post(GRASPIL_PATH, graspil_item(target_id=1), GRASPIL_HEADERS).status_code == 200
+    refused = post(GRASPIL_PATH, graspil_item(target_id=GRASPIL_TARGET), GRASPIL_HEADERS)
+    assert refused.json()["error"] == {"target_id": ["Unknown target_id"]}
 
 
 @pytest.mark.parametrize(
@@ -74,6 +109,16 @@ def test_a_missing_or_wrong_key_is_401(
         ({"user_id": DROP}, {"user_id": ["This field is required"]}),
         ({"user_id": "5842703839"}, {"user_id": ["Must be an integer"]}),
         ({"target_id": True}, {"target_id": ["Must be an integer"]}),
+        ({"target_id": "12"}, {"target_id": ["Must be an integer"]}),
+        ({"target_id": 12.0}, {"target_id": ["Must be an integer"]}),
+        ({"user_id": 5842703839.5}, {"user_id": ["Must be an integer"]}),
+        # The page's own examples have no milliseconds; its text requires them.
+        ({"date": "2023-12-31T20:00:00+01:00"}, {"date": [DATE_MESSAGE]}),
+        ({"date": "2024-08-03 20:00:00.123+02:00"}, {"date": [DATE_MESSAGE]}),
+        ({"date": "2024-08-03T20:00:00.123456+02:00"}, {"date": [DATE_MESSAGE]}),
+        ({"value": True}, {"value": ["Must be a number"]}),
+        ({"unit": ""}, {"unit": ["Must be a string of at most 3 characters"]}),
+        ({"unit": 840}, {"unit": ["Must be a string of at most 3 characters"]}),
         ({"date": "2024-08-03T20:00:00+02:00"}, {"date": [DATE_MESSAGE]}),
         ({"date": "2024-08-03T20:00:00.123"}, {"date": [DATE_MESSAGE]}),
         ({"date": "2024-13-03T20:00:00.123+02:00"}, {"date": [DATE_MESSAGE]}),

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tracking_worker.events import Event
 from tracking_worker.outcomes import Delivered
-from tracking_worker.providers import REGISTRY, HttpResponse, find_providers
+from tracking_worker.providers import REGISTRY, find_providers
 from tracking_worker.sandbox import (
     DEFAULT_CREDENTIALS,
     PROVIDERS,
@@ -29,15 +28,18 @@ from tracking_worker.sandbox import (
 from tracking_worker.sandbox.registry import emulator_classes, find_emulators
 from tracking_worker.sandbox.routes import default_router
 
+from .conftest import Deliver
 from .payloads import GIOSG_PATH, GRAMPIXEL_PATH, GRASPIL_PATH, TGA_PATH, VIBETRACE_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 ORDER = ("graspil", "tganalytics", "grampixel", "giosg", "vibetrace")
 URL = "http://127.0.0.1:8765"
 
-#: ``DEFAULT_CREDENTIALS`` as sandbox/credentials.py listed it before emulators declared theirs.
+#: ``DEFAULT_CREDENTIALS`` as sandbox/credentials.py listed it before emulators declared theirs,
+#: plus what the sandbox learned to check: Graspil's known targets, GramPixel's one path and
+#: giosg's connected rooms (the demo's settings, so the demo delivers as before).
 CREDENTIALS_BEFORE: dict[str, dict[str, Any]] = {
-    "graspil": {"api_key": "sandbox-graspil-key"},
+    "graspil": {"api_key": "sandbox-graspil-key", "targets": [12, 3, 14]},
     "tganalytics": {
         "token": "sandbox-tga-token",
         "app_name": "sandbox-app",
@@ -46,12 +48,14 @@ CREDENTIALS_BEFORE: dict[str, dict[str, Any]] = {
     "grampixel": {
         "api_key": "sandbox-grampixel-key",
         "workspace_id": "5f0c7a52-3c1e-4b8e-9d6a-2f4e8b1c7d90",
+        "path": "/v1/events/custom",
     },
     "giosg": {
         "token": "sandbox-giosg-token",
         "organization_id": "ac83d426-be80-4d75-8c62-49a77f98468e",
         "goals": ["4d0648b8-9074-11e6-963e-f45c89c72de3", "9b2e4f10-5a6c-4d7e-8f90-1a2b3c4d5e6f"],
         "unknown_visitors": ["unknown-visitor"],
+        "rooms": ["2c9a1a9e-6d4b-4b7e-9a55-0d5c1f6a2b11"],
     },
     "vibetrace": {
         "api_key": "sandbox-vibetrace-key",
@@ -76,6 +80,7 @@ SETTINGS_BEFORE: dict[str, dict[str, Any]] = {
         "api_key": "sandbox-grampixel-key",
         "workspace_id": "5f0c7a52-3c1e-4b8e-9d6a-2f4e8b1c7d90",
         "base_url": URL,
+        "path": "/v1/events/custom",
         "events": {"purchase": "Purchase", "first_deposit": "FTD", "registration": "REG"},
     },
     "giosg": {
@@ -145,23 +150,14 @@ def purchase() -> Event:
 @pytest.mark.parametrize("rotated", [False, True], ids=["default keys", "rotated keys"])
 @pytest.mark.parametrize("provider", ORDER)
 def test_the_real_adapter_configured_by_provider_settings_delivers_to_the_sandbox(
-    sandbox: SandboxServer, http: requests.Session, provider: str, rotated: bool
+    sandbox: SandboxServer, deliver: Deliver, provider: str, rotated: bool
 ) -> None:
     """Each emulator's settings load through the adapter's own schema and its request is taken."""
     if rotated:
         key = next(k for k in ("api_key", "token") if k in DEFAULT_CREDENTIALS[provider])
         sandbox.set_credentials(provider, **{key: "rotated-key"})
-    adapter_class = REGISTRY[provider]
-    section = provider_settings(sandbox.url, sandbox.credentials())[provider]
-    adapter = adapter_class(adapter_class.schema().load(section))
-    event = purchase()
-    assert adapter.skip_reason(event) is None
-    request = adapter.build_request([event])
-    response = http.request(
-        request.method, request.url, headers=dict(request.headers), json=request.body, timeout=5
-    )
-    answer = HttpResponse(response.status_code, response.text, dict(response.headers))
-    assert adapter.classify(answer) == Delivered(), response.text
+    outcome, answer = deliver(provider, purchase())
+    assert outcome == Delivered(), answer
     assert len(sandbox.received(provider)) == 1
 
 

@@ -1,4 +1,5 @@
-"""TG Analytics emulation: POST /events with TGA-Auth-Token and the app's Origin/Referer."""
+"""TG Analytics emulation: POST /events with TGA-Auth-Token and the app's Origin/Referer, every
+field typed as the page types it (shared/seeds/001, "POST /events")."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from .payloads import DROP, TGA_DOMAIN, TGA_HEADERS, TGA_PATH, tga_event
 
 TOKEN = TGA_HEADERS["TGA-Auth-Token"]
 NO_TOKEN = "The token is not specified in the headers or is specified incorrectly."
+AUTH_TYPE = "auth_type must be 0 (ton_addr) or 1 (ton_proof)"
+MESSAGES = "messages must be an array of {address: string, amount: string}"
 
 
 def mismatch(*errors: tuple[int | None, str, str]) -> dict[str, Any]:
@@ -99,6 +102,31 @@ def test_an_app_name_other_than_the_tokens_is_400(sandbox: SandboxServer, post: 
             "client_timestamp",
             "client_timestamp must be a string",
         ),
+        ({"user_id": True}, "user_id", "user_id must be a number"),
+        ({"event_name": 1}, "event_name", "event_name must be a non-empty string"),
+        ({"session_id": DROP}, "session_id", "session_id must be a UUID"),
+        ({"session_id": "gp_a1b2c3"}, "session_id", "session_id must be a UUID"),
+        ({"app_name": 5}, "app_name", "app_name must be a non-empty string"),
+        ({"is_premium": 1}, "is_premium", "is_premium must be a boolean"),
+        ({"is_success": "false"}, "is_success", "is_success must be a boolean"),
+        ({"error_code": "E42"}, "error_code", "error_code must be a number"),
+        ({"error_message": 42}, "error_message", "error_message must be a string"),
+        ({"auth_type": "ton_proof"}, "auth_type", AUTH_TYPE),
+        ({"auth_type": 2}, "auth_type", AUTH_TYPE),
+        ({"auth_type": True}, "auth_type", AUTH_TYPE),
+        ({"messages": {"address": "EQ", "amount": "1"}}, "messages", MESSAGES),
+        ({"messages": [{"address": "EQ", "amount": 1}]}, "messages", MESSAGES),
+        ({"messages": [{"address": "EQ"}]}, "messages", MESSAGES),
+        ({"messages": ["EQ"]}, "messages", MESSAGES),
+        ({"custom_data": "plan=pro"}, "custom_data", "custom_data must be an object"),
+        ({"valid_until": 1743503599}, "valid_until", "valid_until must be a string"),
+        ({"from": 1}, "from", "from must be a string"),
+        ({"wallet_address": 1}, "wallet_address", "wallet_address must be a string"),
+        ({"platform": ["tdesktop"]}, "platform", "platform must be a string"),
+        ({"locale": 1}, "locale", "locale must be a string"),
+        ({"start_param": 1}, "start_param", "start_param must be a string"),
+        ({"url_referer": 1}, "url_referer", "url_referer must be a string"),
+        ({"scope": 1}, "scope", "scope must be a string"),
     ],
 )
 def test_a_bad_event_is_a_validation_mismatch_report(
@@ -110,9 +138,50 @@ def test_a_bad_event_is_a_validation_mismatch_report(
     assert sandbox.received("tganalytics") == []
 
 
-def test_optional_fields_may_be_null(post: Post) -> None:
-    event = tga_event(event_name="connection-error", error_code=None, error_message="cancelled")
-    assert post(TGA_PATH, [event], TGA_HEADERS).status_code == 201
+#: Events the page allows (its three examples first): each must be recorded.
+VALID: list[dict[str, Any]] = [
+    {},
+    {
+        "event_name": "connection-started",
+        "custom_data": {"ton_connect_sdk_lib": "3.0.3", "ton_connect_ui_lib": "2.0.5"},
+    },
+    {
+        "event_name": "connection-error",
+        "is_success": False,
+        "error_message": "Connection was cancelled",
+        "error_code": None,
+    },
+    {"user_id": 111111111.0},
+    {"is_premium": DROP, "platform": DROP, "locale": DROP, "client_timestamp": DROP},
+    {"error_code": 300},
+    {"auth_type": 0},
+    {"auth_type": 1},
+    {"messages": [{"address": "EQ-addr", "amount": "1000000"}]},
+    {"messages": []},
+    {
+        "event_name": "transaction-sent-for-signature",
+        "wallet_address": "0:abc",
+        "wallet_type": "tonkeeper",
+        "wallet_version": "3.0",
+        "valid_until": "1743503999",
+        "from": "0:abc",
+        "start_param": "ref-1",
+        "url_referer": "https://app.example.test/",
+        "scope": "ton-connect",
+    },
+    {"custom_data": {}},
+    {"some_future_field": "x"},
+]
+
+
+@pytest.mark.parametrize("changes", VALID, ids=[repr(sorted(c)) for c in VALID])
+def test_an_event_the_page_allows_is_recorded(
+    sandbox: SandboxServer, post: Post, changes: dict[str, Any]
+) -> None:
+    event = tga_event(**changes)
+    response = post(TGA_PATH, [event], TGA_HEADERS)
+    assert response.status_code == 201, response.text
+    assert sandbox.received("tganalytics") == [event]
 
 
 @pytest.mark.parametrize(

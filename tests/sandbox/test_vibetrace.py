@@ -1,4 +1,5 @@
-"""VibeTrace emulation: POST /v1/event/ with a raw Authorization key, user + one event type."""
+"""VibeTrace emulation: POST /v1/event/ with a raw Authorization key, user + one event type, as
+the page shapes them (shared/seeds/004, "How to send events via API")."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ CREATED = {
 USER = {"email": "buyer@example.test"}
 
 
+def _confirmation(generic: Any, items: Any) -> dict[str, Any]:
+    return {"user": USER, "event": {"confirmation": {"generic": generic, "items": items}}}
+
+
 def errors(message: str, description: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "description": description}]}
 
@@ -29,6 +34,22 @@ def errors(message: str, description: str) -> dict[str, Any]:
         {"user": USER, "event": {"update": {"firstname": "alexandru"}}},
         {"user": USER, "event": {"login": {"firstname": "alexandru"}}},
         {"user": USER, "event": {"generic": {"generic": {"event_name": "my_event", "x": 1}}}},
+        {"user": {"_id": 42}, "event": {"update": {"firstname": "alexandru"}}},
+        _confirmation({"orderId": 1001}, [{"id": 7, "quantity": 1}]),
+        _confirmation({"orderId": "A-9"}, []),
+        _confirmation({"orderId": "A-9"}, [{"id": "sku", "quantity": 0.5}]),
+        _confirmation(
+            {
+                "orderId": "A-10",
+                "total": 99.5,
+                "status": "paid",
+                "coupons": "WELCOME",
+                "phone": "+40700000000",
+                "currency": "EUR",
+                "total_shipping": 5,
+            },
+            [{"id": "sku-1", "quantity": 2}, {"id": "sku-2", "quantity": 1}],
+        ),
     ],
 )
 def test_each_event_type_is_created_and_recorded_exactly(
@@ -79,10 +100,6 @@ def test_a_missing_wrong_or_scheme_prefixed_key_is_401(
     assert sandbox.received("vibetrace") == []
 
 
-def _confirmation(generic: Any, items: Any) -> dict[str, Any]:
-    return {"user": USER, "event": {"confirmation": {"generic": generic, "items": items}}}
-
-
 ONE_ITEM = [{"id": "sku", "quantity": 1}]
 NO_USER = ("Missing user information", "Please send user information along with event")
 NO_USER_ID = ("Missing user identifier", "The user object needs an email or an _id")
@@ -96,6 +113,11 @@ NO_NAME = ("Invalid event", "A generic event needs generic.event_name")
 NO_ORDER_ID = ("Missing orderId", "A confirmation needs generic.orderId (case sensitive)")
 BAD_ITEMS = ("Invalid items", "A confirmation needs items as a list of {id, quantity}")
 NOT_JSON_OBJECT = ("Invalid request", "the body must be a JSON object")
+ID_TYPE = "id must be a string or an integer"
+
+
+def item(index: int, problem: str) -> tuple[str, str]:
+    return ("Invalid items", f"items[{index}]: {problem}")
 
 
 @pytest.mark.parametrize(
@@ -111,7 +133,29 @@ NOT_JSON_OBJECT = ("Invalid request", "the body must be a JSON object")
         ({"user": USER, "event": {"generic": {"generic": {}}}}, NO_NAME),
         (_confirmation({"orderid": "1"}, ONE_ITEM), NO_ORDER_ID),
         (_confirmation({"orderId": "1"}, None), BAD_ITEMS),
-        (_confirmation({"orderId": "1"}, [{"id": "sku"}]), BAD_ITEMS),
+        (_confirmation({"orderId": "1"}, [{"id": "sku"}]), item(0, "quantity must be a number")),
+        (_confirmation({"OrderId": "1"}, ONE_ITEM), NO_ORDER_ID),
+        (_confirmation({"order_id": "1"}, ONE_ITEM), NO_ORDER_ID),
+        (_confirmation({"orderId": ""}, ONE_ITEM), NO_ORDER_ID),
+        (_confirmation({"orderId": True}, ONE_ITEM), NO_ORDER_ID),
+        (_confirmation({"orderId": "1"}, {"id": "sku", "quantity": 1}), BAD_ITEMS),
+        (
+            _confirmation({"orderId": "1"}, ["sku"]),
+            item(0, "an item must be an object {id, quantity}"),
+        ),
+        (
+            _confirmation({"orderId": "1"}, [*ONE_ITEM, {"id": "sku", "quantity": "2"}]),
+            item(1, "quantity must be a number"),
+        ),
+        (
+            _confirmation({"orderId": "1"}, [{"id": "sku", "quantity": True}]),
+            item(0, "quantity must be a number"),
+        ),
+        (_confirmation({"orderId": "1"}, [{"quantity": 1}]), item(0, ID_TYPE)),
+        (_confirmation({"orderId": "1"}, [{"id": None, "quantity": 1}]), item(0, ID_TYPE)),
+        (_confirmation({"orderId": "1"}, [{"id": 1.5, "quantity": 1}]), item(0, ID_TYPE)),
+        (_confirmation({"orderId": "1"}, [{"ID": "sku", "quantity": 1}]), item(0, ID_TYPE)),
+        ({"user": {"Email": "buyer@example.test"}, "event": {"update": {}}}, NO_USER_ID),
         ([vibetrace_order()], NOT_JSON_OBJECT),
     ],
 )

@@ -3,7 +3,14 @@
 Statuses and their causes are those giosg documents; bodies follow giosg's Django REST Framework
 style (``{"detail": ...}``, and ``{"<field>": ["<message>"]}`` for bad attributes) with giosg's
 documented wording. Visitors listed in ``unknown_visitors`` have no session, like an identity
-giosg never saw.
+giosg never saw; a match naming none of the ``rooms`` the sandbox knows finds no connected room
+for the visitor's session (404, as documented).
+
+``goal_value`` is a decimal (the page's example is the string ``"123.45"``): a string or a JSON
+number whose text, as Django REST Framework reads it (``str`` of the parsed value), has at most
+two decimal places and no exponent. So ``"123.45"`` and ``10.5`` pass, while
+``0.30000000000000004`` (a float's noise), ``"12.345"`` and ``1e+21`` are refused with DRF's
+messages.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from .base import Emulator, Incoming, Reply
-from .checks import is_datetime, is_nonempty_str, is_number, is_uuid
+from .checks import is_datetime, is_nonempty_str, is_uuid
 
 NOT_AUTHENTICATED: Final = "Authentication credentials were not provided."
 INVALID_TOKEN: Final = "Invalid token."
@@ -23,9 +31,11 @@ GOAL_NOT_FOUND: Final = "Goal was not found."
 NO_SESSION: Final = "No session is found for 'visitor_identity'."
 NO_ROOMS: Final = "There is no connected rooms found for visitor session."
 _REQUIRED: Final = "This field is required."
+NOT_A_NUMBER: Final = "A valid number is required."
+TOO_PRECISE: Final = "Ensure that there are no more than 2 decimal places."
 #: Event names of the demo settings, matched to the known goals in order.
 DEMO_GOALS: Final = ("purchase", "registration")
-#: The room of the demo settings; the sandbox takes any room UUID.
+#: The room the sandbox knows by default (the demo's setting).
 DEMO_ROOM: Final = "2c9a1a9e-6d4b-4b7e-9a55-0d5c1f6a2b11"
 
 
@@ -41,13 +51,19 @@ def _auth_problem(request: Incoming, token: str) -> str | None:
     return None if scheme == "Token" and value.strip() == token else INVALID_TOKEN
 
 
-def _is_decimal(value: object) -> bool:
-    if isinstance(value, str):
-        try:
-            return is_number(float(value))
-        except ValueError:
-            return False
-    return is_number(value)
+def _decimal_problem(value: object) -> str | None:
+    """Why ``value`` is not a decimal of at most two places, or None."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return NOT_A_NUMBER
+    text = value.strip() if isinstance(value, str) else str(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return NOT_A_NUMBER
+    if not number.is_finite() or "e" in text.lower():
+        return NOT_A_NUMBER
+    exponent = number.as_tuple().exponent
+    return TOO_PRECISE if isinstance(exponent, int) and exponent < -2 else None
 
 
 def _is_rooms(value: object) -> bool:
@@ -66,9 +82,16 @@ def _attribute_errors(body: dict[str, Any]) -> dict[str, list[str]]:
             errors[name] = [_REQUIRED]
         elif not check(body[name]):
             errors[name] = [message]
-    if body.get("goal_value") is not None and not _is_decimal(body["goal_value"]):
-        errors["goal_value"] = ["A valid number is required."]
+    value = body.get("goal_value")
+    problem = None if value is None else _decimal_problem(value)
+    if problem is not None:
+        errors["goal_value"] = [problem]
     return errors
+
+
+def _connected(rooms: list[str], known: list[str]) -> bool:
+    """Whether any room of the match is one the sandbox knows (UUIDs compare case-blind)."""
+    return bool({room.lower() for room in rooms} & {room.lower() for room in known})
 
 
 def _match(request: Incoming) -> dict[str, Any]:
@@ -95,12 +118,14 @@ class Giosg(Emulator):
     order = 40
     #: ``POST /api/v5/orgs/<organization_id>/goals/<goal_id>/matches``, trailing slash optional.
     routes = (r"^/api/v5/orgs/(?P<organization_id>[^/]+)/goals/(?P<goal_id>[^/]+)/matches/?$",)
-    #: The token, its organization, the goals that exist and visitors without a session.
+    #: The token, its organization, the goals that exist, visitors without a session and the
+    #: rooms connected to visitors' sessions.
     default_credentials = {
         "token": "sandbox-giosg-token",
         "organization_id": "ac83d426-be80-4d75-8c62-49a77f98468e",
         "goals": ["4d0648b8-9074-11e6-963e-f45c89c72de3", "9b2e4f10-5a6c-4d7e-8f90-1a2b3c4d5e6f"],
         "unknown_visitors": ["unknown-visitor"],
+        "rooms": [DEMO_ROOM],
     }
 
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
@@ -119,6 +144,8 @@ class Giosg(Emulator):
             return Reply(400, errors)
         if request.body["visitor_identity"] in config["unknown_visitors"]:
             return _detail(404, NO_SESSION)
+        if not _connected(request.body["rooms"], config["rooms"]):
+            return _detail(404, NO_ROOMS)
         return Reply(200, _match(request), items=[request.body])
 
     def rejection(self, field: str, message: str | None, index: int) -> Reply:
@@ -133,11 +160,11 @@ class Giosg(Emulator):
         return {"detail": documented[status]} if status in documented else None
 
     def provider_settings(self, base_url: str, credentials: Mapping[str, Any]) -> dict[str, Any]:
-        """The demo's goals are the first ones the sandbox knows; any room UUID will do."""
+        """The demo's goals are the first ones the sandbox knows, its rooms all it knows."""
         return {
             "token": credentials["token"],
             "organization_id": credentials["organization_id"],
             "base_url": base_url,
             "goals": dict(zip(DEMO_GOALS, credentials["goals"], strict=False)),
-            "rooms": [DEMO_ROOM],
+            "rooms": list(credentials["rooms"]),
         }

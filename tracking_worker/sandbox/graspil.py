@@ -3,6 +3,12 @@
 Errors use Graspil's documented shape ``{"ok": false, "error": {"<field>": ["<message>"]}}``; its
 status codes are not documented, so 400 (validation) and 401 (key) are ours. One bad item
 rejects the whole request, as the real API does for its request-time checks.
+
+The goals a bot has are the sandbox's ``targets`` setting: a ``target_id`` not among them is
+answered with the documented ``{"target_id": ["Unknown target_id"]}``. ``date`` must carry
+milliseconds and an offset, as the page's text requires (its own examples,
+``2023-12-31T20:00:00+01:00``, have no milliseconds: we follow the rule, not the example).
+``unit`` is any string of 1 to 3 characters, so Telegram Stars' ``XTR`` passes.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ _DOCUMENTED: Final = {
     "user_id": "The user with this id was not found",
 }
 
-#: Event name -> target_id of the demo settings; the sandbox takes any target_id.
+#: Event name -> target_id of the demo settings, the targets the sandbox knows by default.
 DEMO_TARGETS: Final = {"purchase": 12, "registration": 3, "first_deposit": 14}
+UNKNOWN_TARGET: Final = _DOCUMENTED["target_id"]
 
 Errors = dict[str, list[str]]
 
@@ -49,7 +56,7 @@ def _is_date(value: object) -> bool:
     return isinstance(value, str) and _DATE.match(value) is not None and is_datetime(value)
 
 
-def _check_item(item: object, errors: Errors) -> None:
+def _check_item(item: object, errors: Errors, targets: list[int]) -> None:
     if not isinstance(item, dict):
         _add(errors, "body", "Each event must be a JSON object")
         return
@@ -58,6 +65,8 @@ def _check_item(item: object, errors: Errors) -> None:
             _add(errors, name, _REQUIRED)
         elif not is_int(item[name]):
             _add(errors, name, "Must be an integer")
+    if is_int(item.get("target_id")) and item["target_id"] not in targets:
+        _add(errors, "target_id", UNKNOWN_TARGET)
     if "date" in item and not _is_date(item["date"]):
         _add(errors, "date", _DATE_FORMAT)
     _check_value(item, errors)
@@ -96,8 +105,8 @@ class Graspil(Emulator):
     order = 10
     #: ``POST /v1/send-target``, trailing slash optional.
     routes = (r"^/v1/send-target/?$",)
-    #: The API key the sandbox accepts.
-    default_credentials = {"api_key": "sandbox-graspil-key"}
+    #: The API key the sandbox accepts and the bot's goals (target ids) it knows.
+    default_credentials = {"api_key": "sandbox-graspil-key", "targets": list(DEMO_TARGETS.values())}
 
     def handle(self, request: Incoming, config: Mapping[str, Any]) -> Reply:
         if request.header("Api-Key") != config["api_key"]:
@@ -107,7 +116,7 @@ class Graspil(Emulator):
             return _error(400, {"body": [problem]})
         errors: Errors = {}
         for item in items:
-            _check_item(item, errors)
+            _check_item(item, errors, config["targets"])
         if errors:
             return _error(400, errors)
         return Reply(200, {"ok": True}, items=list(items))
@@ -125,5 +134,5 @@ class Graspil(Emulator):
         return {
             "api_key": credentials["api_key"],
             "base_url": base_url,
-            "targets": dict(DEMO_TARGETS),
+            "targets": dict(zip(DEMO_TARGETS, credentials["targets"], strict=False)),
         }

@@ -4,6 +4,12 @@ Checks run in the order the real API appears to apply them: token, domain (the t
 to the Mini App's domain, so ``Origin``/``Referer`` must name it), body schema, then app_name.
 One bad item fails the whole array with ``VALIDATION_MISMATCH_REPORT``; the ``errors`` list in it
 is ours (``index``, ``property``, ``message``), since the provider documents only the envelope.
+
+Every field is checked against the type the page gives it: ``user_id`` a number, ``session_id``
+a UUID, ``auth_type`` the enum's values 0 (ton_addr) or 1 (ton_proof), ``messages`` an array of
+``{address: string, amount: string}``, ``custom_data`` an object, the rest strings or booleans.
+An optional field may be null (the page's own example sends ``"error_code": null``); a field
+the page does not name is let through, as nothing on the page says it is refused.
 """
 
 from __future__ import annotations
@@ -35,7 +41,19 @@ def _is_bool(value: object) -> bool:
 
 
 def _is_auth_type(value: object) -> bool:
-    return value in ("ton_addr", "ton_proof") or (is_int(value) and value in (0, 1))
+    return is_int(value) and value in (0, 1)
+
+
+def _is_message(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("address"), str)
+        and isinstance(value.get("amount"), str)
+    )
+
+
+def _is_messages(value: object) -> bool:
+    return isinstance(value, list) and all(map(_is_message, value))
 
 
 # (check, what the message says it must be); optional fields may also be null.
@@ -50,7 +68,7 @@ _OPTIONAL: Final[Mapping[str, tuple[Check, str]]] = {
     "error_code": (is_number, "a number"),
     "auth_type": (_is_auth_type, "0 (ton_addr) or 1 (ton_proof)"),
     "custom_data": (lambda v: isinstance(v, dict), "an object"),
-    "messages": (lambda v: isinstance(v, list), "an array"),
+    "messages": (_is_messages, "an array of {address: string, amount: string}"),
     **{
         name: (_is_str, "a string")
         for name in (

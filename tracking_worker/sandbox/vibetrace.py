@@ -4,6 +4,12 @@ Bodies follow the documented shapes (``{"results": {...}}``, ``{"errors": [{"mes
 "description"}]}``). Users listed in ``unknown_users`` (by email or _id) do not exist, which the
 doc says is an error. A confirmation whose ``orderId`` was already seen is answered 200 but
 discarded, as the doc says the real service does.
+
+What is checked is what the page and its event formats name: a ``user`` with an ``email`` or an
+``_id``, an ``event`` with exactly one type key, a confirmation's ``generic.orderId`` spelled so
+(case sensitive: ``orderid`` is a missing orderId) as a string or an integer, and its ``items``
+a list of ``{"id": string or integer, "quantity": number}``. Any mismatch is a 400 ``{"errors":
+[{"message", "description"}]}`` whose description names the field.
 """
 
 from __future__ import annotations
@@ -33,9 +39,14 @@ def _user_problem(body: dict[str, Any]) -> Problem | None:
     user = body.get("user")
     if not isinstance(user, dict):
         return "Missing user information", "Please send user information along with event"
-    if not (is_nonempty_str(user.get("email")) or is_nonempty_str(user.get("_id"))):
+    if not (is_nonempty_str(user.get("email")) or _is_id(user.get("_id"))):
         return "Missing user identifier", "The user object needs an email or an _id"
     return None
+
+
+def _is_id(value: object) -> bool:
+    """An identifier the page leaves untyped: a non-empty string or an integer."""
+    return is_nonempty_str(value) or is_int(value)
 
 
 def _event_problem(body: dict[str, Any]) -> Problem | None:
@@ -62,18 +73,26 @@ def _has_event_name(payload: dict[str, Any]) -> bool:
 def _confirmation_problem(payload: dict[str, Any]) -> Problem | None:
     generic = payload.get("generic")
     order_id = generic.get("orderId") if isinstance(generic, dict) else None
-    if not (is_nonempty_str(order_id) or is_int(order_id)):
+    if not _is_id(order_id):
         return "Missing orderId", "A confirmation needs generic.orderId (case sensitive)"
     items = payload.get("items")
-    if not isinstance(items, list) or not all(map(_is_order_item, items)):
+    if not isinstance(items, list):
         return "Invalid items", "A confirmation needs items as a list of {id, quantity}"
+    for index, item in enumerate(items):
+        problem = _order_item_problem(item)
+        if problem is not None:
+            return "Invalid items", f"items[{index}]: {problem}"
     return None
 
 
-def _is_order_item(item: object) -> bool:
-    if not isinstance(item, dict) or "id" not in item:
-        return False
-    return is_number(item.get("quantity"))
+def _order_item_problem(item: object) -> str | None:
+    if not isinstance(item, dict):
+        return "an item must be an object {id, quantity}"
+    if not _is_id(item.get("id")):
+        return "id must be a string or an integer"
+    if not is_number(item.get("quantity")):
+        return "quantity must be a number"
+    return None
 
 
 def _unknown_user(body: dict[str, Any], unknown: list[Any]) -> bool:
