@@ -336,6 +336,13 @@ PLAIN_CASE_VALUES: list[Any] = [
     "usdd",
     "us1",
     "usd\n",
+    "xtr",
+    "XTR",
+    "ABC",  # three letters, no currency
+    "10c574d9-6d2c-4e6d-a141-ce6da141ce6d",
+    "6f1c2a4e-9b7d-4e21-8c55-0a1b2c3d4e5f",
+    "6F1C2A4E-9B7D-4E21-8C55-0A1B2C3D4E5F",
+    "6f1c2a4e9b7d4e218c550a1b2c3d4e5f",
     "ÜSD",
     "\uff41\uff42\uff43",  # fullwidth letters: isalpha() but not ASCII
     "x" * 128,

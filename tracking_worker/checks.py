@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields
+
+from .money import CURRENCIES
 
 #: The signed 64-bit range: what every provider (and Redis) can hold as an integer id.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -63,6 +66,28 @@ class IdString(fields.String):
             value = str(value)
         result: str = super()._deserialize(value, attr, data, **kwargs)
         return result
+
+
+#: A UUID as text, hyphenated (what the Mini App SDK generates), any case.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z", re.I)
+
+
+class Uuid(fields.String):
+    """A hyphenated UUID kept as lower-case text (TG Analytics refuses any other form)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if not _UUID.match(text):
+            raise ma.ValidationError("Must be a UUID (8-4-4-4-12 hex digits).")
+        return text.lower()
+
+
+def known_currency(value: str) -> None:
+    """Validates a currency code: ISO 4217 (``money.ISO_4217``) or XTR, any case."""
+    if value.upper() not in CURRENCIES:
+        raise ma.ValidationError(
+            "Not a currency code: ISO 4217 (e.g. USD) or XTR (Telegram Stars)."
+        )
 
 
 class AwareDateTime(fields.Field[str]):
@@ -203,6 +228,13 @@ def amount(value: Any) -> Any:
 
 
 def currency(value: Any) -> Any:
-    if type(value) is str and len(value) == 3 and value.isascii() and value.isalpha():
+    if type(value) is str and value.upper() in CURRENCIES:
+        return value
+    return None if value is None else SLOW
+
+
+def uuid_text(value: Any) -> Any:
+    """Uuid's plain case: a lower-case hyphenated UUID."""
+    if type(value) is str and value.islower() and _UUID.match(value):
         return value
     return None if value is None else SLOW

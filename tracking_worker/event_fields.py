@@ -24,7 +24,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from . import checks, wire
-from .checks import INT64_MAX, AwareDateTime, IdString, JsonObject, Number, StrictInteger
+from .checks import INT64_MAX, AwareDateTime, IdString, JsonObject, Number, StrictInteger, Uuid
 
 #: How ``tracking-worker send`` reads an option's text: an int, a finite number, the text as
 #: is, or ``key=value`` with the value read as JSON when it parses.
@@ -79,7 +79,24 @@ DECLARED: tuple[Declared, ...] = (
     Declared("email", fields.Email(allow_none=True, validate=validate.Length(max=254))),
     Declared("user_id", _id(), checks.id_text(256)),
     Declared("visitor_id", _id(), checks.id_text(256)),
-    Declared("session_id", _id(), checks.id_text(256)),
+    Declared(
+        "session_id",
+        _id(),
+        checks.id_text(256),
+        help="Legacy: the Mini App session UUID (prefer --miniapp-session-id).",
+    ),
+    Declared(
+        "miniapp_session_id",
+        Uuid(allow_none=True),
+        checks.uuid_text,
+        help="The Mini App session UUID (TG Analytics session_id).",
+    ),
+    Declared(
+        "ad_session_id",
+        _id(),
+        checks.id_text(256),
+        help="The ad click's session: the bot's /start value (GramPixel session_id).",
+    ),
     Declared(
         "value",
         Number(allow_none=True, validate=validate.Range(min=0)),
@@ -89,12 +106,9 @@ DECLARED: tuple[Declared, ...] = (
     ),
     Declared(
         "currency",
-        # \Z, not $: "$" also matches before a trailing newline, and "usd\n" is not a currency.
-        fields.String(
-            allow_none=True, validate=validate.Regexp(r"[A-Za-z]{3}\Z", error="Must be 3 letters.")
-        ),
+        fields.String(allow_none=True, validate=checks.known_currency),
         checks.currency,
-        help="ISO 4217 code, any case.",
+        help="ISO 4217 code or XTR (Telegram Stars), any case.",
     ),
     Declared("order_id", _id(), checks.id_text(256)),
     Declared(
@@ -132,6 +146,8 @@ class TrackFields(TypedDict, total=False):
     user_id: str | int | None
     visitor_id: str | None
     session_id: str | None
+    miniapp_session_id: str | None
+    ad_session_id: str | None
     value: float | None
     currency: str | None
     order_id: str | int | None
@@ -158,6 +174,8 @@ class Event:
     user_id: str | None = None
     visitor_id: str | None = None
     session_id: str | None = None
+    miniapp_session_id: str | None = None
+    ad_session_id: str | None = None
     value: float | None = None
     currency: str | None = None
     order_id: str | None = None

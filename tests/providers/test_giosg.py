@@ -55,7 +55,7 @@ MAPPING = [
             "visitor_identity": "customer-12345678",
             "goal_matched_at": "2016-10-10T22:00:49.123+00:00",
             "rooms": ROOMS,
-            "goal_value": 123.45,
+            "goal_value": "123.45",
         },
         id="with-value",
     ),

@@ -50,7 +50,7 @@ MAPPING = [
             "telegram_id": 123456789,
             "workspace_id": WORKSPACE,
             "session_id": "gp_a1b2c3",
-            "value": 150.0,
+            "value": 150,
             "currency": "USD",
             "user_data": {"plan": "premium"},
         },
@@ -82,7 +82,53 @@ MAPPING = [
         {"event_name": "joined_channel", "telegram_id": 123456789, "workspace_id": WORKSPACE},
         id="foreign-session-id-left-for-grampixel-to-resolve",
     ),
+    pytest.param(
+        event(ad_session_id="fb_9c1d", session_id="6f1c2a4e-9b7d-4e21-8c55-0a1b2c3d4e5f"),
+        {
+            "event_name": "Purchase",
+            "telegram_id": 123456789,
+            "workspace_id": WORKSPACE,
+            "session_id": "fb_9c1d",  # gp_a1b2c3 is the document's example, not a prefix
+            "value": 150,
+            "currency": "USD",
+        },
+        id="any-ad-session-sent-beside-a-miniapp-session",
+    ),
+    pytest.param(
+        event(name="registration", value=None, currency=None),
+        {"event_name": "REG", "telegram_id": 123456789, "workspace_id": WORKSPACE},
+        id="registration-is-REG-by-default",
+    ),
+    pytest.param(
+        event(value=None, currency=None),
+        {"event_name": "Purchase", "telegram_id": 123456789, "workspace_id": WORKSPACE},
+        id="purchase-without-value-is-sent",
+    ),
 ]
+
+DEFAULT_KEYS = {
+    "purchase": "Purchase",
+    "registration": "REG",
+    "first_deposit": "FTD",
+    "deposit": "DEP",
+    "subscribe": "Subscribe",
+    "join_request": "JoinRequest",
+    "install": "INSTALL",
+    "trial": "TRIAL",
+}
+
+
+@pytest.mark.parametrize(("ours", "key"), DEFAULT_KEYS.items())
+def test_our_names_go_as_its_standard_keys_by_default(ours: str, key: str) -> None:
+    gp = provider(events={})
+    assert gp.build_request([event(name=ours)]).body["event_name"] == key
+
+
+def test_the_events_setting_overrides_a_default_name_by_name() -> None:
+    gp = provider(events={"registration": "signup_done", "lead": "Subscribe"})
+    sent = {n: gp.build_request([event(name=n)]).body["event_name"] for n in DEFAULT_KEYS}
+    assert sent == {**DEFAULT_KEYS, "registration": "signup_done"}
+    assert gp.build_request([event(name="lead")]).body["event_name"] == "Subscribe"
 
 
 @pytest.mark.parametrize(("given", "body"), MAPPING)
@@ -103,9 +149,12 @@ def test_refuses_to_map_more_than_one_event() -> None:
 
 SKIPS = [
     pytest.param(event(telegram_id=None), "no telegram_id", id="no-telegram-id"),
-    pytest.param(event(value=None, currency=None), "Purchase", id="purchase-without-value"),
-    pytest.param(event(name="first_deposit", value=None), "FTD", id="ftd-without-value"),
-    pytest.param(event(name="DEP", value=None), "DEP", id="unmapped-dep-without-value"),
+    # "Required for FTD, DEP, Purchase events for ROAS tracking": a conversion without a
+    # value is still one, and is sent.
+    pytest.param(event(value=None, currency=None), None, id="purchase-without-value-sent"),
+    pytest.param(event(name="first_deposit", value=None), None, id="ftd-without-value-sent"),
+    pytest.param(event(name="DEP", value=None), None, id="dep-without-value-sent"),
+    pytest.param(event(currency="XTR"), "currency XTR", id="telegram-stars-not-iso-4217"),
     pytest.param(event(name="signup", value=None), None, id="reg-needs-no-value"),
     pytest.param(event(name="custom_thing", value=None), None, id="custom-needs-no-value"),
     pytest.param(event(value=0.0), None, id="zero-value-is-a-value"),

@@ -51,6 +51,21 @@ def base_item(**extra: Any) -> dict[str, Any]:
 
 MAPPING = [
     pytest.param(
+        event(session_id=None, miniapp_session_id=SESSION, ad_session_id="gp_a1b2c3"),
+        base_item(event_name="app-init"),
+        id="miniapp-session-beside-an-ad-session",
+    ),
+    pytest.param(
+        event(session_id="6f1c2a4e-9b7d-4e21-8c55-0a1b2c3d4e5f", miniapp_session_id=SESSION),
+        base_item(event_name="app-init"),
+        id="miniapp-session-wins-over-the-legacy-one",
+    ),
+    pytest.param(
+        event(context={"is_premium": None, "error_code": None, "locale": "en"}),
+        base_item(event_name="app-init", locale="en"),
+        id="a-none-context-value-is-left-out",
+    ),
+    pytest.param(
         event(context={"is_premium": True, "platform": "tdesktop", "locale": "en", "x": 1}),
         base_item(event_name="app-init", is_premium=True, platform="tdesktop", locale="en"),
         id="documented-name-context-to-top-level-unknown-context-ignored",
@@ -99,7 +114,7 @@ def test_client_timestamp_is_exact_milliseconds() -> None:
 
 SKIPS = [
     pytest.param(event(telegram_id=None), "no telegram_id", id="no-telegram-id"),
-    pytest.param(event(session_id=None), "no session_id", id="no-session-id"),
+    pytest.param(event(session_id=None), "no miniapp_session_id", id="no-session-id"),
     pytest.param(event(session_id="gp_a1b2c3"), "not a UUID", id="session-not-uuid"),
     pytest.param(event(session_id=SESSION.replace("-", "")), "not a UUID", id="uuid-no-hyphens"),
     pytest.param(event(session_id=SESSION.upper()), None, id="upper-case-uuid-ok"),

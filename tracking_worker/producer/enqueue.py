@@ -97,6 +97,12 @@ class Producer:
         #: The same, for events that may have been enqueued already (see ``plan``).
         self.checked_limits = dataclasses.replace(self.limits, check=True)
         self.schema = EventSchema()
+        #: The providers that check values their API types (``Provider.check_event``).
+        self._checkers = [
+            (name, p.check_event)
+            for name, p in self.providers.items()
+            if type(p).check_event is not Provider.check_event
+        ]
         self._may_warn = WarningThrottle(WARNING_EVERY, clock)
 
     def validate(
@@ -137,6 +143,12 @@ class Producer:
                 normalized = normalize(data, self.schema, now=now, occurred_at=occurred_at)
                 if normalized.providers:
                     self._check_requested(normalized.providers)
+                # Values the APIs it goes to type (most events: a call or two returning {});
+                # the first provider's problems are reported.
+                for name, check in self._checkers:
+                    asked = normalized.providers
+                    if (not asked or name in asked) and (problems := check(normalized.event)):
+                        raise ValidationError(problems)
             except ValidationError as exc:
                 prefix = "" if single else f"events.{index}."
                 errors.update({prefix + k: v for k, v in exc.errors.items()})

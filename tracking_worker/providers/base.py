@@ -20,6 +20,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..events import Event
+from ..money import json_number, places_of
 from ..outcomes import Outcome, Retry
 from ..sections import SectionSchema, checked, schema_for, setting
 
@@ -173,6 +174,9 @@ class Provider(ABC):
     schema: ClassVar[type[SectionSchema]] = ProviderSchema
     #: Settings keys holding secrets: their values never reach logs, dead letters or Sentry.
     secret_keys: ClassVar[tuple[str, ...]] = ()
+    #: The currencies whose amounts this provider can hold (``money``); None: it sends no
+    #: amount, so any currency will do. An event with a value in another currency is skipped.
+    currencies: ClassVar[frozenset[str] | None] = None
     #: A provider narrows this to its own settings class (``settings: GraspilSettings``).
     settings: ProviderSettings
 
@@ -207,6 +211,13 @@ class Provider(ABC):
     def skip_reason(self, event: Event) -> str | None:
         """Why this provider cannot take the event (counted as skipped), or None."""
 
+    def check_event(self, event: Event) -> dict[str, list[str]]:
+        """Errors by field path (``context.is_premium``) in the values this provider's API
+        types and the event carries, or {}. ``Producer.validate`` calls it for the providers
+        the event goes to, so ``track()`` raises ValidationError instead of a request the API
+        refuses. Pure and cheap: it runs for every tracked event."""
+        return {}
+
     @abstractmethod
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
         """The one request carrying ``events`` (at most ``batch_size`` of them)."""
@@ -218,6 +229,25 @@ class Provider(ABC):
     def describe_success(self, response: HttpResponse) -> str:
         """A short note on a delivered request worth logging (e.g. the provider's own id)."""
         return ""
+
+
+def amount_skip(event: Event, currencies: frozenset[str], provider: str) -> str | None:
+    """Why an event's amount cannot go to ``provider``: a currency it does not take, or an
+    amount no JSON float shows exactly at the currency's places (see ``money.json_number``)."""
+    if event.value is None:
+        return None
+    if event.currency not in currencies:
+        return f"currency {event.currency} is not one {provider} takes (ISO 4217 codes only)"
+    if json_number(event.value, places_of(event.currency)) is None:
+        return f"value {event.value!r} has more digits than a JSON float shows exactly"
+    return None
+
+
+def amount_of(event: Event) -> int | float | None:
+    """The event's value as a JSON number at its currency's places (``money.json_number``)."""
+    if event.value is None:
+        return None
+    return json_number(event.value, places_of(event.currency))
 
 
 def messages_text(value: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from ..events import Event
+from ..money import ISO_CODES, TELEGRAM_STARS, decimal_text
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked
 from .base import (
@@ -57,12 +58,18 @@ class Giosg(Provider):
     schema = settings_schema(GiosgSettings)
     settings: GiosgSettings
     secret_keys = ("token",)
+    #: ``goal_value`` is a decimal with no currency field: a money amount in the account's
+    #: currency. Telegram Stars are not money it can hold, so an event valued in XTR is skipped.
+    currencies = ISO_CODES
 
     def skip_reason(self, event: Event) -> str | None:
         if event.name not in self.settings.goals:
             return "no goal configured for this event name"
         if event.visitor_id is None:
             return "no visitor_id (giosg visitor_identity)"
+        if event.value is not None and event.currency not in self.currencies:
+            stars = " (Telegram Stars)" if event.currency == TELEGRAM_STARS else ""
+            return f"currency {event.currency}{stars}: giosg's goal_value holds money only"
         return None
 
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
@@ -74,7 +81,8 @@ class Giosg(Provider):
             "rooms": list(self.settings.rooms),
         }
         if event.value is not None:
-            body["goal_value"] = event.value
+            # The document's decimal string ("123.45"), never a float's repr.
+            body["goal_value"] = decimal_text(event.value, 2)
         return HttpRequest(
             "POST",
             f"{self.base_url}/api/v5/orgs/{org}/goals/{goal}/matches",

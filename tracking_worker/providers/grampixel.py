@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from ..events import Event
+from ..money import ISO_CODES
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked, setting
 from .base import (
@@ -22,21 +23,34 @@ from .base import (
     Provider,
     ProviderSettings,
     UuidText,
+    amount_of,
+    amount_skip,
     provider_url,
     settings_schema,
     single_token,
     transient,
 )
 
-#: GramPixel event names that need a monetary value (for ROAS).
-VALUE_REQUIRED = frozenset({"FTD", "DEP", "Purchase"})
+#: Our event names -> GramPixel's standard keys, the ones it maps to the ad networks' standard
+#: events (a custom name reaches none). The ``events`` setting overrides or adds, name by name.
+DEFAULT_EVENTS: Mapping[str, str] = {
+    "purchase": "Purchase",
+    "registration": "REG",
+    "first_deposit": "FTD",
+    "deposit": "DEP",
+    "subscribe": "Subscribe",
+    "join_request": "JoinRequest",
+    "install": "INSTALL",
+    "trial": "TRIAL",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
 class GramPixelSettings(ProviderSettings):
     api_key: str = field(metadata=checked(fields.String(required=True, validate=single_token)))
     workspace_id: str = field(metadata=checked(UuidText(required=True)))
-    #: normalized event name -> GramPixel event name; unmapped names pass unchanged
+    #: normalized event name -> GramPixel event name, over ``DEFAULT_EVENTS``; a name in
+    #: neither passes unchanged (a custom event)
     events: Mapping[str, str] = field(
         default_factory=dict,
         metadata=checked(
@@ -57,14 +71,18 @@ class GramPixel(Provider):
     schema = settings_schema(GramPixelSettings)
     settings: GramPixelSettings
     secret_keys = ("api_key",)
+    #: ``currency``: "3-letter ISO 4217 currency code"; Telegram Stars are not one.
+    currencies = ISO_CODES
+
+    def __init__(self, settings: GramPixelSettings) -> None:
+        super().__init__(settings)
+        self.events = {**DEFAULT_EVENTS, **settings.events}
 
     def skip_reason(self, event: Event) -> str | None:
+        """A conversion without a value is still sent: GramPixel needs one only for ROAS."""
         if event.telegram_id is None:
             return "no telegram_id"
-        name = self._event_name(event)
-        if name in VALUE_REQUIRED and event.value is None:
-            return f"no value (GramPixel requires one for {name})"
-        return None
+        return amount_skip(event, self.currencies, "GramPixel")
 
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
         (event,) = events  # one event per request
@@ -74,8 +92,8 @@ class GramPixel(Provider):
             "workspace_id": self.settings.workspace_id,
         }
         optional = {
-            "session_id": _grampixel_session(event.session_id),
-            "value": event.value,
+            "session_id": _ad_session(event),
+            "value": amount_of(event),
             "currency": event.currency,
             "user_data": event.properties or None,
         }
@@ -84,8 +102,7 @@ class GramPixel(Provider):
         return HttpRequest("POST", f"{self.base_url}{self.settings.path}", headers, body)
 
     def _event_name(self, event: Event) -> str:
-        name = self.settings.events.get(event.name, event.name)
-        return name
+        return self.events.get(event.name, event.name)
 
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
@@ -126,8 +143,13 @@ def _message(response: HttpResponse) -> str:
     return response.excerpt[:200] or f"HTTP {response.status}"
 
 
-def _grampixel_session(session_id: str | None) -> str | None:
-    """Only GramPixel's own ``gp_…`` ids: the same field carries other providers' session ids
-    (a Mini App UUID for TG Analytics), and a foreign one would spoil attribution. Without it
-    GramPixel resolves the session itself."""
-    return session_id if session_id and session_id.startswith("gp_") else None
+def _ad_session(event: Event) -> str | None:
+    """The ad click's session (the bot's ``/start`` value), whatever its form: ``gp_a1b2c3`` is
+    the document's example, not a required prefix. An event from before ``ad_session_id``
+    existed may carry a ``gp_…`` value in the shared ``session_id``, sent as before; any other
+    ``session_id`` is a Mini App's, which would spoil attribution. Without either, GramPixel
+    resolves the session itself."""
+    if event.ad_session_id is not None:
+        return event.ad_session_id
+    legacy = event.session_id
+    return legacy if legacy and legacy.startswith("gp_") else None

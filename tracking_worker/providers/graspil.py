@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import fields
 
 from ..events import Event
+from ..money import ALL_CODES
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked
 from .base import (
@@ -21,6 +22,8 @@ from .base import (
     HttpResponse,
     Provider,
     ProviderSettings,
+    amount_of,
+    amount_skip,
     messages_text,
     provider_url,
     settings_schema,
@@ -51,13 +54,16 @@ class Graspil(Provider):
     schema = settings_schema(GraspilSettings)
     settings: GraspilSettings
     secret_keys = ("api_key",)
+    #: ``unit`` is "similar to currencies in the TG API", whose list holds Telegram Stars: every
+    #: code track() takes (ISO 4217 and XTR). Graspil itself checks only the length (3).
+    currencies = ALL_CODES
 
     def skip_reason(self, event: Event) -> str | None:
         if event.name not in self.settings.targets:
             return "no target_id configured for this event name"
         if event.telegram_id is None:
             return "no telegram_id"
-        return None
+        return amount_skip(event, self.currencies, "Graspil")
 
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
         return HttpRequest(
@@ -74,7 +80,7 @@ class Graspil(Provider):
             "date": event.occurred_at,
         }
         if event.value is not None:
-            item["value"] = event.value
+            item["value"] = amount_of(event)  # at the currency's places: XTR whole stars
             item["unit"] = event.currency
         return item
 

@@ -9,7 +9,7 @@ validation error is a Reject that delivery splits to find the culprit.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +19,7 @@ from marshmallow import fields, validate
 from ..events import Event
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked, setting
+from . import typed
 from .base import (
     HttpRequest,
     HttpResponse,
@@ -60,27 +61,27 @@ KNOWN_EVENTS = frozenset(
     }
 )
 
-#: Optional top-level TGA fields an event may carry in its ``context``; other keys are ignored.
-TOP_LEVEL_FIELDS = frozenset(
-    {
-        "is_premium",
-        "is_success",
-        "error_message",
-        "error_code",
-        "wallet_address",
-        "wallet_type",
-        "wallet_version",
-        "auth_type",
-        "valid_until",
-        "from",
-        "messages",
-        "platform",
-        "locale",
-        "start_param",
-        "url_referer",
-        "scope",
-    }
-)
+#: Optional top-level TGA fields an event may carry in its ``context``, each with the check of
+#: its documented type (``typed.py``); other keys are ignored. A None value is left out.
+TOP_LEVEL_FIELDS: Mapping[str, typed.Check | typed.Nested] = {
+    "is_premium": typed.boolean,
+    "is_success": typed.boolean,
+    "error_message": typed.string,
+    "error_code": typed.number,
+    "wallet_address": typed.string,
+    "wallet_type": typed.string,
+    "wallet_version": typed.string,
+    # enum(0 - 'ton_addr', 1 - 'ton_proof'): the number, or the name it stands for.
+    "auth_type": typed.one_of(0, 1, "ton_addr", "ton_proof"),
+    "valid_until": typed.string,
+    "from": typed.string,
+    "messages": typed.list_of({"address": typed.string, "amount": typed.string}),
+    "platform": typed.string,
+    "locale": typed.string,
+    "start_param": typed.string,
+    "url_referer": typed.string,
+    "scope": typed.string,
+}
 
 # TGA validates session_id as a UUID; a non-canonical one would fail the whole array.
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -126,11 +127,19 @@ class TgAnalytics(Provider):
     def skip_reason(self, event: Event) -> str | None:
         if event.telegram_id is None:
             return "no telegram_id (TG Analytics user_id)"
-        if event.session_id is None:
-            return "no session_id (TG Analytics needs the Mini App session UUID)"
-        if not _UUID.fullmatch(event.session_id):
+        session = _session(event)
+        if session is None:
+            return "no miniapp_session_id (TG Analytics needs the Mini App session UUID)"
+        if not _UUID.fullmatch(session):
             return "session_id is not a UUID"
         return None
+
+    def check_event(self, event: Event) -> dict[str, list[str]]:
+        """The documented types of the ``context`` keys sent as TGA's own fields."""
+        context = event.context
+        if not context:
+            return {}
+        return typed.errors("context", context, TOP_LEVEL_FIELDS)
 
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
         domain = self.settings.app_domain
@@ -148,11 +157,12 @@ class TgAnalytics(Provider):
         item: dict[str, Any] = {
             "event_name": event.name if event.name in KNOWN_EVENTS else "custom-event",
             "user_id": event.telegram_id,
-            "session_id": event.session_id,
+            "session_id": _session(event),
             "app_name": self.settings.app_name,
             "client_timestamp": _millis(event),
         }
-        item.update({k: v for k, v in event.context.items() if k in TOP_LEVEL_FIELDS})
+        context = event.context
+        item.update({k: v for k, v in context.items() if k in TOP_LEVEL_FIELDS and v is not None})
         custom = _custom_data(event)
         if custom:
             item["custom_data"] = custom
@@ -174,6 +184,11 @@ class TgAnalytics(Provider):
         if 400 <= status < 500:
             return Reject(f"TG Analytics: {message}", status, response.excerpt)
         return Retry(f"unexpected answer {status}: {response.excerpt[:200]}", status)
+
+
+def _session(event: Event) -> str | None:
+    """The Mini App session: ``miniapp_session_id``, else the legacy ``session_id``."""
+    return event.miniapp_session_id or event.session_id
 
 
 def _custom_data(event: Event) -> dict[str, Any]:

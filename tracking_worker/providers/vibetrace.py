@@ -15,13 +15,17 @@ from typing import Any
 from marshmallow import fields, validate
 
 from ..events import Event
+from ..money import ISO_CODES
 from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked
+from . import typed
 from .base import (
     HttpRequest,
     HttpResponse,
     Provider,
     ProviderSettings,
+    amount_of,
+    amount_skip,
     provider_url,
     settings_schema,
     single_token,
@@ -32,6 +36,12 @@ from .base import (
 USER_FIELDS = ("tel", "firstname", "lastname", "country", "city")
 #: Keys of ``confirmation.generic`` taken from ``properties`` (names are case-sensitive).
 GENERIC_KEYS = ("status", "coupons", "phone", "total_shipping")
+#: A confirmation's ``items``: each a product ``id`` and a ``quantity`` of it.
+ITEMS = {
+    "items": typed.list_of(
+        {"id": typed.identifier, "quantity": typed.positive_int}, required=("id", "quantity")
+    )
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,13 +61,24 @@ class VibeTrace(Provider):
     schema = settings_schema(VibeTraceSettings)
     settings: VibeTraceSettings
     secret_keys = ("api_key",)
+    #: A confirmation's ``currency`` is an order's, of a shop: ISO 4217 (Telegram Stars are no
+    #: shop's currency). Other events carry no amount.
+    currencies = ISO_CODES
 
     def skip_reason(self, event: Event) -> str | None:
         if not event.email and not event.user_id:
             return "no email or user_id (VibeTrace identifies users by them)"
-        if self._is_confirmation(event) and event.order_id is None:
+        if not self._is_confirmation(event):
+            return None
+        if event.order_id is None:
             return "no order_id (a VibeTrace confirmation needs one)"
-        return None
+        return amount_skip(event, self.currencies, "VibeTrace")
+
+    def check_event(self, event: Event) -> dict[str, list[str]]:
+        """A confirmation's ``items``: objects with an ``id`` and a whole ``quantity``."""
+        if "items" not in event.properties or not self._is_confirmation(event):
+            return {}
+        return typed.errors("properties", event.properties, ITEMS)
 
     def build_request(self, events: Sequence[Event]) -> HttpRequest:
         (event,) = events  # one event per request
@@ -99,7 +120,7 @@ def _confirmation(event: Event) -> dict[str, Any]:
     properties = event.properties
     generic: dict[str, Any] = {
         "orderId": event.order_id,
-        "total": event.value,
+        "total": amount_of(event),
         "currency": event.currency,
     }
     generic.update({k: properties[k] for k in GENERIC_KEYS if k in properties})
