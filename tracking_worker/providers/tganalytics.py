@@ -61,6 +61,10 @@ KNOWN_EVENTS = frozenset(
     }
 )
 
+#: The document's enum for ``auth_type``: "0 - 'ton_addr', 1 - 'ton_proof'". track() takes
+#: either form; the number is what goes out.
+AUTH_TYPES = {"ton_addr": 0, "ton_proof": 1}
+
 #: Optional top-level TGA fields an event may carry in its ``context``, each with the check of
 #: its documented type (``typed.py``); other keys are ignored. A None value is left out.
 TOP_LEVEL_FIELDS: Mapping[str, typed.Check | typed.Nested] = {
@@ -163,6 +167,8 @@ class TgAnalytics(Provider):
         }
         context = event.context
         item.update({k: v for k, v in context.items() if k in TOP_LEVEL_FIELDS and v is not None})
+        if item.get("auth_type") in AUTH_TYPES:  # a name track() took: the enum's number is sent
+            item["auth_type"] = AUTH_TYPES[item["auth_type"]]
         custom = _custom_data(event)
         if custom:
             item["custom_data"] = custom
