@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from ..events import Event
-from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..outcomes import Configuration, Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked, setting
 from .base import (
     HttpRequest,
@@ -87,6 +87,15 @@ class GramPixel(Provider):
         name = self.settings.events.get(event.name, event.name)
         return name
 
+    # Classification (seed 002 documents success only; the rest is PROVIDERS.md's):
+    # | answer                                 | outcome                                      |
+    # |----------------------------------------|----------------------------------------------|
+    # | 2xx {"ok": true, ...}                  | Delivered                                    |
+    # | 429 / 408 / 5xx / network error        | Retry (429 throttles)                        |
+    # | 401, 403                               | Credentials: provider paused                 |
+    # | 404                                    | Configuration(base_url/path): provider paused|
+    # | other 4xx, or ok:false                 | Reject                                       |
+    # | anything else (a proxy's page)         | Retry, bounded by max_attempts               |
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
         if common is not None:
@@ -100,6 +109,12 @@ class GramPixel(Provider):
             )
         if 200 <= status < 300 and ok is True:
             return Delivered()
+        if status == 404:
+            return Configuration(
+                f"GramPixel: no such endpoint (404), check base_url and path: {_message(response)}",
+                "base_url/path",
+                status,
+            )
         if 400 <= status < 500 or ok is False:
             return Reject(f"GramPixel: {_message(response)}", status, response.excerpt)
         # Neither success nor refusal (e.g. a proxy page): retried within bounded attempts.
