@@ -50,6 +50,20 @@ class Keys:
         return f"{self.base}:circuit"
 
     @property
+    def routes(self) -> str:
+        """The paused routes: a hash, event name -> JSON record (setting, reason, status,
+        fingerprint, since) of the configuration answer that paused it."""
+        return f"{self.base}:routes"
+
+    @property
+    def parked_prefix(self) -> str:
+        """The events set aside while their route is paused: lists ``<prefix><event name>``."""
+        return f"{self.base}:parked:"
+
+    def parked(self, route: str) -> str:
+        return f"{self.parked_prefix}{route}"
+
+    @property
     def rate(self) -> str:
         return f"{self.base}:rate"
 

@@ -51,8 +51,27 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class Configuration:
+    """The answer says our settings are wrong (a goal id, a path, an app name): the events
+    are not at fault and no retry can help until someone fixes the setting.
+
+    ``setting`` names it as the config file does (``targets``, ``goals``, ``base_url``). A
+    provider-wide one pauses the provider until ``circuit reset`` or a worker started with
+    changed settings; one with ``per_route`` concerns one event name's setting (a Graspil
+    target, a Giosg goal) and pauses only that name's route: the sender fills in ``route``
+    from the request's events (a request of several names is split until it holds one).
+    """
+
+    reason: str
+    setting: str
+    status: int | None = None
+    per_route: bool = False
+    route: str | None = None
+
+
+@dataclass(frozen=True)
 class MappingFailed(Reject):
     """The provider's mapping raised on this event: poison data, not the provider's answer."""
 
 
-Outcome = Delivered | Retry | Reject | Credentials
+Outcome = Delivered | Retry | Reject | Credentials | Configuration

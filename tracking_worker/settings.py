@@ -136,6 +136,10 @@ class DeliverySettings:
     breaker_cooldown: float = setting(5.0, _float(validate=_POSITIVE))
     breaker_cooldown_cap: float = setting(300.0, _float(validate=_POSITIVE))
     credentials_cooldown: float = setting(600.0, _float(validate=_POSITIVE))
+    #: A reject storm: this many batches in a row whose every event the provider rejected
+    #: for the same reason pause the provider (until ``circuit reset``) instead of
+    #: dead-lettering the backlog; 0 never pauses.
+    storm_batches: int = setting(5, _int(validate=validate.Range(min=0)))
     max_pending: int = setting(1_000_000, _int(validate=_COUNT))
     dead_max: int = setting(100_000, _int(validate=_COUNT))
     #: How long each event's delivery receipt (``tracking-worker trace``) is kept, give or take

@@ -9,9 +9,25 @@ import pytest
 
 from tracking_worker.delivery import policy
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Credentials, Delivered, MappingFailed, Outcome, Reject, Retry
+from tracking_worker.outcomes import (
+    Configuration,
+    Credentials,
+    Delivered,
+    MappingFailed,
+    Outcome,
+    Reject,
+    Retry,
+)
 from tracking_worker.settings import DeliverySettings
-from tracking_worker.store.circuit import CREDENTIALS, FAILURE, NOTHING, SUCCESS, THROTTLE
+from tracking_worker.store.circuit import (
+    CONFIGURATION,
+    CREDENTIALS,
+    FAILURE,
+    NOTHING,
+    REJECTED,
+    SUCCESS,
+    THROTTLE,
+)
 
 RULES = DeliverySettings(
     max_attempts=3,
@@ -50,7 +66,19 @@ def mask(text: str) -> str:
             policy.Health(CREDENTIALS, 0, "key refused"),
         ),
         ([Credentials("key", 401), THROTTLED], 2, policy.Health(CREDENTIALS, 0, "key")),
-        ([Reject("bad", 400)], 1, policy.Health(SUCCESS)),  # a refused event is no outage
+        ([Reject("bad", 400)], 1, policy.Health(REJECTED, reason="bad")),  # counts to a storm
+        ([Reject("bad", 400), Reject("other", 400)], 2, policy.Health(SUCCESS)),
+        ([Reject("bad", 400), Delivered()], 2, policy.Health(SUCCESS)),
+        (
+            [Configuration("goal not found", "goals", 404, per_route=True, route="buy")],
+            1,
+            policy.Health(SUCCESS),  # a route's setting is that route's pause, not the provider's
+        ),
+        (
+            [Delivered(), Configuration("no rooms", "rooms", 404)],
+            2,
+            policy.Health(CONFIGURATION, reason="no rooms", setting="rooms"),
+        ),
         ([MappingFailed("boom")], 0, policy.Health(NOTHING)),  # nothing sent: nothing said
         ([Retry("send failed")], 0, policy.Health(NOTHING)),
         ([], 0, policy.Health(NOTHING)),

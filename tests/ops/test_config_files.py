@@ -20,9 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops.support import record_requests
 from tracking_worker.devtools import demo_providers
+from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.settings import build_settings
 from tracking_worker.store.metrics import mark_tick
+from tracking_worker.store.routes import RoutePause
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "config" / "grafana" / "tracking-worker.json"
@@ -68,6 +70,9 @@ def served(redis_url: str, redis_client: redis.Redis) -> set[str]:
     )
     record_requests(redis_client, "graspil", [("2xx", 0.1)])
     mark_tick(redis_client)
+    pause = RoutePause("targets", "Graspil: target_id: Unknown target_id", 200, "f", 0.0)
+    redis_client.hset(Keys("graspil").routes, "purchase", pause.to_json())
+    redis_client.hset(Keys("giosg").circuit, mapping={"state": "open", "setting": "rooms"})
     text = generate_latest(registry(settings, redis_client)).decode()
     return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
 
@@ -178,6 +183,14 @@ def test_every_alert_fires_on_what_it_describes(tmp_path: Path) -> None:
         series("tracking_worker_oldest_pending_seconds", "0+60x20", **one),
         series("tracking_worker_flush_interval_seconds", "2x20", **where),
         series("tracking_worker_last_tick_timestamp_seconds", "0x20", **where),
+        series(
+            "tracking_worker_paused_route",
+            "1x20",
+            **one,
+            route="purchase",
+            setting="targets",
+            reason="Graspil: target_id: Unknown target_id",
+        ),
     ]
     expected = {
         "TrackingWorkerExporterCannotReadRedis": {**where, "severity": "critical"},
@@ -187,6 +200,13 @@ def test_every_alert_fires_on_what_it_describes(tmp_path: Path) -> None:
         "TrackingWorkerBacklogStuck": {**one, "severity": "warning"},
         "TrackingWorkerNoTick": {**where, "severity": "critical"},
         "TrackingWorkerEventsLost": {**one, "outcome": "lost", "severity": "critical"},
+        "TrackingWorkerSettingWrong": {
+            **one,
+            "route": "purchase",
+            "setting": "targets",
+            "reason": "Graspil: target_id: Unknown target_id",
+            "severity": "critical",
+        },
     }
     assert set(expected) == {r["alert"] for r in alert_rules()}
     tests = {

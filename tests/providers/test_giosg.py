@@ -18,7 +18,7 @@ from tests.providers.support import (
     load_provider,
 )
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Credentials, Delivered, Reject
+from tracking_worker.outcomes import Configuration, Credentials, Delivered, Reject
 from tracking_worker.providers import REGISTRY, HttpResponse
 from tracking_worker.providers.giosg import Giosg
 
@@ -113,8 +113,8 @@ CLASSIFY = [
     ),
     (answer(403, {"detail": "No active subscription."}), Credentials, "subscription"),
     (answer(403, {"detail": "No access to organization."}), Credentials, "organization"),
-    (answer(404, {"detail": "Not found."}), Reject, "goal_not_found: Not found."),
-    (answer(404, {"detail": "Goal not found."}), Reject, "goal_not_found: Goal not found."),
+    (answer(404, {"detail": "Not found."}), Configuration, "goal_not_found: Not found."),
+    (answer(404, {"detail": "Goal was not found."}), Configuration, "goal_not_found: Goal was"),
     (
         answer(404, {"detail": "No session found for 'visitor_identity'."}),
         Reject,
@@ -122,11 +122,11 @@ CLASSIFY = [
     ),
     (
         answer(404, {"detail": "There is no connected rooms found for visitor session."}),
-        Reject,
-        "no_visitor_session: There is no connected rooms",
+        Configuration,
+        "There is no connected rooms",
     ),
     (answer(404, {"detail": "Unknown visitor_identity."}), Reject, "no_visitor_session: Unknown"),
-    (answer(404, {"detail": "No connected rooms found."}), Reject, "no_visitor_session: No conn"),
+    (answer(404, {"detail": "No connected rooms found."}), Configuration, "No connected rooms"),
     (answer(405, "Method Not Allowed"), Reject, "Method Not Allowed"),
 ]
 
@@ -145,8 +145,23 @@ def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
 )
 def test_the_two_404s_get_distinct_named_reasons(detail: str, prefix: str) -> None:
     outcome = provider().classify(answer(404, {"detail": detail}))
-    assert isinstance(outcome, Reject)
+    assert isinstance(outcome, Reject | Configuration)
     assert outcome.reason.startswith(prefix)
+
+
+@pytest.mark.parametrize(
+    ("detail", "setting", "per_route"),
+    [
+        ("Goal was not found.", "goals", True),
+        ("There is no connected rooms found for visitor session.", "rooms", False),
+    ],
+)
+def test_a_wrong_setting_pauses_its_route_or_the_provider(
+    detail: str, setting: str, per_route: bool
+) -> None:
+    outcome = provider().classify(answer(404, {"detail": detail}))
+    assert isinstance(outcome, Configuration)
+    assert (outcome.setting, outcome.per_route, outcome.route) == (setting, per_route, None)
 
 
 @pytest.mark.parametrize(("response", "text", "after", "throttled"), TRANSIENT)

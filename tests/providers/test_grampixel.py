@@ -18,7 +18,7 @@ from tests.providers.support import (
     load_provider,
 )
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
+from tracking_worker.outcomes import Configuration, Credentials, Delivered, Reject, Retry
 from tracking_worker.providers import REGISTRY, HttpResponse
 from tracking_worker.providers.grampixel import GramPixel
 
@@ -176,7 +176,7 @@ CLASSIFY = [
     (answer(400, {"ok": False, "error": "value is required"}), Reject, "value is required"),
     (answer(422, {"ok": False, "error": {"message": "bad telegram_id"}}), Reject, "telegram_id"),
     (answer(400, {"message": "invalid currency"}), Reject, "invalid currency"),
-    (answer(404, "Not Found"), Reject, "Not Found"),
+    (answer(404, "Not Found"), Configuration, "check base_url and path"),
     (answer(401, {"ok": False, "error": "Invalid API key"}), Credentials, "Invalid API key"),
     (answer(403, ""), Credentials, "403"),
 ]

@@ -18,7 +18,7 @@ from tests.providers.support import (
     load_provider,
 )
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
+from tracking_worker.outcomes import Configuration, Credentials, Delivered, Reject, Retry
 from tracking_worker.providers import REGISTRY, HttpResponse
 from tracking_worker.providers.graspil import Graspil
 
@@ -109,10 +109,16 @@ CLASSIFY = [
     (answer(201, {"ok": True}), Delivered, None),
     (
         answer(200, FIELD_ERRORS),
-        Reject,
+        Configuration,
         "target_id: Unknown target_id, user_id: The user with this id was not found",
     ),
-    (answer(400, FIELD_ERRORS), Reject, "Unknown target_id"),
+    (answer(400, FIELD_ERRORS), Configuration, "Unknown target_id"),
+    (
+        answer(200, {"ok": False, "error": {"target_id": ["Unknown target_id"]}}),
+        Configuration,
+        None,
+    ),
+    (answer(200, {"ok": False, "error": {"user_id": ["Must be an integer"]}}), Reject, "user_id"),
     (answer(400, {"ok": False, "error": "bad date"}), Reject, "bad date"),
     (answer(400, {"ok": False}), Reject, "ok:false"),
     (answer(400, {"ok": False, "error": {"api_key": ["Invalid key"]}}), Credentials, "Invalid key"),

@@ -18,7 +18,7 @@ from tests.providers.support import (
     transient_cases,
 )
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Credentials, Delivered, Reject, Retry
+from tracking_worker.outcomes import Configuration, Credentials, Delivered, Reject, Retry
 from tracking_worker.providers import REGISTRY, HttpResponse
 from tracking_worker.providers.tganalytics import TgAnalytics
 
@@ -142,16 +142,16 @@ CLASSIFY = [
         "token is not specified",
     ),
     (answer(400, {"message": "Token is invalid."}), Credentials, "Token is invalid."),
-    (answer(400, {"message": "Invalid app_name is specified."}), Credentials, "app_name"),
+    (answer(400, {"message": "Invalid app_name is specified."}), Configuration, "app_name"),
     (
         answer(400, {"status": 400, "message": "VALIDATION_MISMATCH_REPORT"}),
         Reject,
         "VALIDATION_MISMATCH_REPORT",
     ),
-    (answer(403, {"message": "The domain name does not match."}), Credentials, "domain name"),
-    (answer(400, {"message": "The domain name does not match."}), Credentials, "domain name"),
+    (answer(403, {"message": "The domain name does not match."}), Configuration, "domain name"),
+    (answer(400, {"message": "The domain name does not match."}), Configuration, "domain name"),
     (answer(401, "Unauthorized"), Credentials, "Unauthorized"),
-    (answer(404, {"message": "Cannot POST /event"}), Reject, "Cannot POST /event"),
+    (answer(404, {"message": "Cannot POST /event"}), Configuration, "Cannot POST /event"),
     (answer(413, "Payload Too Large"), Reject, "Payload Too Large"),
     (answer(302, ""), Retry, "unexpected answer 302"),
 ]

@@ -6,8 +6,16 @@ from typing import Any
 
 from tracking_worker.sandbox import DEFAULT_CREDENTIALS
 
-# A field set to DROP is removed from the payload.
-DROP: Any = object()
+
+class _Drop:
+    """A field set to DROP is removed from the payload. Its repr is stable, so test ids that
+    show it are the same in every pytest-xdist worker."""
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP: Any = _Drop()
 
 GRASPIL_PATH = "/v1/send-target"
 GRASPIL_HEADERS = {"Api-Key": DEFAULT_CREDENTIALS["graspil"]["api_key"]}

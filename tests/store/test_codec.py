@@ -189,6 +189,7 @@ def test_keys_follow_the_declared_order() -> None:
         k.stats,
         k.latency,
         k.circuit,
+        k.routes,
     ]
     assert codec.Enqueue.keys(k) == [k.pending, k.stats, k.trigger, k.seen, k.since, k.ids_prefix]
 

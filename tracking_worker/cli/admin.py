@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from .common import PORT, Positive, load, providers_of, sigterm_interrupts
 
 if TYPE_CHECKING:
     from ..store.circuit import Circuit
+    from ..store.routes import Routes
 
 
 @click.command(short_help="Validate the configuration and reach Redis.")
@@ -42,20 +44,41 @@ def _circuit_of(provider: str) -> Circuit:
     return Circuit(client, Scripts(), keys, settings.delivery)
 
 
+def _routes_of(breaker: Circuit) -> Routes:
+    from ..store.routes import Routes
+
+    return Routes(breaker.client, breaker.scripts, breaker.keys)
+
+
 @circuit.command("show", short_help="The breaker's state as stored (JSON).")
 @click.argument("provider")
 def circuit_show(provider: str) -> int:
-    """state, failures, opens, open_until (Redis time) and the reason it opened."""
-    click.echo(json.dumps(_circuit_of(provider).state()))
+    """state, failures, opens, open_until (Redis time), the reason it opened (a setting
+    named by a configuration pause), and the paused routes: each event name with the setting,
+    the provider's words and how many events it holds."""
+    breaker = _circuit_of(provider)
+    routes = _routes_of(breaker)
+    parked = routes.parked()
+    shown = {
+        name: {**dataclasses.asdict(pause), "parked": parked.get(name, 0)}
+        for name, pause in routes.paused().items()
+    }
+    click.echo(json.dumps({**breaker.state(), "paused_routes": shown}))
     return 0
 
 
 @circuit.command("reset", short_help="Close it now; waiting retries are due at once.")
 @click.argument("provider")
 def circuit_reset(provider: str) -> int:
-    """After fixing a key, or when a pause was wrong: the provider resumes at once."""
-    due = _circuit_of(provider).reset()
-    click.echo(f"{provider}: circuit closed; {due} retry batch(es) due now")
+    """After fixing a key or a setting, or when a pause was wrong: the provider resumes at
+    once, and every paused route's parked events go back to pending (once)."""
+    breaker = _circuit_of(provider)
+    due = max(breaker.reset(), 0)
+    resumed, moved = _routes_of(breaker).resume()
+    click.echo(
+        f"{provider}: circuit closed; {due} retry batch(es) due now; "
+        f"{resumed} paused route(s) resumed, {moved} parked event(s) back to pending"
+    )
     return 0
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..events import Event
-from ..outcomes import Outcome, Reject
+from ..outcomes import Configuration, Outcome, Reject
 
 #: A serialized event and its parsed form.
 Item = tuple[str, Event]
@@ -42,13 +42,21 @@ class Round:
 
 
 def bisect(chunk: Sequence[Item], attempt: Callable[[Sequence[Item]], Attempt]) -> Round:
-    """Try ``chunk``; a Reject of several events tries each half again, recursively. Every
-    event comes back with exactly one outcome; the requests of every try are counted."""
+    """Try ``chunk``; a Reject of several events tries each half again, recursively, and so
+    does a configuration answer about one event name's setting that the chunk's several names
+    leave unnamed. Every event comes back with exactly one outcome; the requests of every try
+    are counted."""
     tried = attempt(chunk)
-    if isinstance(tried.outcome, Reject) and len(chunk) > 1:
+    if _splits(tried.outcome) and len(chunk) > 1:
         middle = len(chunk) // 2
         found = Round(requests=tried.requests)
         found.add(bisect(chunk[:middle], attempt))
         found.add(bisect(chunk[middle:], attempt))
         return found
     return Round([(raw, tried.outcome) for raw, _ in chunk], tried.requests)
+
+
+def _splits(outcome: Outcome) -> bool:
+    if isinstance(outcome, Configuration):
+        return outcome.per_route and outcome.route is None
+    return isinstance(outcome, Reject)

@@ -20,11 +20,14 @@ from ..errors import StoreUnavailable
 from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
-from ..store.circuit import CREDENTIALS, NOTHING, SUCCESS, Circuit, Kind
+from ..store.circuit import CONFIGURATION, NOTHING, REJECTED, SUCCESS, Circuit
 from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
+from ..store.routes import Routes
 from . import policy
 from .bisect import Item, Round
+from .fingerprint import settings_fingerprint
+from .pauses import Pauses, log_opened
 from .sender import Sender
 from .transport import Transport
 
@@ -97,6 +100,13 @@ class Deliverer:
             self.parallel = 1
         else:
             self.parallel = provider.max_connections if provider.batch_size > 1 else 2
+        self.pauses = Pauses(
+            provider,
+            Routes(queue.client, queue.scripts, queue.keys),
+            circuit,
+            report=report,
+            clock=clock,
+        )
         self.rounds = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"tw-{provider.name}")
         self.redact = Redactor(provider.secrets)
         self.sender = Sender(
@@ -131,6 +141,11 @@ class Deliverer:
             report.busy = True
             return report
         index, slot = taken
+        try:
+            self.pauses.start()
+        except BaseException:
+            slot.release()
+            raise
         if index + 1 >= self.delivery.max_runs:
             recruit = None  # the last slot: nobody to recruit
         try:
@@ -181,7 +196,7 @@ class Deliverer:
             healthy, started, cpu = True, time.monotonic(), time.process_time()
             quickest: list[float] = []
             for settled, health, fastest in self.rounds.map(send, batches):
-                healthy = healthy and health.kind in (SUCCESS, NOTHING)
+                healthy = healthy and health.kind in (SUCCESS, NOTHING, REJECTED)
                 if settled is not None:
                     report.count(settled)
                 if fastest is not None:
@@ -231,16 +246,17 @@ class Deliverer:
             now=self.clock(),
             delivery=self.delivery,
         )
-        sent = self._send(batch, screened.live, slot, probe) if screened.live else Round()
+        live, parked = self.pauses.set_aside(screened.live)
+        sent = self._send(batch, live, slot, probe) if live else Round()
         fastest = min((seconds for _, seconds in sent.timings), default=None)
         health = policy.round_health(
             [o for _, o in sent.results], requests=sent.requests, delivery=self.delivery
         )
         # A success is written by settle.lua with the batch (settlement.closes_circuit).
         succeeded = health.kind == SUCCESS and not sent.lease_lost
-        open_until = 0.0
+        open_until, storm = 0.0, False
         if not (succeeded or sent.lease_lost):
-            open_until = self._record(health, probe=probe)
+            open_until, storm = self._record(health, probe=probe)
         settlement = policy.settle_round(
             sent.results,
             attempts=batch.attempts,
@@ -248,7 +264,11 @@ class Deliverer:
             delivery=self.delivery,
             redact=self.redact,
             rand=self.rand,
+            storm=storm,
         )
+        for route, raws in parked.items():
+            settlement.parked.setdefault(route, []).extend(raws)
+        self.pauses.record(settlement, sent.results)
         settlement.dead[:0] = screened.dead
         settlement.requests = sent.requests
         settlement.timings = sent.timings
@@ -323,20 +343,31 @@ class Deliverer:
         for kind, reasons in by_kind.items():
             self.report(kind, self.provider.name, reasons[0], len(reasons))
 
-    def _record(self, health: policy.Health, *, probe: bool) -> float:
+    def _record(self, health: policy.Health, *, probe: bool) -> tuple[float, bool]:
         """Tell the circuit what the round said; returns when the provider may be tried again
-        (Redis time). A probe that sent nothing gives its slot back."""
+        (Redis time), and whether the round's rejects made it a storm that paused the
+        provider. A probe that sent nothing gives its slot back."""
         if health.kind == NOTHING:
             if probe:
                 self.circuit.release_probe()
-            return 0.0
+            return 0.0, False
         reason = self.redact(health.reason)
+        fingerprint = ""
+        if health.kind == CONFIGURATION:
+            fingerprint = settings_fingerprint(self.provider.settings)
         change = self.circuit.record(
-            health.kind, wait=health.wait, reason=reason, failures=health.failures
+            health.kind,
+            wait=health.wait,
+            reason=reason,
+            failures=health.failures,
+            setting=health.setting,
+            fingerprint=fingerprint,
         )
         if change.opened:
-            self._log_opened(health.kind, reason, change.open_until - change.now)
-        return change.open_until
+            log_opened(
+                self.provider.name, self.report, health, reason, change.open_until - change.now
+            )
+        return change.open_until, change.opened and health.kind == REJECTED
 
     def _send(self, batch: Batch, items: list[Item], slot: RunSlot, probe: bool) -> Round:
         """The batch's events sent; ``keep_alive`` is what one renewal does (the batch's lease
@@ -348,22 +379,3 @@ class Deliverer:
             return held
 
         return self.sender.send(items, keep_alive=keep_alive, probe=probe, since=batch.claimed_at)
-
-    def _log_opened(self, kind: Kind, reason: str, pause: float) -> None:
-        if kind == CREDENTIALS:
-            if self.report is not None:
-                self.report("credentials", self.provider.name, self.redact(reason), 1)
-            log.error(
-                "%s: credentials refused, provider paused for %.0fs, events kept: %s",
-                self.provider.name,
-                pause,
-                self.redact(reason),
-                extra={"sentry_reported": self.report is not None},
-            )
-        else:
-            log.warning(
-                "%s: circuit opened for %.0fs after failures: %s",
-                self.provider.name,
-                pause,
-                self.redact(reason),
-            )

@@ -13,9 +13,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..events import Event, event_id_of
-from ..outcomes import Credentials, Delivered, MappingFailed, Outcome, Reject, Retry
+from ..outcomes import (
+    Configuration,
+    Credentials,
+    Delivered,
+    MappingFailed,
+    Outcome,
+    Reject,
+    Retry,
+)
 from ..settings import DeliverySettings
-from ..store.circuit import CREDENTIALS, FAILURE, NOTHING, SUCCESS, THROTTLE, Heard
+from ..store.circuit import (
+    CONFIGURATION,
+    CREDENTIALS,
+    FAILURE,
+    NOTHING,
+    REJECTED,
+    SUCCESS,
+    THROTTLE,
+    Heard,
+)
 from ..store.queue import DeadEvent, Settlement
 from .backoff import compute_backoff
 
@@ -42,6 +59,8 @@ class Health:
     reason: str = ""
     #: How many failures the round counts as (one per request sent).
     failures: int = 0
+    #: The setting a configuration answer names.
+    setting: str = ""
 
 
 def screen(
@@ -112,13 +131,19 @@ def round_health(
 ) -> Health:
     """One circuit record per round. A round that sent nothing says nothing about the provider
     (it must neither close an open circuit nor reset its cooldown); a failed round counts as
-    many failures as it sent requests."""
+    many failures as it sent requests. A route's configuration answer says nothing about the
+    provider (its route is paused apart); a round whose every event was rejected for one
+    reason is REJECTED, which counts towards a reject storm."""
     outcomes = [o for o in outcomes if not (isinstance(o, Retry) and not o.sent)]
     if requests == 0:
         return Health(NOTHING)
     creds = [o for o in outcomes if isinstance(o, Credentials)]
     if creds:
         return Health(CREDENTIALS, reason=creds[0].reason)
+    config = [o for o in outcomes if isinstance(o, Configuration) and o.route is None]
+    if config:
+        return Health(CONFIGURATION, reason=config[0].reason, setting=config[0].setting)
+    outcomes = [o for o in outcomes if not isinstance(o, Configuration)]
     throttles = [o for o in outcomes if isinstance(o, Retry) and o.throttled]
     if throttles:
         # At least one cooldown: "Retry-After: 0" must not turn into a tight loop.
@@ -128,6 +153,9 @@ def round_health(
     if failures and not any(isinstance(o, Delivered) for o in outcomes):
         wait = bounded_wait(_asked(failures), delivery)
         return Health(FAILURE, wait, failures[0].reason, requests)
+    rejects = {o.reason for o in outcomes if type(o) is Reject}
+    if outcomes and len(rejects) == 1 and all(type(o) is Reject for o in outcomes):
+        return Health(REJECTED, reason=rejects.pop())
     return Health(SUCCESS)
 
 
@@ -139,10 +167,13 @@ def settle_round(
     delivery: DeliverySettings,
     redact: Redact,
     rand: random.Random,
+    storm: bool = False,
 ) -> Settlement:
     """Where each sent event goes. Retried events go back together as one batch, due after a
     backoff (or the provider's own wait), never before the circuit reopens (``open_until``,
-    Redis time); a throttled round, or events never sent, use up no attempt."""
+    Redis time); a throttled round, events never sent, or events kept by a pause (our
+    settings, a reject ``storm`` that paused the provider) use up no attempt. Events of a
+    paused route are parked by route."""
     settlement = Settlement()
     retry: list[tuple[str, Outcome]] = []
     for raw, outcome in results:
@@ -151,7 +182,9 @@ def settle_round(
             delivered_id = event_id_of(raw)
             if delivered_id is not None:
                 settlement.delivered_ids.append(delivered_id)
-        elif isinstance(outcome, Reject):
+        elif isinstance(outcome, Configuration) and outcome.route is not None:
+            settlement.parked.setdefault(outcome.route, []).append(raw)
+        elif isinstance(outcome, Reject) and not (storm and type(outcome) is Reject):
             kind = "mapping" if isinstance(outcome, MappingFailed) else "rejected"
             reason, excerpt = redact(outcome.reason), redact(outcome.excerpt)
             settlement.dead.append(DeadEvent(raw, reason, kind, outcome.status, excerpt))

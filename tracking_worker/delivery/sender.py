@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 
-from ..outcomes import Credentials, Delivered, MappingFailed, Outcome, Retry
+from ..outcomes import Configuration, Credentials, Delivered, MappingFailed, Outcome, Retry
 from ..providers.base import HttpRequest, HttpResponse, Provider
 from ..redact import Redactor
 from ..store.metrics import status_class
@@ -29,9 +29,10 @@ log = logging.getLogger("tracking_worker.sender")
 class Stop:
     """Shared by the chunks of one round: whether the provider lets the next request go out.
 
-    Not after a refused key, a rate limit, or ``threshold`` failures in a row (those chunks
-    are retried); not beyond the round's request ``budget`` (a half-open probe is exactly one
-    request). Whether the batch's lease allows it is the Lease's to say.
+    Not after a refused key, a wrong setting, a rate limit, or ``threshold`` failures in a
+    row (those chunks are retried); not for an event name whose route a configuration answer
+    paused (its events are parked); not beyond the round's request ``budget`` (a half-open
+    probe is exactly one request). Whether the batch's lease allows it is the Lease's to say.
     """
 
     def __init__(self, threshold: int, *, budget: int | None = None) -> None:
@@ -40,10 +41,14 @@ class Stop:
         self.failures = 0
         self.outcome: Outcome | None = None
         self.budget = budget
+        self.routes: dict[str, Configuration] = {}
 
     def note(self, outcome: Outcome) -> None:
         with self.lock:
-            if isinstance(outcome, Credentials) or (
+            if isinstance(outcome, Configuration) and outcome.per_route:
+                if outcome.route is not None:  # else: unnamed yet, the chunk is split
+                    self.routes.setdefault(outcome.route, outcome)
+            elif isinstance(outcome, Credentials | Configuration) or (
                 isinstance(outcome, Retry) and outcome.throttled
             ):
                 self.outcome = self.outcome or outcome
@@ -57,12 +62,14 @@ class Stop:
             else:
                 self.failures = 0
 
-    def unsent(self) -> Outcome | None:
-        """The outcome for a chunk that is not sent, or None to send it (one request of the
-        budget is taken)."""
+    def unsent(self, names: set[str] | None = None) -> Outcome | None:
+        """The outcome for a chunk (of events with these ``names``) that is not sent, or
+        None to send it (one request of the budget is taken)."""
         with self.lock:
             if self.outcome is not None:
                 return self.outcome
+            if names is not None and len(names) == 1 and next(iter(names)) in self.routes:
+                return self.routes[next(iter(names))]
             if self.budget is not None:
                 if self.budget <= 0:
                     return Retry("not sent: a half-open probe is one request", sent=False)
@@ -192,7 +199,8 @@ class Sender:
         """One request for the chunk, unless the lease or the round stops it; a mapping that
         raises on one event is that event's poison, on several a reason to split them."""
         lease.renew_if_due()
-        skipped = self._stopped() or lease.unsent() or stop.unsent()
+        names = {event.name for _, event in chunk}
+        skipped = self._stopped() or lease.unsent() or stop.unsent(names)
         if skipped is not None:
             return Attempt(skipped, 0)
         try:
@@ -201,6 +209,8 @@ class Sender:
             reason = self.redact(f"mapping failed: {type(exc).__name__}: {exc}")
             return Attempt(MappingFailed(reason), 0)
         outcome = self._exchange(request, chunk, timings)
+        if isinstance(outcome, Configuration) and outcome.per_route and len(names) == 1:
+            outcome = dataclasses.replace(outcome, route=names.pop())
         stop.note(outcome)
         return Attempt(outcome, 1)
 

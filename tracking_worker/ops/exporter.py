@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -31,7 +31,7 @@ from prometheus_client.utils import floatToGoString
 from ..errors import StoreError
 from ..settings import Settings
 from ..store.metrics import BUCKETS, STATUS_CLASSES
-from ..store.status import OUTCOMES, Snapshot, collect
+from ..store.status import OUTCOMES, ProviderStatus, Snapshot, collect
 
 log = logging.getLogger("tracking_worker.metrics")
 
@@ -110,6 +110,7 @@ def families(snapshot: Snapshot, settings: Settings) -> Iterator[Metric]:
         until.add_metric([provider], status.circuit_until or 0.0)
     yield circuit
     yield until
+    yield from _paused(rows)
     events = CounterMetricFamily(
         P + "events", "Events per final or intermediate outcome.", labels=["provider", "outcome"]
     )
@@ -220,3 +221,26 @@ def serve(settings: Settings, host: str, port: int, ready: Any = print) -> None:
         server.shutdown()
         thread.join(5)
         client.close()
+
+
+def _paused(rows: Mapping[str, ProviderStatus]) -> Iterator[Metric]:
+    """What a configuration answer paused, with the setting and the provider's words."""
+    setting = GaugeMetricFamily(
+        P + "circuit_paused_setting",
+        "1 while the provider is paused by a setting it says is wrong, or a reject storm, "
+        "until circuit reset or a worker started with changed settings.",
+        labels=["provider", "setting", "reason"],
+    )
+    routes = GaugeMetricFamily(
+        P + "paused_route",
+        "1 per event name paused by a per-name setting the provider says is wrong; its events "
+        "are kept (parked) until circuit reset or a worker started with a changed setting.",
+        labels=["provider", "route", "setting", "reason"],
+    )
+    for provider, status in rows.items():
+        if status.circuit_setting:
+            setting.add_metric([provider, status.circuit_setting, status.circuit_reason[:200]], 1)
+        for route, (name, reason) in status.paused_routes.items():
+            routes.add_metric([provider, route, name, reason[:200]], 1)
+    yield setting
+    yield routes

@@ -7,12 +7,10 @@ drain step costs one file however large the spool has grown. Only when ``enqueue
 is the rest of that one file written back, as a new file. A drainer holds a ``flock`` on the file
 it claims from before the rename until the file is gone: a claimed file whose lock is free was
 left by a crashed drainer (pids would not tell, they are reused after a restart) and the next
-drain takes it over. At most one file's events may be enqueued twice then, none lost. A line
-without an event (cut short by a crash, not JSON, NaN, wrong shape...) goes to quarantine, with
-where it was and why; the good lines around it go on.
-
-Names: ``spool-<pid>-<seq>.jsonl``, once claimed ``spool-<pid>-<seq>.<random>-<pid>.draining``,
-and ``quarantine/quarantine.jsonl``.
+drain takes it over; every drain looks each event up in Redis (enqueue.lua's ``check``), so
+none is enqueued twice within the idempotency window, none lost. A line without an event (cut
+short, not JSON, NaN, wrong shape...) goes to quarantine with where it was and why. Names:
+``spool-<pid>-<seq>.jsonl``, claimed ``....<random>-<pid>.draining``, ``quarantine/*.jsonl``.
 """
 
 from __future__ import annotations
@@ -288,8 +286,7 @@ def _parse(line: bytes) -> Normalized:
         raise _BadLine("providers is not a list of strings")
     if not isinstance(caller_id, bool):
         raise _BadLine("caller_id is not true or false")
-    batch = data.get("batch", "")
-    if not isinstance(batch, str):
+    if not isinstance(batch := data.get("batch", ""), str):
         raise _BadLine("batch is not a string")
     return Normalized(_event(data["event"]), tuple(providers), caller_id, batch=batch)
 
@@ -382,8 +379,7 @@ def _count_lines(path: Path) -> int:
 def _line(item: Normalized) -> bytes:
     event = json.loads(item.event.to_json())
     data = {"event": event, "providers": list(item.providers), "caller_id": item.caller_id}
-    if item.batch:
-        data["batch"] = item.batch
+    data.update({"batch": item.batch} if item.batch else {})
     return json.dumps(data, separators=(",", ":")).encode()
 
 

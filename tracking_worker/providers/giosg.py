@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..money import ISO_CODES, TELEGRAM_STARS, decimal_text
-from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..outcomes import Configuration, Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked
 from .base import (
     HttpRequest,
@@ -90,6 +90,16 @@ class Giosg(Provider):
             body,
         )
 
+    # Classification (seed 003 and PROVIDERS.md):
+    # | answer                                     | outcome                                  |
+    # |--------------------------------------------|------------------------------------------|
+    # | 2xx                                        | Delivered                                |
+    # | 429 / 408 / 5xx / network error            | Retry (429 throttles)                    |
+    # | 401 invalid token, 403 no access           | Credentials: provider paused             |
+    # | 404 goal not found (the goal in the URL)   | Configuration(goals), per route          |
+    # | 404 no connected rooms for the session     | Configuration(rooms): provider paused    |
+    # | 404 no session for visitor_identity        | Reject                                   |
+    # | other 4xx (missing or bad attributes)      | Reject                                   |
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
         if common is not None:
@@ -101,17 +111,20 @@ class Giosg(Provider):
         if status in (401, 403):
             return Credentials(f"giosg refused the token or access ({status}): {reason}", status)
         if status == 404:
-            return Reject(_not_found(reason), status, response.excerpt)
+            return _not_found(reason, response)
         if 400 <= status < 500:
             return Reject(f"giosg: {reason}", status, response.excerpt)
         return Retry(f"unexpected answer {status}: {response.excerpt[:200]}", status)
 
 
-def _not_found(reason: str) -> str:
-    """Name which 404 it is; a bare "Not found." comes from the goal in the URL."""
-    if any(word in reason.lower() for word in _SESSION_WORDS):
-        return f"{NO_VISITOR_SESSION}: {reason}"
-    return f"{GOAL_NOT_FOUND}: {reason}"
+def _not_found(reason: str, response: HttpResponse) -> Outcome:
+    """Which 404 it is; a bare "Not found." comes from the goal in the URL."""
+    folded = reason.lower()
+    if "room" in folded:
+        return Configuration(f"giosg: {reason}", "rooms", response.status)
+    if any(word in folded for word in _SESSION_WORDS):
+        return Reject(f"{NO_VISITOR_SESSION}: {reason}", response.status, response.excerpt)
+    return Configuration(f"{GOAL_NOT_FOUND}: {reason}", "goals", response.status, per_route=True)
 
 
 def _reason(response: HttpResponse) -> str:

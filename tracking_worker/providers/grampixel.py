@@ -15,7 +15,7 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..money import ISO_CODES
-from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..outcomes import Configuration, Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked, setting
 from .base import (
     HttpRequest,
@@ -104,6 +104,15 @@ class GramPixel(Provider):
     def _event_name(self, event: Event) -> str:
         return self.events.get(event.name, event.name)
 
+    # Classification (seed 002 documents success only; the rest is PROVIDERS.md's):
+    # | answer                                 | outcome                                      |
+    # |----------------------------------------|----------------------------------------------|
+    # | 2xx {"ok": true, ...}                  | Delivered                                    |
+    # | 429 / 408 / 5xx / network error        | Retry (429 throttles)                        |
+    # | 401, 403                               | Credentials: provider paused                 |
+    # | 404                                    | Configuration(base_url/path): provider paused|
+    # | other 4xx, or ok:false                 | Reject                                       |
+    # | anything else (a proxy's page)         | Retry, bounded by max_attempts               |
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
         if common is not None:
@@ -117,6 +126,12 @@ class GramPixel(Provider):
             )
         if 200 <= status < 300 and ok is True:
             return Delivered()
+        if status == 404:
+            return Configuration(
+                f"GramPixel: no such endpoint (404), check base_url and path: {_message(response)}",
+                "base_url/path",
+                status,
+            )
         if 400 <= status < 500 or ok is False:
             return Reject(f"GramPixel: {_message(response)}", status, response.excerpt)
         # Neither success nor refusal (e.g. a proxy page): retried within bounded attempts.

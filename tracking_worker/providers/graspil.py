@@ -15,7 +15,7 @@ from marshmallow import fields
 
 from ..events import Event
 from ..money import ALL_CODES
-from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..outcomes import Configuration, Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked
 from .base import (
     HttpRequest,
@@ -84,6 +84,16 @@ class Graspil(Provider):
             item["unit"] = event.currency
         return item
 
+    # Classification (seed 000 and PROVIDERS.md; statuses of errors are undocumented):
+    # | answer                                         | outcome                              |
+    # |------------------------------------------------|--------------------------------------|
+    # | 2xx {"ok": true}                               | Delivered                            |
+    # | 429 / 408 / 5xx / network error                | Retry (429 throttles)                |
+    # | 401, 403, ok:false naming the key              | Credentials: provider paused         |
+    # | ok:false naming target_id ("Unknown target_id")| Configuration(targets), per route:   |
+    # |                                                | that event name's goal id is wrong   |
+    # | other ok:false                                 | Reject (a batch is split first)      |
+    # | anything else                                  | Retry, bounded by max_attempts       |
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
         if common is not None:
@@ -104,6 +114,8 @@ class Graspil(Provider):
         message = _error_text(error)
         if isinstance(error, dict) and _KEY_FIELDS & {str(k).lower() for k in error}:
             return Credentials(f"Graspil refused the API key: {message}", response.status)
+        if isinstance(error, dict) and "target_id" in {str(k).lower() for k in error}:
+            return Configuration(f"Graspil: {message}", "targets", response.status, per_route=True)
         return Reject(f"Graspil: {message}", response.status, response.excerpt)
 
 

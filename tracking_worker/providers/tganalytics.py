@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from ..events import Event
-from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..outcomes import Configuration, Credentials, Delivered, Outcome, Reject, Retry
 from ..sections import checked, setting
 from . import typed
 from .base import (
@@ -174,6 +174,18 @@ class TgAnalytics(Provider):
             item["custom_data"] = custom
         return item
 
+    # Classification (seed 001 and PROVIDERS.md: several answers share 400, so the message too):
+    # | status | message                                        | outcome                        |
+    # |--------|------------------------------------------------|--------------------------------|
+    # | 2xx    | Success record.                                | Delivered                      |
+    # | 429, 408, 5xx, network error                            | Retry (429 throttles)          |
+    # | 400    | Failed to record                               | Retry                          |
+    # | 400    | Invalid app_name is specified.                 | Configuration(app_name)        |
+    # | 403    | The domain name does not match.                | Configuration(app_domain)      |
+    # | 400    | token not specified / Token is invalid.        | Credentials                    |
+    # | 401, 403 (other)                                        | Credentials                    |
+    # | 404    | (no such endpoint)                             | Configuration(base_url)        |
+    # | 400    | anything else (VALIDATION_MISMATCH_REPORT)     | Reject (a batch is split first)|
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
         if common is not None:
@@ -185,8 +197,16 @@ class TgAnalytics(Provider):
         folded = message.lower()
         if status == 400 and folded.startswith("failed to record"):
             return Retry(f"TG Analytics could not record (400): {message}", status)
+        if "app_name" in folded:
+            return Configuration(f"TG Analytics: {message}", "app_name", status)
+        if "domain name" in folded:
+            return Configuration(f"TG Analytics: {message}", "app_domain", status)
         if status in (401, 403) or any(word in folded for word in _CONFIG_WORDS):
             return Credentials(f"TG Analytics refused token, app_name or domain: {message}", status)
+        if status == 404:
+            return Configuration(
+                f"TG Analytics: no such endpoint (404): {message}", "base_url", 404
+            )
         if 400 <= status < 500:
             return Reject(f"TG Analytics: {message}", status, response.excerpt)
         return Retry(f"unexpected answer {status}: {response.excerpt[:200]}", status)

@@ -15,7 +15,7 @@ from .lua_scripts import Scripts
 #: The breaker's state as the circuit_*.lua scripts store it (``half``: a probe decides).
 State = Literal["closed", "open", "half"]
 #: What a round that sent requests tells the breaker (circuit_record.lua's ARGV[1]).
-Kind = Literal["success", "failure", "throttle", "credentials"]
+Kind = Literal["success", "failure", "throttle", "credentials", "configuration", "rejected"]
 #: What a round says: a kind to record, or ``nothing`` for a round that sent no request (it
 #: says nothing about the provider).
 Heard = Kind | Literal["nothing"]
@@ -24,6 +24,10 @@ SUCCESS: Final = "success"
 FAILURE: Final = "failure"
 THROTTLE: Final = "throttle"
 CREDENTIALS: Final = "credentials"
+#: Our settings are wrong: open until a reset or a worker started with changed settings.
+CONFIGURATION: Final = "configuration"
+#: Every event of the round rejected for one reason: counted towards a reject storm.
+REJECTED: Final = "rejected"
 NOTHING: Final = "nothing"
 
 _STATES: Mapping[str, State] = {state: state for state in get_args(State)}
@@ -72,7 +76,14 @@ class Circuit:
         return Verdict(bool(int(allowed)), float(wait), as_state(state))
 
     def record(
-        self, kind: Kind, *, wait: float = 0.0, reason: str = "", failures: int = 1
+        self,
+        kind: Kind,
+        *,
+        wait: float = 0.0,
+        reason: str = "",
+        failures: int = 1,
+        setting: str = "",
+        fingerprint: str = "",
     ) -> Change:
         d = self.delivery
         call = codec.CircuitRecord(
@@ -84,6 +95,9 @@ class Circuit:
             wait=wait,
             reason=reason[:500],
             failed_requests=failures,
+            setting=setting,
+            fingerprint=fingerprint,
+            storm_batches=d.storm_batches,
         )
         state, open_until, opened, now = self.scripts.call(self.client, call, self.keys)
         return Change(as_state(state), float(open_until), bool(int(opened)), float(now))
@@ -92,10 +106,13 @@ class Circuit:
         """A probe that found nothing to send gives its slot back at once."""
         return bool(int(self.scripts.call(self.client, codec.CircuitRelease(), self.keys)))
 
-    def reset(self) -> int:
+    def reset(self, *, changed_from: str = "") -> int:
         """Close the circuit now (an operator fixed the key, or a provider's pause was wrong);
-        the retry batches waiting for it are due at once. Returns how many."""
-        return int(self.scripts.call(self.client, codec.CircuitReset(), self.keys))
+        the retry batches waiting for it are due at once. Returns how many, or -1 when
+        nothing was closed: with ``changed_from`` (the provider's settings' fingerprint) only
+        a configuration pause recorded with other settings is closed."""
+        call = codec.CircuitReset(changed_from=changed_from)
+        return int(self.scripts.call(self.client, call, self.keys))
 
     def state(self) -> dict[str, str]:
         with converted("reading the circuit"):

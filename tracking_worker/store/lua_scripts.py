@@ -29,6 +29,7 @@ NAMES = (
     "replay",
     "circuit_allow",
     "circuit_record",
+    "route_resume",
     "circuit_reset",
     "circuit_release",
     "rate_take",

@@ -83,6 +83,10 @@ class Settlement:
     #: The batch's round succeeded, which closes the provider's circuit (circuit_record's
     #: success, written by the same script: one round trip per batch instead of two).
     closes_circuit: bool = False
+    #: Events set aside, by paused route (event name), and each route's pause record (JSON,
+    #: written unless the route has one already).
+    parked: dict[str, list[str]] = field(default_factory=dict)
+    pauses: dict[str, str] = field(default_factory=dict)
 
 
 class ProviderQueue:
@@ -161,6 +165,8 @@ class ProviderQueue:
             dead_max=self.dead_max,
             delivered_ids=json.dumps(result.delivered_ids),
             closes_circuit=result.closes_circuit,
+            parked_prefix=self.keys.parked_prefix,
+            parked=_parked(result),
             histogram=tuple(histogram_fields(result.timings)),
             dead=tuple(
                 codec.DeadEntry(
@@ -290,3 +296,15 @@ class RunSlot:
     def _run(self, action: str) -> bool:
         args = codec.RunSlot(action=action, token=self.token, milliseconds=self.milliseconds)
         return bool(int(self.scripts.run(self.client, args.SCRIPT, [self.key], args.args())))
+
+
+def _parked(result: Settlement) -> str:
+    """settle.lua's ``parked``: each route's record and events, "" when none."""
+    if not result.parked:
+        return ""
+    return json.dumps(
+        {
+            route: {"record": result.pauses.get(route, "{}"), "events": events}
+            for route, events in result.parked.items()
+        }
+    )

@@ -19,6 +19,7 @@ from ..settings import Settings
 from .circuit import as_state
 from .connection import as_text, converted
 from .metrics import Latency, counter
+from .routes import RoutePause
 
 #: Events in leased batches: a handful of leases at most (one run per provider at a time,
 #: plus leases waiting to be reaped), so this read stays O(1) in the backlog. Returns the
@@ -68,6 +69,10 @@ class ProviderStatus:
     #: Redis time the pause ends, when open (or throttled); None otherwise.
     circuit_until: float | None = None
     circuit_reason: str = ""
+    #: The setting a configuration pause names ("reject storm" for a storm), "" otherwise.
+    circuit_setting: str = ""
+    #: Paused routes: event name -> (setting, the provider's words).
+    paused_routes: dict[str, tuple[str, str]] = field(default_factory=dict)
     latency: Latency = field(default_factory=Latency)
     #: Values in Redis that hold no number where one belongs (a counter, a histogram field, a
     #: time): each read as absent, counted here, so one bad field never fails a whole read.
@@ -112,12 +117,13 @@ def collect(settings: Settings, client: redis.Redis) -> Snapshot:
             pipe.hgetall(k.circuit)
             pipe.hgetall(k.latency)
             pipe.eval(_IN_FLIGHT, 1, k.leases, k.batch_prefix)
+            pipe.hgetall(k.routes)
         answers = pipe.execute()
     seconds, micros = cast(tuple[int, int], answers[0])
     now = seconds + micros / 1_000_000
     tick = _time(answers[1])
     providers: dict[str, ProviderStatus] = {}
-    per = 7
+    per = 8
     for i, name in enumerate(keyset):
         part = answers[2 + i * per : 2 + (i + 1) * per]
         providers[name] = _provider(now, *part)
@@ -133,6 +139,7 @@ def _provider(
     circuit: Mapping[Any, Any],
     latency: Mapping[Any, Any],
     in_flight: Any,
+    routes: Mapping[Any, Any],
 ) -> ProviderStatus:
     read = {as_text(k): counter(v) for k, v in stats.items()}
     counters = {name: n for name, n in read.items() if n is not None}
@@ -171,6 +178,8 @@ def _provider(
         circuit=state,
         circuit_until=until,
         circuit_reason=breaker.get("reason", "") if state != "closed" else "",
+        circuit_setting=breaker.get("setting", "") if state != "closed" else "",
+        paused_routes=_routes(routes),
         latency=histogram,
         unreadable=unreadable,
     )
@@ -212,3 +221,8 @@ def _float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _routes(raw: Mapping[Any, Any]) -> dict[str, tuple[str, str]]:
+    paused = {as_text(k): RoutePause.from_json(v) for k, v in raw.items()}
+    return {name: (p.setting, p.reason) for name, p in sorted(paused.items())}

@@ -34,6 +34,8 @@ KINDS = {
     "mapping": "events the provider mapping failed on",
     "malformed": "malformed events in the queue",
     "credentials": "credentials refused",
+    "configuration": "a setting the provider says is wrong (paused, events kept)",
+    "storm": "every event rejected for one reason (provider paused, events kept)",
 }
 
 

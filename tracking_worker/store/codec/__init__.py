@@ -37,6 +37,7 @@ from .control import (
     CircuitReset,
     Due,
     RateTake,
+    RouteResume,
     RunSlot,
 )
 from .layout import Arg, Layout, _fixed
@@ -65,6 +66,7 @@ __all__ = [
     "Reap",
     "Renew",
     "Replay",
+    "RouteResume",
     "RunSlot",
     "Settle",
     "batch_events",

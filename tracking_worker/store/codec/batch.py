@@ -149,7 +149,7 @@ class Settle(Layout):
     """Record the outcome of every event of a claimed batch in one step."""
 
     SCRIPT = "settle"
-    KEYS = ("batch", "leases", "retry", "dead", "stats", "latency", "circuit")
+    KEYS = ("batch", "leases", "retry", "dead", "stats", "latency", "circuit", "routes")
     TAIL = ("histogram", "dead")
     COUNTS = ("histogram_len",)
     batch_id: str
@@ -171,6 +171,11 @@ class Settle(Layout):
     #: The delivered events' ids, a JSON array.
     delivered_ids: str
     closes_circuit: bool
+    #: The parked lists' key prefix (``Keys.parked_prefix``).
+    parked_prefix: str = ""
+    #: Events set aside because their route is paused, a JSON object: event name ->
+    #: {"record": the route's pause record, "events": [...]}; "" when none.
+    parked: str = ""
     #: Latency histogram increments: field and amount pairs, flat (``metrics.histogram_fields``).
     histogram: tuple[str | int, ...] = ()
     dead: tuple[DeadEntry, ...] = ()

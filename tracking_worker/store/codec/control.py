@@ -3,10 +3,13 @@ the due check."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ...keys import Keys
-from .layout import Layout
+from ..connection import as_text
+from .layout import Arg, Layout
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,44 @@ class CircuitRecord(Layout):
     wait: float
     reason: str
     failed_requests: int
+    #: A configuration pause: the setting named, and the provider's settings' fingerprint
+    #: (a worker started with other settings closes the circuit).
+    setting: str = ""
+    fingerprint: str = ""
+    #: A reject storm's batches: this many in a row with the same reject reason open it.
+    storm_batches: int = 0
 
 
 @dataclass(frozen=True)
 class CircuitReset(Layout):
     SCRIPT = "circuit_reset"
     KEYS = ("circuit", "retry")
+    #: "" resets whatever holds the circuit; a fingerprint resets only a configuration pause
+    #: recorded with other settings (a worker started with changed settings).
+    changed_from: str = ""
+
+
+@dataclass(frozen=True)
+class RouteResume(Layout):
+    """Paused routes back to delivery: their parked events to the head of pending."""
+
+    SCRIPT = "route_resume"
+    KEYS = ("routes", "pending", "since")
+    TAIL = ("routes",)
+    parked_prefix: str
+    #: (route, fingerprint) pairs: a route resumes when its stored fingerprint differs from
+    #: the one given ("" resumes it whatever it holds).
+    routes: tuple[tuple[str, str], ...] = ()
+
+    def tail(self) -> list[Arg]:
+        return [part for pair in self.routes for part in pair]
+
+    @classmethod
+    def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
+        if len(tail) % 2:
+            raise ValueError(f"{cls.SCRIPT}: routes come in pairs")
+        text = [as_text(a) for a in tail]
+        return {"routes": tuple(zip(text[::2], text[1::2], strict=True))}
 
 
 @dataclass(frozen=True)

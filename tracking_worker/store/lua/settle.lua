@@ -6,6 +6,7 @@
 --       stats    tw:{p}:stats
 --       latency  tw:{p}:latency
 --       circuit  tw:{p}:circuit
+--       routes   tw:{p}:routes (hash: paused event name -> its pause record, JSON)
 -- ARGV: batch_id, token      the batch and its lease token
 --       not_before           the retry is due no earlier (absolute, Redis time: the circuit's
 --                            open_until, 0 for none)
@@ -23,6 +24,10 @@
 --       delivered_ids        delivered event ids (JSON array)
 --       closes_circuit       '1' when every request of the batch succeeded: the circuit closes,
 --                            as circuit_record does for a success (one round trip, not two)
+--       parked_prefix        parked lists' key prefix (tw:{p}:parked:)
+--       parked               events of paused routes, JSON {route: {record, events}}, '' none:
+--                            each route's record is written unless one is there (HSETNX) and
+--                            its events appended to its parked list, in this same step
 --       histogram_len        n, then from FIRST_HISTOGRAM n arguments: latency histogram
 --                            increments, field and amount pairs (see store/metrics.py); a latency
 --                            key of the wrong type is left alone, never an error: a metric must
@@ -38,15 +43,16 @@
 -- nothing changes, the batch will be sent again (at-least-once); the requests were made all
 -- the same, so the circuit and the histogram are written first.
 local batch, leases, retry, dead, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local latency, circuit = KEYS[6], KEYS[7]
+local latency, circuit, routes = KEYS[6], KEYS[7], KEYS[8]
 local batch_id, token, not_before = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local delivered, requests = tonumber(ARGV[4]), ARGV[5]
 local retry_events, retry_count, retry_delay = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local count_attempt, last_error, dead_max = ARGV[9], ARGV[10], ARGV[11]
 local receipts_ttl, receipt_bucket, receipts_prefix = ARGV[12], ARGV[13], ARGV[14]
 local delivered_ids, closes_circuit = ARGV[15], ARGV[16]
-local histogram_len = tonumber(ARGV[17])
-local FIRST_HISTOGRAM = 18
+local parked_prefix, parked = ARGV[17], ARGV[18]
+local histogram_len = tonumber(ARGV[19])
+local FIRST_HISTOGRAM = 20
 local first_dead = FIRST_HISTOGRAM + histogram_len
 if closes_circuit == '1' then redis.call('DEL', circuit) end
 for f = FIRST_HISTOGRAM, first_dead - 1, 2 do
@@ -56,6 +62,14 @@ local held = redis.call('HMGET', batch, 'token', 'attempts')
 if held[1] ~= token then return {-1, 0} end
 redis.call('ZREM', leases, batch_id)
 if delivered > 0 then redis.call('HINCRBY', stats, 'delivered', delivered) end
+if parked ~= '' then
+  for route, set_aside in pairs(cjson.decode(parked)) do
+    redis.call('HSETNX', routes, route, set_aside.record)
+    for _, event in ipairs(set_aside.events) do
+      redis.call('RPUSH', parked_prefix .. route, event)
+    end
+  end
+end
 if tonumber(requests) > 0 then redis.call('HINCRBY', stats, 'requests', requests) end
 local receipt = receipts(receipts_ttl, receipt_bucket, receipts_prefix)
 if receipt.on then
