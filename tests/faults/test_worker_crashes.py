@@ -31,7 +31,7 @@ def produce(system: System, first: int, done: threading.Event) -> None:
     done.set()
 
 
-@pytest.mark.parametrize("round_", [1, 2])
+@pytest.mark.parametrize("round_", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_sigkill_while_events_flow_loses_nothing(
     round_: int, make_system: Callable[..., System], sandbox: SandboxServer
 ) -> None:

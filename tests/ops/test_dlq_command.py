@@ -169,9 +169,10 @@ MANY = 1000
 
 @pytest.fixture
 def refusing(make_system: Callable[..., System], sandbox: SandboxServer) -> System:
-    """Graspil alone, refusing user 107: MANY events tracked, all dead-lettered."""
+    """Graspil alone, refusing user 107: MANY events tracked, all dead-lettered (no reject
+    storm pause: these tests are about the letters such a provider leaves)."""
     sandbox.reject_matching("graspil", "user_id", REFUSED)
-    system = make_system(providers=["graspil"])
+    system = make_system(providers=["graspil"], delivery={"storm_batches": 0})
     system.tracker.track_many([{"name": "purchase", "telegram_id": REFUSED}] * MANY)
     wait_for(lambda: system.settled("graspil", MANY), 60, message=system.log())
     assert system.counts("graspil")["dead_stored"] == MANY

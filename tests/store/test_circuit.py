@@ -17,6 +17,7 @@ from tracking_worker.store import circuit as circuit_module
 from tracking_worker.store.circuit import (
     CREDENTIALS,
     FAILURE,
+    REJECTED,
     SUCCESS,
     THROTTLE,
     Circuit,
@@ -137,3 +138,23 @@ def test_the_typed_states_and_kinds_are_the_strings_the_scripts_use() -> None:
         "closed",
         "closed",
     ]
+
+
+def test_a_reject_storm_pauses_until_a_reset_and_a_new_reason_starts_counting_again(
+    redis_client: redis.Redis,
+) -> None:
+    """The same reject reason on every event of ``storm_batches`` batches in a row pauses the
+    provider (the rest of the backlog stays queued, not dead); another reason between them
+    starts the count over; only a reset resumes."""
+    rules = DeliverySettings(breaker_threshold=3, storm_batches=3, lease_seconds=20)
+    circuit = Circuit(redis_client, Scripts(), Keys("graspil"), rules)
+    for reason in ("field x refused", "field x refused", "field y refused", "field x refused"):
+        assert not circuit.record(REJECTED, reason=reason).opened
+    assert circuit.allow().allowed
+    assert not circuit.record(REJECTED, reason="field x refused").opened
+    assert circuit.record(REJECTED, reason="field x refused").opened  # three in a row
+    assert not circuit.allow().allowed
+    advance(circuit.client, circuit.keys, 3600)  # no cooldown ends a storm
+    assert not circuit.allow().allowed
+    circuit.reset()
+    assert circuit.allow().allowed
