@@ -157,6 +157,7 @@ def start_dev(tmp_path: Path) -> Iterator[Callable[..., Dev]]:
         dev.close()
 
 
+@pytest.mark.slow  # make install-check runs the same demo from the built wheel in make test
 def test_dev_demo_delivers_to_every_provider_and_exits_zero(
     tmp_path: Path, start_dev: Callable[..., Dev]
 ) -> None:

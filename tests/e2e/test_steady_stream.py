@@ -108,12 +108,12 @@ def check(sandbox: SandboxServer, tracked: dict[int, float], name: str, skip: st
 
 
 @pytest.mark.parametrize(
-    "seconds", [pytest.param(20, id="20s"), pytest.param(SECONDS, id="60s", marks=pytest.mark.slow)]
+    "seconds", [pytest.param(12, id="12s"), pytest.param(SECONDS, id="60s", marks=pytest.mark.slow)]
 )
 def test_a_steady_stream_goes_out_in_full_requests_and_promptly(
     make_system: Callable[..., System], sandbox: SandboxServer, seconds: int
 ) -> None:
-    """20 s in the default run; the whole minute with ``make test-slow``."""
+    """12 s in the default run; the whole minute with ``make test-slow``."""
     system, tracked = stream(make_system, sandbox, lambda: None, seconds=seconds)
     check(sandbox, tracked, "steady")
     assert all(system.counts(p)["dead"] == 0 for p in PROVIDERS)
@@ -121,7 +121,7 @@ def test_a_steady_stream_goes_out_in_full_requests_and_promptly(
 
 @pytest.mark.parametrize(
     ("seconds", "start", "spell"),
-    [pytest.param(20, 5, 8, id="20s"), pytest.param(40, 10, 15, id="40s", marks=pytest.mark.slow)],
+    [pytest.param(14, 4, 6, id="14s"), pytest.param(40, 10, 15, id="40s", marks=pytest.mark.slow)],
 )
 def test_a_503_spell_on_one_provider_does_not_delay_the_others(
     make_system: Callable[..., System],
@@ -130,7 +130,7 @@ def test_a_503_spell_on_one_provider_does_not_delay_the_others(
     start: float,
     spell: float,
 ) -> None:
-    """Giosg answers 503 for a while in the middle of the stream: 8 s of 20 in the default
+    """Giosg answers 503 for a while in the middle of the stream: 6 s of 14 in the default
     run, 15 s of 40 with ``make test-slow``."""
 
     def fault() -> None:

@@ -168,7 +168,12 @@ def start(make_system: Callable[..., System], sandbox: SandboxServer) -> System:
 
 
 @pytest.mark.parametrize(
-    "stop", [MAIN, GROUP, GROUP_THEN_KILL], ids=["main", "group", "group-then-kill"]
+    "stop",
+    [
+        pytest.param(MAIN, id="main"),
+        pytest.param(GROUP, id="group", marks=pytest.mark.slow),  # group-then-kill covers it
+        pytest.param(GROUP_THEN_KILL, id="group-then-kill"),
+    ],
 )
 def test_a_stopped_worker_settles_what_it_sent_and_gives_back_the_rest(
     stop: Stop, make_system: Callable[..., System], sandbox: SandboxServer
