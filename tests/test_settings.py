@@ -71,6 +71,11 @@ def test_toml_env_and_configure_in_order(tmp_path: Path) -> None:
         ({"delivery": {"flush_intervall": 1}}, "delivery.flush_intervall"),
         ({"delivery": {"max_attempts": "many"}}, "delivery.max_attempts"),
         ({"delivery": {"flush_interval": 0}}, "delivery.flush_interval"),
+        ({"delivery": {"not_yet_delays": [30, 0]}}, "delivery.not_yet_delays"),
+        ({"delivery": {"not_yet_delays": [30, -1]}}, "delivery.not_yet_delays"),
+        ({"delivery": {"not_yet_delays": [1] * 11}}, "delivery.not_yet_delays"),
+        ({"delivery": {"not_yet_delays": 30}}, "delivery.not_yet_delays"),
+        ({"delivery": {"not_yet_delays": ["soon"]}}, "delivery.not_yet_delays"),
         ({"providers": {"graspil": {"targets": {}}}}, "providers.graspil.api_key"),
         ({"providers": {"graspil": {**GRASPIL, "colour": 1}}}, "providers.graspil.colour"),
         (
@@ -89,6 +94,16 @@ def test_errors_name_the_key(overrides: dict[str, object], named: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(overrides, environ={})
     assert named in str(caught.value)
+
+
+def test_not_yet_delays_default_and_given() -> None:
+    assert load_settings(environ={}).delivery.not_yet_delays == (30.0, 120.0, 300.0, 600.0)
+    given = load_settings({"delivery": {"not_yet_delays": [1, 2.5]}}, environ={})
+    assert given.delivery.not_yet_delays == (1.0, 2.5)
+    assert (
+        load_settings({"delivery": {"not_yet_delays": []}}, environ={}).delivery.not_yet_delays
+        == ()
+    )
 
 
 def row(overrides: dict[str, object], named: str, says: str, case: str, **environ: str) -> object:

@@ -70,8 +70,24 @@ class Configuration:
 
 
 @dataclass(frozen=True)
+class NotYet:
+    """The provider does not know the person *yet* (VibeTrace: the user must exist; giosg: no
+    session for the visitor): often true for seconds or minutes, until the site's tracker
+    creates the user or the visitor id call lands.
+
+    Not a ``Reject``: it is neither split as a batch-level refusal nor dead at once, and says
+    nothing against the provider. The events retry on ``delivery.not_yet_delays`` and are dead
+    with the provider's words once that schedule is used up.
+    """
+
+    reason: str
+    status: int | None = None
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
 class MappingFailed(Reject):
     """The provider's mapping raised on this event: poison data, not the provider's answer."""
 
 
-Outcome = Delivered | Retry | Reject | Credentials | Configuration
+Outcome = Delivered | Retry | Reject | Credentials | Configuration | NotYet

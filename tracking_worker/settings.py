@@ -40,6 +40,8 @@ _COUNT = validate.Range(min=1)
 #: A thousand sends of one event is past any provider's recovery (at the default 300 s cap,
 #: more than three days, beyond ``max_age``): a larger figure is a typo to report.
 MAX_ATTEMPTS = 1000
+#: Ten "not yet" tries are past any user appearing: a longer list is a mistake to report.
+MAX_NOT_YET = 10
 _DIGITS = re.compile(r"[0-9]+")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ON_UNAVAILABLE = ("spool", "raise")
@@ -53,6 +55,18 @@ def _float(**kwargs: Any) -> fields.Float:
 def _int(**kwargs: Any) -> fields.Integer:
     """Strict: a float (``3.0``, ``3.5``) or a bool where a count belongs is a typo to report."""
     return fields.Integer(strict=True, **kwargs)
+
+
+class _Delays(fields.Field[tuple[float, ...]]):
+    """Seconds between tries, each > 0, at most ``MAX_NOT_YET`` of them; kept as a tuple."""
+
+    _list = fields.List(
+        _float(validate=_POSITIVE),
+        validate=validate.Length(max=MAX_NOT_YET, error="At most {max} delays."),
+    )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return tuple(float(item) for item in self._list.deserialize(value))
 
 
 def _redis_url(value: str) -> None:
@@ -140,6 +154,10 @@ class DeliverySettings:
     #: for the same reason pause the provider (until ``circuit reset``) instead of
     #: dead-lettering the backlog; 0 never pauses.
     storm_batches: int = setting(5, _int(validate=validate.Range(min=0)))
+    #: Seconds between tries of an event the provider does not know the person of *yet*
+    #: (VibeTrace's user must exist, giosg's no session for the visitor): five tries over about
+    #: 17 minutes, then dead with the provider's words. Empty: dead at the first such answer.
+    not_yet_delays: tuple[float, ...] = setting((30.0, 120.0, 300.0, 600.0), _Delays())
     max_pending: int = setting(1_000_000, _int(validate=_COUNT))
     dead_max: int = setting(100_000, _int(validate=_COUNT))
     #: How long each event's delivery receipt (``tracking-worker trace``) is kept, give or take

@@ -8,12 +8,14 @@ import random
 import pytest
 
 from tracking_worker.delivery import policy
+from tracking_worker.delivery.backoff import compute_backoff
 from tracking_worker.events import Event
 from tracking_worker.outcomes import (
     Configuration,
     Credentials,
     Delivered,
     MappingFailed,
+    NotYet,
     Outcome,
     Reject,
     Retry,
@@ -79,6 +81,9 @@ def mask(text: str) -> str:
             2,
             policy.Health(CONFIGURATION, reason="no rooms", setting="rooms"),
         ),
+        ([NotYet("no user", 400)], 1, policy.Health(SUCCESS)),  # the provider answers fine
+        ([NotYet("no user", 400)] * 3, 3, policy.Health(SUCCESS)),  # no reject storm either
+        ([Retry("503", 503), NotYet("no user", 400)], 2, policy.Health(SUCCESS)),
         ([MappingFailed("boom")], 0, policy.Health(NOTHING)),  # nothing sent: nothing said
         ([Retry("send failed")], 0, policy.Health(NOTHING)),
         ([], 0, policy.Health(NOTHING)),
@@ -219,3 +224,88 @@ def test_next_width_hides_the_latency_and_no_more(
     width: int, healthy: bool, latency: float | None, cpu: float, expected: int
 ) -> None:
     assert policy.next_width(width, healthy=healthy, latency=latency, cpu=cpu, most=16) == expected
+
+
+NOT_YET = NotYet("VibeTrace: User not found: secret must exist", 400, "body secret")
+#: The default schedule (30, 120, 300, 600 s) under a backoff far longer than any of it.
+SCHEDULE = DeliverySettings(max_attempts=10, backoff_base=1000.0, backoff_cap=5000.0)
+
+
+def settle_not_yet(results: list[tuple[str, Outcome]], attempts: int):  # type: ignore[no-untyped-def]
+    return policy.settle_round(
+        results,
+        attempts=attempts,
+        open_until=0.0,
+        delivery=SCHEDULE,
+        redact=mask,
+        rand=random.Random(7),
+    )
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay"),
+    [(0, 30.0), (1, 120.0), (2, 300.0), (3, 600.0)],
+)
+def test_not_yet_retries_on_its_schedule_not_the_backoff(attempts: int, delay: float) -> None:
+    s = settle_not_yet([("a", NOT_YET), ("b", NOT_YET)], attempts)
+    assert (s.retry, s.dead, s.retry_delay) == (["a", "b"], [], delay)
+    assert s.count_attempt is True  # the next round reads the next delay
+    assert s.last_error.startswith("VibeTrace: User not found")
+
+
+def test_not_yet_after_the_schedule_is_dead_with_the_providers_words() -> None:
+    s = settle_not_yet([("a", NOT_YET)], 4)
+    assert s.retry == []
+    (dead,) = s.dead
+    assert dead.kind == "not_yet" and dead.status == 400
+    assert dead.reason == "VibeTrace: User not found: [redacted] must exist (not yet after 5 tries)"
+    assert "secret" not in dead.excerpt
+
+
+def test_an_empty_schedule_makes_not_yet_dead_at_once() -> None:
+    rules = DeliverySettings(not_yet_delays=())
+    s = policy.settle_round(
+        [("a", NOT_YET)],
+        attempts=0,
+        open_until=0.0,
+        delivery=rules,
+        redact=mask,
+        rand=random.Random(7),
+    )
+    assert [d.reason.endswith("(not yet after 1 try)") for d in s.dead] == [True]
+
+
+def backoff(attempts: int) -> float:
+    return compute_backoff(attempts, base=1000.0, cap=5000.0, rand=random.Random(7))
+
+
+@pytest.mark.parametrize(
+    ("results", "attempts", "retried", "dead", "delay"),
+    [
+        # with a delivery: only the not-yet event waits, its schedule's delay
+        ([("d", Delivered()), ("n", NOT_YET)], 0, ["n"], [], 30.0),
+        # with a counted failure: the shorter of the not-yet delay and the backoff
+        ([("n", NOT_YET), ("f", Retry("503", 503))], 1, ["n", "f"], [], min(120.0, backoff(1))),
+        # with a throttle: never before the provider's own wait
+        (
+            [("n", NOT_YET), ("t", Retry("429", 429, after=200.0, throttled=True))],
+            0,
+            ["n", "t"],
+            [],
+            200.0,
+        ),
+        # past its schedule the not-yet event is dead; the failure still retries on the backoff
+        ([("n", NOT_YET), ("f", Retry("503", 503))], 4, ["f"], ["not_yet"], backoff(4)),
+    ],
+)
+def test_a_mixed_round_of_not_yet_and_other_retries(
+    results: list[tuple[str, Outcome]],
+    attempts: int,
+    retried: list[str],
+    dead: list[str],
+    delay: float,
+) -> None:
+    s = settle_not_yet(results, attempts)
+    assert s.retry == retried
+    assert [d.kind for d in s.dead] == dead
+    assert s.retry_delay == pytest.approx(delay)

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from tests.helpers import wait_for
-from tests.ops.support import ALL, REASONS, REFUSED, cli, finish, start_cli
+from tests.ops.support import ALL, KINDS, REASONS, REFUSED, cli, finish, start_cli
 from tests.system import System
 from tracking_worker.keys import Keys
 from tracking_worker.sandbox import SandboxServer
@@ -50,7 +50,7 @@ def test_list_shows_each_providers_reason_with_emails_masked(dead_system: System
         assert REASONS[entry["provider"]] in entry["reason"], entry
         assert entry["event"]["telegram_id"] == REFUSED and entry["attempts"] == 1
         assert entry["event"]["email"] == "u***@example.test"
-        assert entry["kind"] == "rejected"
+        assert entry["kind"] == KINDS[entry["provider"]]
     table = cli(env, "dlq", "list")
     assert table.returncode == 0
     header, *lines = table.stdout.splitlines()

@@ -18,7 +18,7 @@ from tests.providers.support import (
     load_provider,
 )
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Configuration, Credentials, Delivered, Reject
+from tracking_worker.outcomes import Configuration, Credentials, Delivered, NotYet, Reject
 from tracking_worker.providers import REGISTRY, HttpResponse
 from tracking_worker.providers.giosg import Giosg
 
@@ -117,7 +117,7 @@ CLASSIFY = [
     (answer(404, {"detail": "Goal was not found."}), Configuration, "goal_not_found: Goal was"),
     (
         answer(404, {"detail": "No session found for 'visitor_identity'."}),
-        Reject,
+        NotYet,
         "no_visitor_session: No session found",
     ),
     (
@@ -125,7 +125,7 @@ CLASSIFY = [
         Configuration,
         "There is no connected rooms",
     ),
-    (answer(404, {"detail": "Unknown visitor_identity."}), Reject, "no_visitor_session: Unknown"),
+    (answer(404, {"detail": "Unknown visitor_identity."}), NotYet, "no_visitor_session: Unknown"),
     (answer(404, {"detail": "No connected rooms found."}), Configuration, "No connected rooms"),
     (answer(405, "Method Not Allowed"), Reject, "Method Not Allowed"),
 ]
@@ -145,7 +145,7 @@ def test_classify(response: HttpResponse, kind: type, text: str | None) -> None:
 )
 def test_the_two_404s_get_distinct_named_reasons(detail: str, prefix: str) -> None:
     outcome = provider().classify(answer(404, {"detail": detail}))
-    assert isinstance(outcome, Reject | Configuration)
+    assert isinstance(outcome, NotYet | Configuration)
     assert outcome.reason.startswith(prefix)
 
 

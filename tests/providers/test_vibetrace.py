@@ -18,7 +18,7 @@ from tests.providers.support import (
     load_provider,
 )
 from tracking_worker.events import Event
-from tracking_worker.outcomes import Credentials, Delivered, Reject
+from tracking_worker.outcomes import Credentials, Delivered, NotYet, Reject
 from tracking_worker.providers import REGISTRY, HttpResponse
 from tracking_worker.providers.vibetrace import VibeTrace
 
@@ -149,7 +149,8 @@ NO_EVENT = {
 }
 CLASSIFY = [
     (answer(200, CREATED), Delivered, None),
-    (answer(400, NO_USER), Reject, "User not found: User must exist beforehand"),
+    (answer(400, NO_USER), NotYet, "VibeTrace: User not found: User must exist beforehand"),
+    (answer(400, {"errors": ["user must exist"]}), NotYet, "user must exist"),
     (
         answer(400, NO_EVENT),
         Reject,

@@ -18,6 +18,7 @@ from ..outcomes import (
     Credentials,
     Delivered,
     MappingFailed,
+    NotYet,
     Outcome,
     Reject,
     Retry,
@@ -133,7 +134,9 @@ def round_health(
     (it must neither close an open circuit nor reset its cooldown); a failed round counts as
     many failures as it sent requests. A route's configuration answer says nothing about the
     provider (its route is paused apart); a round whose every event was rejected for one
-    reason is REJECTED, which counts towards a reject storm."""
+    reason is REJECTED, which counts towards a reject storm. A "not yet" answer is the provider
+    answering fine about a person it does not know yet: like a delivery, it never makes a round
+    a failure."""
     outcomes = [o for o in outcomes if not (isinstance(o, Retry) and not o.sent)]
     if requests == 0:
         return Health(NOTHING)
@@ -150,7 +153,7 @@ def round_health(
         asked = max(_asked(throttles), delivery.breaker_cooldown)
         return Health(THROTTLE, bounded_wait(asked, delivery), throttles[0].reason)
     failures = [o for o in outcomes if isinstance(o, Retry)]
-    if failures and not any(isinstance(o, Delivered) for o in outcomes):
+    if failures and not any(isinstance(o, Delivered | NotYet) for o in outcomes):
         wait = bounded_wait(_asked(failures), delivery)
         return Health(FAILURE, wait, failures[0].reason, requests)
     rejects = {o.reason for o in outcomes if type(o) is Reject}
@@ -173,7 +176,15 @@ def settle_round(
     backoff (or the provider's own wait), never before the circuit reopens (``open_until``,
     Redis time); a throttled round, events never sent, or events kept by a pause (our
     settings, a reject ``storm`` that paused the provider) use up no attempt. Events of a
-    paused route are parked by route."""
+    paused route are parked by route.
+
+    A "not yet" event (``NotYet``) is tried again after ``delivery.not_yet_delays[attempts]``
+    (``attempts``: the batch's tries before this round), not the backoff; once the list is used
+    up it is dead with the provider's words, kind ``not_yet``. The retried events share one due
+    time: a batch of "not yet" events only waits its not-yet delay; mixed with other counted
+    retries it waits the shorter of that delay and the backoff (an early try costs one request,
+    a late one may lose a conversion), never less than the provider's own wait.
+    """
     settlement = Settlement()
     retry: list[tuple[str, Outcome]] = []
     for raw, outcome in results:
@@ -184,6 +195,11 @@ def settle_round(
                 settlement.delivered_ids.append(delivered_id)
         elif isinstance(outcome, Configuration) and outcome.route is not None:
             settlement.parked.setdefault(outcome.route, []).append(raw)
+        elif isinstance(outcome, NotYet) and attempts >= len(delivery.not_yet_delays):
+            tries = f"{attempts + 1} {'try' if attempts == 0 else 'tries'}"
+            reason = redact(f"{outcome.reason} (not yet after {tries})")
+            excerpt = redact(outcome.excerpt)
+            settlement.dead.append(DeadEvent(raw, reason, "not_yet", outcome.status, excerpt))
         elif isinstance(outcome, Reject) and not (storm and type(outcome) is Reject):
             kind = "mapping" if isinstance(outcome, MappingFailed) else "rejected"
             reason, excerpt = redact(outcome.reason), redact(outcome.excerpt)
@@ -205,7 +221,7 @@ def _schedule(
     rand: random.Random,
 ) -> None:
     outcomes = [o for _, o in retry]
-    counted = any(isinstance(o, Retry) and o.sent and not o.throttled for o in outcomes)
+    counted = any(_counts(o) for o in outcomes)
     last = redact(getattr(outcomes[0], "reason", ""))
     used = attempts + (1 if counted else 0)
     if counted and used >= delivery.max_attempts:
@@ -216,11 +232,32 @@ def _schedule(
         backoff = compute_backoff(
             used - 1, base=delivery.backoff_base, cap=delivery.backoff_cap, rand=rand
         )
-        settlement.retry_delay = max(bounded_wait(_asked(outcomes), delivery), backoff)
+        delay = _not_yet_delay(outcomes, backoff, attempts, delivery)
+        settlement.retry_delay = max(bounded_wait(_asked(outcomes), delivery), delay)
     settlement.retry = [raw for raw, _ in retry]
     settlement.not_before = open_until
     settlement.count_attempt = counted
     settlement.last_error = last
+
+
+def _counts(outcome: Outcome) -> bool:
+    """Whether the event's try uses up an attempt: a "not yet" answer does (it moves along
+    its schedule), a throttle or an unsent event does not."""
+    if isinstance(outcome, NotYet):
+        return True
+    return isinstance(outcome, Retry) and outcome.sent and not outcome.throttled
+
+
+def _not_yet_delay(
+    outcomes: Sequence[Outcome], backoff: float, attempts: int, delivery: DeliverySettings
+) -> float:
+    """The retry batch's delay: the not-yet schedule's for "not yet" events alone, the shorter
+    of it and the backoff when mixed with other retries, the backoff without any."""
+    not_yet = [isinstance(o, NotYet) for o in outcomes]
+    if not any(not_yet):
+        return backoff
+    wait = delivery.not_yet_delays[attempts]
+    return wait if all(not_yet) else min(wait, backoff)
 
 
 def bounded_wait(wait: float, delivery: DeliverySettings) -> float:

@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..money import ISO_CODES, TELEGRAM_STARS, decimal_text
-from ..outcomes import Configuration, Credentials, Delivered, Outcome, Reject, Retry
+from ..outcomes import Configuration, Credentials, Delivered, NotYet, Outcome, Reject, Retry
 from ..sections import checked
 from .base import (
     HttpRequest,
@@ -98,7 +98,7 @@ class Giosg(Provider):
     # | 401 invalid token, 403 no access           | Credentials: provider paused             |
     # | 404 goal not found (the goal in the URL)   | Configuration(goals), per route          |
     # | 404 no connected rooms for the session     | Configuration(rooms): provider paused    |
-    # | 404 no session for visitor_identity        | Reject                                   |
+    # | 404 no session for visitor_identity        | NotYet: delivery.not_yet_delays, dead    |
     # | other 4xx (missing or bad attributes)      | Reject                                   |
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
@@ -123,7 +123,8 @@ def _not_found(reason: str, response: HttpResponse) -> Outcome:
     if "room" in folded:
         return Configuration(f"giosg: {reason}", "rooms", response.status)
     if any(word in folded for word in _SESSION_WORDS):
-        return Reject(f"{NO_VISITOR_SESSION}: {reason}", response.status, response.excerpt)
+        # The Visitor Identifier call that opens the session may land after our event.
+        return NotYet(f"{NO_VISITOR_SESSION}: {reason}", response.status, response.excerpt)
     return Configuration(f"{GOAL_NOT_FOUND}: {reason}", "goals", response.status, per_route=True)
 
 

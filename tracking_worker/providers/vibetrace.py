@@ -16,7 +16,7 @@ from marshmallow import fields, validate
 
 from ..events import Event
 from ..money import ISO_CODES
-from ..outcomes import Credentials, Delivered, Outcome, Reject, Retry
+from ..outcomes import Credentials, Delivered, NotYet, Outcome, Reject, Retry
 from ..sections import checked
 from . import typed
 from .base import (
@@ -93,6 +93,14 @@ class VibeTrace(Provider):
     def _is_confirmation(self, event: Event) -> bool:
         return event.name in self.settings.confirmation_events
 
+    # Classification (PROVIDERS.md):
+    # | answer                                     | outcome                                  |
+    # |--------------------------------------------|------------------------------------------|
+    # | 2xx                                        | Delivered                                |
+    # | 429 / 408 / 5xx / network error            | Retry (429 throttles)                    |
+    # | 401 / 403                                  | Credentials: provider paused             |
+    # | 400 User not found / user must exist       | NotYet: delivery.not_yet_delays, dead    |
+    # | other 4xx (missing or bad fields)          | Reject                                   |
     def classify(self, response: HttpResponse) -> Outcome:
         common = transient(response)
         if common is not None:
@@ -105,8 +113,16 @@ class VibeTrace(Provider):
                 f"VibeTrace refused the API key ({status}): {_message(response)}", status
             )
         if 400 <= status < 500:
-            return Reject(f"VibeTrace: {_message(response)}", status, response.excerpt)
+            message = _message(response)
+            # The site's own tracker often creates the user moments after our event arrives.
+            known = not any(words in message.lower() for words in _NO_USER_WORDS)
+            outcome = Reject if known else NotYet
+            return outcome(f"VibeTrace: {message}", status, response.excerpt)
         return Retry(f"unexpected answer {status}: {response.excerpt[:200]}", status)
+
+
+#: Words of VibeTrace's 400 for a user it does not know (yet).
+_NO_USER_WORDS = ("user not found", "must exist")
 
 
 def _user(event: Event) -> dict[str, Any]:

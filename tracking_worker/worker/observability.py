@@ -32,6 +32,7 @@ KINDS = {
     "rejected": "events rejected by the provider",
     "expired": "events expired before delivery",
     "mapping": "events the provider mapping failed on",
+    "not_yet": "events whose person the provider still did not know after the not-yet schedule",
     "malformed": "malformed events in the queue",
     "credentials": "credentials refused",
     "configuration": "a setting the provider says is wrong (paused, events kept)",
