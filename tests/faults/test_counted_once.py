@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,16 @@ def assert_once_each(client: redis.Redis, ids: list[str]) -> None:
         assert len(counted) == len(ids)
 
 
+def run_then_drain(tracker: Tracker, produce: Callable[[int], None], threads: int) -> None:
+    """``produce(n)`` in ``threads`` threads at once, then the spool drained to the end."""
+    running = [threading.Thread(target=produce, args=(n,)) for n in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    wait_for(lambda: tracker.drain_spool() >= 0 and tracker.spool.count() == 0, 20)
+
+
 def pause(server: EmbeddedRedis, seconds: float) -> None:
     """Hold Redis ``seconds`` (past socket_timeout), in the background."""
     os.kill(server_pid(server), signal.SIGSTOP)
@@ -106,13 +116,8 @@ def test_a_redis_paused_past_its_timeout_under_a_steady_stream_counts_every_even
                 pause(paused_redis, 1.2)
                 paused_at.set()
 
-    threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_then_drain(tracker, produce, 4)
     assert paused_at.is_set()
-    wait_for(lambda: tracker.drain_spool() >= 0 and tracker.spool.count() == 0, 20)
     assert tracker.outage.spooled > 0  # the pause was felt: round trips timed out
     stats = client.hgetall(Keys("graspil").stats)
     assert int(stats.get(b"deduplicated", 0)) > 0  # ... after Redis had run some of them
@@ -140,12 +145,7 @@ def test_debug_sleep_beside_track_counts_every_event_once(
             if thread == 0 and i == 50:
                 threading.Thread(target=sleep_redis).start()
 
-    threads = [threading.Thread(target=produce, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wait_for(lambda: tracker.drain_spool() >= 0 and tracker.spool.count() == 0, 20)
+    run_then_drain(tracker, produce, 4)
     assert tracker.outage.spooled > 0
     assert_once_each(client, ids)
 
@@ -172,12 +172,7 @@ def test_track_many_with_redis_paused_counts_every_event_once(
             if thread == 0 and i == 20:
                 pause(paused_redis, 1.2)
 
-    threads = [threading.Thread(target=produce, args=(t,)) for t in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wait_for(lambda: tracker.drain_spool() >= 0 and tracker.spool.count() == 0, 20)
+    run_then_drain(tracker, produce, 3)
     assert tracker.outage.spooled > 0
     assert_once_each(client, ids)
     marks = list(client.scan_iter(Keys("graspil").ids_prefix + "batch:*"))

@@ -1,7 +1,7 @@
-"""Each provider against its document (``/work/shared/seeds``, summarized in PROVIDERS.md): a
-table of ``track()`` inputs goes through ``Producer.validate`` and ``build_request``, and every
-request is checked against the rules the document states; an input the provider cannot take
-is skipped with a reason, never sent."""
+"""Each provider against its document (its public API page, linked from the README's Providers
+table, which summarizes each field): a table of ``track()`` inputs goes through
+``Producer.validate`` and ``build_request``, and every request is checked against the rules
+the document states; an input the provider cannot take is skipped with a reason, never sent."""
 
 from __future__ import annotations
 

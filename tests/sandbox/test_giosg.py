@@ -1,5 +1,6 @@
 """Giosg emulation: POST /api/v5/orgs/<org>/goals/<goal>/matches with Authorization: Token,
-attributes as the External Goal Match API types them (shared/seeds/003)."""
+attributes as the External Goal Match API types them (giosg's Goals API page,
+https://docs.giosg.com/api_reference/giosg_live/giosg_http_api/goals/)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """GramPixel emulation: POST /v1/events/custom with x-api-key, one event, fields as the page types
-them (the page: shared/seeds/002, "Send Custom Event")."""
+them (the page: https://grampixel.com/api-docs, "Send Custom Event")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Graspil emulation: POST /v1/send-target with Api-Key, objects or arrays of 1-100, parameters
-as the page types them (shared/seeds/000, "Sending a target event")."""
+as the page types them (https://docs.graspil.com/en/api/send-event, "Sending a target event")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """TG Analytics emulation: POST /events with TGA-Auth-Token and the app's Origin/Referer, every
-field typed as the page types it (shared/seeds/001, "POST /events")."""
+field typed as the page types it (https://docs.tganalytics.xyz/, "POST /events")."""
 
 from __future__ import annotations
 

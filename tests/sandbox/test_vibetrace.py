@@ -1,5 +1,6 @@
 """VibeTrace emulation: POST /v1/event/ with a raw Authorization key, user + one event type, as
-the page shapes them (shared/seeds/004, "How to send events via API")."""
+the page shapes them (https://help.vtcdn.net/kb/serverside-integration/, "How to send events
+via API")."""
 
 from __future__ import annotations
 

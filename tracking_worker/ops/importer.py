@@ -250,7 +250,7 @@ def enqueue(
         if applied.failed:
             tracker.spool.append(applied.failed)
             done.spooled += len(applied.failed)
-        present = _present(chunk, tracker.producer.plan(chunk).routes, applied.deduplicated)
+        present = _present(chunk, applied.routes, applied.deduplicated)
         done.present += present
         done.enqueued += len(chunk) - present
         done.last_line = validated.lines[start + len(chunk) - 1]

@@ -68,6 +68,8 @@ class Applied:
     errors: dict[str, StoreError] = dataclasses.field(default_factory=dict)
     #: Per provider that had some of its events already (their ids taken): how many.
     deduplicated: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: The plan's routes these answers are for (which events went where).
+    routes: dict[str, Route] = dataclasses.field(default_factory=dict)
 
 
 class Producer:
@@ -167,7 +169,9 @@ class Producer:
         takes only the events it has not seen."""
         batch = new_batch() if len(valid) > 1 and not check else ""
         limits = self.checked_limits if check else self.limits
-        return EnqueuePlan(valid, self._route(valid, batch), limits, batch)
+        return EnqueuePlan(
+            valid, self._route(valid, batch_key(batch) if batch else ""), limits, batch
+        )
 
     def apply(self, plan: EnqueuePlan, answers: Answers) -> Applied:
         """Read the round trip's answers. Raises TrackingUnavailable when nothing was enqueued
@@ -191,7 +195,7 @@ class Producer:
                 triggers.append(name)
         parts = _parts_for(plan.valid, set(failed), tuple(self.providers))
         enqueued = [name for name in answers if name not in failed]
-        return Applied(triggers, parts, enqueued, failed, deduplicated)
+        return Applied(triggers, parts, enqueued, failed, deduplicated, plan.routes)
 
     def _check_requested(self, requested: tuple[str, ...]) -> None:
         unknown = sorted(set(requested) - set(self.providers))
@@ -201,7 +205,9 @@ class Producer:
                 {"providers": [f"Not configured: {', '.join(unknown)} (configured: {configured})."]}
             )
 
-    def _route(self, valid: list[Normalized], batch: str) -> dict[str, Route]:
+    def _route(self, valid: list[Normalized], call_key: str) -> dict[str, Route]:
+        """Each provider's part; ``call_key`` the key of a multi-event call (else each event's
+        own: its spooled call's mark, or its id's)."""
         routes: dict[str, Route] = {}
         everyone = tuple(self.providers)
         #: Per providers asked for (most events ask for none): their routes and providers.
@@ -216,8 +222,7 @@ class Producer:
                 ]
             raw = item.raw or item.event.to_json()
             event_id = item.event.event_id
-            mark = batch or item.batch
-            key: Arg = batch_key(mark) if mark else id_key(event_id)
+            key: Arg = call_key or (batch_key(item.batch) if item.batch else id_key(event_id))
             caller = event_id if item.caller_id else ""
             for route, provider in chosen:
                 if provider.skip_reason(item.event) is None:

@@ -90,7 +90,7 @@ class Giosg(Provider):
             body,
         )
 
-    # Classification (seed 003 and PROVIDERS.md):
+    # Classification (giosg's Goals / External Goal Match API page):
     # | answer                                     | outcome                                  |
     # |--------------------------------------------|------------------------------------------|
     # | 2xx                                        | Delivered                                |

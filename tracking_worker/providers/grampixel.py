@@ -104,7 +104,7 @@ class GramPixel(Provider):
     def _event_name(self, event: Event) -> str:
         return self.events.get(event.name, event.name)
 
-    # Classification (seed 002 documents success only; the rest is PROVIDERS.md's):
+    # Classification (GramPixel's page documents success only; the rest is our choice):
     # | answer                                 | outcome                                      |
     # |----------------------------------------|----------------------------------------------|
     # | 2xx {"ok": true, ...}                  | Delivered                                    |

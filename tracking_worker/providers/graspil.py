@@ -84,7 +84,7 @@ class Graspil(Provider):
             item["unit"] = event.currency
         return item
 
-    # Classification (seed 000 and PROVIDERS.md; statuses of errors are undocumented):
+    # Classification (Graspil's send-target page; statuses of errors are undocumented):
     # | answer                                         | outcome                              |
     # |------------------------------------------------|--------------------------------------|
     # | 2xx {"ok": true}                               | Delivered                            |

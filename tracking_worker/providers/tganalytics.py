@@ -174,7 +174,8 @@ class TgAnalytics(Provider):
             item["custom_data"] = custom
         return item
 
-    # Classification (seed 001 and PROVIDERS.md: several answers share 400, so the message too):
+    # Classification (TG Analytics' API page and its users' reports: several answers share 400, so
+    # the message decides too):
     # | status | message                                        | outcome                        |
     # |--------|------------------------------------------------|--------------------------------|
     # | 2xx    | Success record.                                | Delivered                      |

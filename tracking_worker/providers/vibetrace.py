@@ -93,7 +93,7 @@ class VibeTrace(Provider):
     def _is_confirmation(self, event: Event) -> bool:
         return event.name in self.settings.confirmation_events
 
-    # Classification (PROVIDERS.md):
+    # Classification (VibeTrace's server-side integration page):
     # | answer                                     | outcome                                  |
     # |--------------------------------------------|------------------------------------------|
     # | 2xx                                        | Delivered                                |
