@@ -158,3 +158,21 @@ def test_a_reject_storm_pauses_until_a_reset_and_a_new_reason_starts_counting_ag
     assert not circuit.allow().allowed
     circuit.reset()
     assert circuit.allow().allowed
+
+
+@pytest.mark.parametrize("held", ["configuration", "storm"])
+def test_a_late_success_does_not_lift_a_held_pause(redis_client: redis.Redis, held: str) -> None:
+    """Nothing is sent while a configuration pause or a reject storm holds, so a success
+    recorded then is the answer of a request sent before it: the pause stays until a reset."""
+    rules = DeliverySettings(breaker_threshold=3, storm_batches=2, lease_seconds=20)
+    circuit = Circuit(redis_client, Scripts(), Keys("graspil"), rules)
+    if held == "configuration":
+        assert circuit.record("configuration", reason="Unknown target_id", setting="x").opened
+    else:
+        circuit.record(REJECTED, reason="field x refused")
+        assert circuit.record(REJECTED, reason="field x refused").opened
+    assert circuit.record(SUCCESS).state == "open"
+    assert circuit.state()["kind"] == held
+    assert not circuit.allow().allowed
+    circuit.reset()
+    assert circuit.allow().allowed

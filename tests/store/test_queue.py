@@ -267,3 +267,22 @@ def test_a_run_slot_is_one_runs_until_released_or_expired(queue: ProviderQueue) 
     wait_for(lambda: queue.client.exists(queue.keys.run_slot(2)) == 0, 5)
     assert not short.hold()
     assert queue.run_slot(timeout=60, index=2).acquire()
+
+
+def test_a_settled_success_closes_a_failing_circuit_but_not_a_held_pause(
+    queue: ProviderQueue,
+) -> None:
+    """settle.lua closes the circuit for a batch whose every request succeeded, as
+    circuit_record does, except a configuration pause (a request sent before it answered)."""
+    k = queue.keys
+    push(queue, 4)
+    for circuit, closed in (
+        ({"state": "open", "kind": "failure", "open_until": "1"}, True),
+        ({"state": "open", "kind": "configuration", "open_until": "9e12"}, False),
+    ):
+        queue.client.delete(k.circuit)
+        queue.client.hset(k.circuit, mapping=circuit)
+        batch = queue.claim(lease=30, size=2, flush=True, wait=0)
+        assert batch is not None
+        assert queue.settle(batch, Settlement(delivered=2, closes_circuit=True))
+        assert (queue.client.exists(k.circuit) == 0) is closed

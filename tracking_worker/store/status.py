@@ -43,7 +43,7 @@ CIRCUIT_CODES: Mapping[Shown, int] = {"closed": 0, "half-open": 1, "open": 2}
 
 #: Per-provider fields, in the order ``--json`` writes them: the exporter's metric names.
 GAUGES = ("pending", "in_flight", "retry_scheduled", "dead", "oldest_pending_seconds")
-OUTCOMES = ("delivered", "retried", "rejected", "expired", "skipped", "dropped", "lost")
+OUTCOMES = ("delivered", "retried", "rejected", "not_yet", "expired", "skipped", "dropped", "lost")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class ProviderStatus:
     delivered: int = 0
     retried: int = 0
     rejected: int = 0
+    #: Dead after every try of delivery.not_yet_delays: the provider did not know the user or
+    #: visitor yet, and still did not at the last try.
+    not_yet: int = 0
     expired: int = 0
     skipped: int = 0
     dropped: int = 0
@@ -158,6 +161,7 @@ def _provider(
         + _unreadable(breaker.get("open_until"), _time(breaker.get("open_until")))
     )
     expired = counters.get("dead:expired", 0)
+    not_yet = counters.get("dead:not_yet", 0)
     return ProviderStatus(
         pending=int(pending),
         in_flight=in_flight_events,
@@ -166,8 +170,10 @@ def _provider(
         oldest_pending_seconds=round(oldest, 3),
         delivered=counters.get("delivered", 0),
         retried=counters.get("retried", 0),
-        # Every dead-lettering that is not an expiry: the provider's refusal, or poison.
-        rejected=max(0, counters.get("dead", 0) - expired),
+        # Every dead-lettering that is neither an expiry nor a not-yet: the provider's refusal,
+        # or poison.
+        rejected=max(0, counters.get("dead", 0) - expired - not_yet),
+        not_yet=not_yet,
         expired=expired,
         skipped=counters.get("skipped", 0),
         dropped=counters.get("dropped", 0),

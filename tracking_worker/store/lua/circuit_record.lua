@@ -14,8 +14,9 @@
 -- NOW: Redis TIME
 -- A failure while half-open reopens at once; cooldowns double per reopening up to the cap.
 -- A throttle pauses without counting a failure. A configuration pause (and a reject storm)
--- holds until circuit_reset: our settings are wrong, waiting does not help; nothing but a
--- success or another such pause changes it.
+-- holds until circuit_reset: our settings are wrong, waiting does not help, and nothing a
+-- round says changes it. Not even a success: nothing is sent while it holds, so a success
+-- is the late answer of a request sent before the pause (the settings are the same).
 -- Returns {state, open_until, opened (0|1), now}: times are Redis time.
 local circuit = KEYS[1]
 local kind, threshold = ARGV[1], tonumber(ARGV[2])
@@ -32,11 +33,11 @@ local open_until = tonumber(c[4] or 0)
 local held = (c[5] == 'configuration' or c[5] == 'storm') and state == 'open'
 local opened = 0
 local storm = 0
-if kind == 'success' then
+if held then
+  return {state, tostring(open_until), 0, tostring(now)}
+elseif kind == 'success' then
   redis.call('DEL', circuit)
   return {'closed', '0', 0, tostring(now)}
-elseif held then
-  return {state, tostring(open_until), 0, tostring(now)}
 elseif kind == 'configuration' then
   state, opens, opened = 'open', opens + 1, 1
   open_until = now + HOLD

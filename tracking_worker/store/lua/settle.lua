@@ -23,7 +23,8 @@
 --       receipts_prefix      receipts key prefix (tw:{p}:receipts:)
 --       delivered_ids        delivered event ids (JSON array)
 --       closes_circuit       '1' when every request of the batch succeeded: the circuit closes,
---                            as circuit_record does for a success (one round trip, not two)
+--                            as circuit_record does for a success (one round trip, not two),
+--                            unless a held pause (configuration, storm) is on
 --       parked_prefix        parked lists' key prefix (tw:{p}:parked:)
 --       parked               events of paused routes, JSON {route: {record, events}}, '' none:
 --                            each route's record is written unless one is there (HSETNX) and
@@ -54,7 +55,14 @@ local parked_prefix, parked = ARGV[17], ARGV[18]
 local histogram_len = tonumber(ARGV[19])
 local FIRST_HISTOGRAM = 20
 local first_dead = FIRST_HISTOGRAM + histogram_len
-if closes_circuit == '1' then redis.call('DEL', circuit) end
+if closes_circuit == '1' then
+  -- as circuit_record: a configuration pause or a reject storm holds until a reset, and a
+  -- success now is a request sent before it began
+  local c = redis.call('HMGET', circuit, 'state', 'kind')
+  if not (c[1] == 'open' and (c[2] == 'configuration' or c[2] == 'storm')) then
+    redis.call('DEL', circuit)
+  end
+end
 for f = FIRST_HISTOGRAM, first_dead - 1, 2 do
   redis.pcall('HINCRBY', latency, ARGV[f], ARGV[f + 1])
 end
