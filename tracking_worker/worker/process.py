@@ -120,6 +120,10 @@ class WorkerProcess:
         started: dict[str, int] = {}
         mark_tick(self.client, self.settings.redis.key_prefix)  # "no tick for a minute" alert
         for name, deliverer in self.deliverers.items():
+            # Once per process, as a run does before its first claim: a pause that changed
+            # settings lifted puts its parked events back, so a provider with nothing else
+            # pending gets its run from this tick.
+            deliverer.pauses.start()
             reaped = deliverer.queue.reap()
             if reaped:
                 log.warning("%s: %d batch(es) lost their worker; returned to retry", name, reaped)
