@@ -56,6 +56,39 @@ def test_a_503_outage_loses_nothing_and_the_breaker_spaces_requests(
     assert (ledger.lost, ledger.dead, ledger.duplicates, ledger.delivered) == (0, 0, 0, 200)
 
 
+def test_each_half_open_probe_of_a_down_one_event_provider_is_one_request(
+    make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    """GramPixel (one event per request, several connections, two runs) down for 8 s: the
+    round that opens the breaker may end with the requests already in flight, but every
+    probe after a cooldown is one request, never a round's worth."""
+    cooldown = 1.0
+    sandbox.add_fault("grampixel", 503, duration=8)
+    system = make_system(
+        providers=["grampixel"],
+        delivery={
+            "breaker_threshold": 3,
+            "breaker_cooldown": cooldown,
+            "breaker_cooldown_cap": cooldown,
+            "max_attempts": 50,
+        },
+    )
+    system.tracker.track_many(
+        [{"name": "purchase", "telegram_id": n, "ad_session_id": f"gp_{n}"} for n in range(1, 201)]
+    )
+    wait_for(lambda: system.settled("grampixel", 200), 60, interval=0.5, message=system.log())
+    failed = sorted(r["timestamp"] for r in sandbox.requests("grampixel") if r["status"] == 503)
+    rounds = [[failed[0]]]
+    for at in failed[1:]:
+        if at - rounds[-1][-1] > cooldown / 2:
+            rounds.append([at])
+        else:
+            rounds[-1].append(at)
+    assert len(rounds) >= 4, rounds
+    assert [len(r) for r in rounds[1:]] == [1] * (len(rounds) - 1), [len(r) for r in rounds]
+    assert system.counts("grampixel")["dead"] == 0
+
+
 def test_429_retry_after_pauses_the_provider_then_all_delivered(
     make_system: Callable[..., System], sandbox: SandboxServer
 ) -> None:
