@@ -3,8 +3,12 @@ the wrong type: one line on stderr, exit 1, never a traceback."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,6 +76,29 @@ def spooled(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
 def test_redis_down(spooled: Path, args: list[str]) -> None:
     assert_one_clean_line(run(spooled, f"redis://127.0.0.1:{free_port()}/0", *args))
+
+
+@pytest.fixture(scope="module")
+def hung_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A redis-server held with SIGSTOP, as a hung host is: it accepts connections (the
+    kernel does) and never answers."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("hung")).start()
+    assert server.child is not None
+    os.kill(server.child.pid, signal.SIGSTOP)
+    yield server
+    os.kill(server.child.pid, signal.SIGCONT)
+    server.stop()
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_redis_hung(spooled: Path, hung_redis: EmbeddedRedis, args: list[str]) -> None:
+    """With --timeout 1 each command gives up within seconds (the worker client's wait is
+    30 s a reply), with one line naming Redis."""
+    started = time.monotonic()
+    done = run(spooled, hung_redis.url, *args, "--timeout", "1")
+    assert_one_clean_line(done)
+    assert "Redis" in done.stderr or "redis" in done.stderr
+    assert time.monotonic() - started < 15, done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ from pathlib import Path
 import redis
 
 from tests.helpers import wait_for
-from tests.ops.support import ALL, KINDS, cli
+from tests.ops.support import ALL, KINDS, cli, offline_env
 from tests.system import System
+from tracking_worker.devtools import EmbeddedRedis
 from tracking_worker.keys import Keys
 from tracking_worker.sandbox import SandboxServer
 from tracking_worker.store.status import GAUGES, OUTCOMES
@@ -120,3 +121,50 @@ def test_watch_refreshes_until_interrupted(empty_system: System, tmp_path: Path)
             assert all(json.loads(line)["graspil"]["pending"] == 0 for line in text.splitlines())
         else:
             assert text.count("graspil") >= 3
+
+
+def test_watch_shows_a_redis_error_and_goes_on_when_redis_is_back(tmp_path: Path) -> None:
+    """Redis down at first: each refresh says so (no exit); once a redis-server listens on
+    that port, the next refreshes are tables again."""
+    server = EmbeddedRedis(tmp_path / "redis")
+    out = tmp_path / "watch.log"
+    env = offline_env(server.url, tmp_path)
+    for extra, marker in (([], "graspil"), (["--json"], '"graspil"')):
+        with out.open("w") as sink:
+            watch = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tracking_worker.cli",
+                    "status",
+                    "--watch",
+                    "--interval",
+                    "0.2",
+                    "--timeout",
+                    "1",
+                    *extra,
+                ],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                wait_for(
+                    lambda: out.read_text().count("Redis unavailable") >= 3, 20, message=str(out)
+                )
+                assert watch.poll() is None  # still watching
+                server.start()
+                wait_for(lambda: marker in out.read_text(), 20, message=str(out))  # noqa: B023
+                os.killpg(watch.pid, signal.SIGINT)
+                assert watch.wait(10) == 0
+            finally:
+                if watch.poll() is None:
+                    os.killpg(watch.pid, signal.SIGKILL)
+                server.stop()
+        text = out.read_text()
+        assert "Traceback" not in text
+        if extra:
+            lines = [json.loads(line) for line in text.splitlines()]
+            assert "Redis unavailable" in lines[0]["error"]
+            assert lines[-1]["graspil"]["pending"] == 0

@@ -15,6 +15,7 @@ import click
 
 from ..errors import TrackingError
 from .admin import check, circuit, dev, metrics, sandbox, spool, tick, trace
+from .common import timeout_option
 from .dlq import dead, dlq
 from .events import import_events, send
 from .status import status
@@ -23,6 +24,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(context_settings=CONTEXT)
+@click.version_option(package_name="tracking-worker", prog_name="tracking-worker")
 def cli() -> None:
     """Run, inspect and repair a tracking_worker deployment.
 
@@ -47,6 +49,20 @@ for command in (
     cli.add_command(command)
 cli.add_command(sandbox)
 cli.add_command(dev)
+
+
+def _timeout_on(command: click.Command) -> None:
+    """Every command that talks to Redis takes --timeout (each subcommand of a group)."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _timeout_on(sub)
+    else:
+        command.params.append(timeout_option())
+
+
+for command in (status, dlq, dead, send, import_events, trace, check, circuit, tick, metrics):
+    _timeout_on(command)
+_timeout_on(spool.commands["drain"])  # `spool count` reads files only
 
 
 def main(argv: Sequence[str] | None = None) -> int:

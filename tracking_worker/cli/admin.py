@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import PORT, Positive, load, providers_of, sigterm_interrupts
+from .common import (
+    PORT,
+    Positive,
+    enqueue_settings,
+    given_timeout,
+    load,
+    providers_of,
+    sigterm_interrupts,
+)
 
 if TYPE_CHECKING:
     from ..store.circuit import Circuit
@@ -104,7 +112,7 @@ def spool_drain() -> int:
     from ..producer.tracker import Tracker
     from ..settings import load_settings
 
-    tracker = Tracker(load_settings())
+    tracker = Tracker(enqueue_settings(load_settings()))
     drained = tracker.drain_spool()
     store = tracker.spool
     left = store.count()
@@ -124,9 +132,13 @@ def spool_drain() -> int:
 def tick() -> int:
     """What beat does every half flush_interval, once: useful without beat."""
     from ..routing import TICK_TASK
+    from ..store.connection import converted
     from ..worker.app import create_app
 
-    started = create_app().tasks[TICK_TASK](quiet=False)  # a Redis error: one line, exit 1
+    settings, client = load()
+    with converted("reaching Redis"):  # a hung Redis: --timeout, not the worker's 30 s
+        client.ping()
+    started = create_app(settings).tasks[TICK_TASK](quiet=False)  # a Redis error: one line
     click.echo(f"deliveries started: {', '.join(started) or 'none'}")
     return 0
 
@@ -149,7 +161,7 @@ def metrics(host: str, port: int) -> int:
     settings = load_settings()
     sigterm_interrupts()
     try:
-        serve(settings, host, port, ready=click.echo)
+        serve(settings, host, port, ready=click.echo, timeout=given_timeout())
     except OSError as exc:
         raise ConfigurationError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
     except KeyboardInterrupt:

@@ -131,17 +131,58 @@ class SinceType(ParamBase):
 PORT = click.IntRange(0, 65535)
 
 
+#: Seconds a command waits on Redis (to connect, and for each reply) unless --timeout says:
+#: a hung Redis costs a few seconds and one line, not the worker client's 30 s.
+DEFAULT_TIMEOUT = 5.0
+_TIMEOUT = "tracking_worker.timeout"
+
+
+def timeout_option() -> click.Option:
+    """``--timeout``, for every command that talks to Redis (added to each in cli/__init__)."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+        if value is not None:
+            ctx.meta[_TIMEOUT] = value  # meta is shared by the whole command line's contexts
+
+    return click.Option(
+        ["--timeout"],
+        type=Positive(float),
+        expose_value=False,
+        is_eager=True,
+        callback=remember,
+        help=f"Seconds to wait on Redis for a connection or reply [default: {DEFAULT_TIMEOUT:g}].",
+    )
+
+
+def given_timeout() -> float | None:
+    """The --timeout of the command running, if one was given."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.meta.get(_TIMEOUT) if ctx is not None else None
+    return float(found) if found is not None else None
+
+
 def load(*, raise_unavailable: bool = False) -> tuple[Settings, redis.Redis]:
-    """The settings from the environment and a worker-side Redis client (commands may wait on
-    Redis longer than a web request would). ``raise_unavailable``: the settings refuse to
-    spool, for commands that enqueue (an operator must hear that Redis is down)."""
+    """The settings from the environment and a Redis client that waits --timeout (a few
+    seconds) per reply. ``raise_unavailable``: the settings refuse to spool, for commands that
+    enqueue (an operator must hear that Redis is down); with --timeout, enqueueing waits that
+    long too instead of ``redis.socket_timeout``."""
     from ..settings import load_settings
     from ..store.connection import worker_client
 
-    settings = load_settings()
+    settings = enqueue_settings(load_settings())
     if raise_unavailable:
-        settings = replace(settings, producer=replace(settings.producer, on_unavailable="raise"))
-    return settings, worker_client(settings)
+        producer = replace(settings.producer, on_unavailable="raise")
+        settings = replace(settings, producer=producer)
+    return settings, worker_client(settings, timeout=given_timeout() or DEFAULT_TIMEOUT)
+
+
+def enqueue_settings(settings: Settings) -> Settings:
+    """``settings`` whose enqueues (send, import, spool drain) wait --timeout when given,
+    instead of ``redis.socket_timeout``."""
+    timeout = given_timeout()
+    if timeout is None:
+        return settings
+    return replace(settings, redis=replace(settings.redis, socket_timeout=timeout))
 
 
 def providers_of(settings: Settings, names: tuple[str, ...]) -> list[str]:

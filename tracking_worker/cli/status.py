@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import redis
 
     from ..settings import Settings
+    from ..store.status import Snapshot
 
 
 @click.command(short_help="Backlog, outcomes and circuit of every provider.")
@@ -54,7 +55,9 @@ def status(as_json: bool, watch: bool, interval: float) -> int:
     try:
         if as_json:
             while True:
-                click.echo(json.dumps(collect(settings, client).as_json()))
+                got = _collect(settings, client)
+                shown = got.as_json() if not isinstance(got, str) else {"error": got}
+                click.echo(json.dumps(shown))
                 time.sleep(interval)
         _watch(settings, client, interval)
     except KeyboardInterrupt:
@@ -62,11 +65,24 @@ def status(as_json: bool, watch: bool, interval: float) -> int:
     return 0
 
 
+def _collect(settings: Settings, client: redis.Redis) -> Snapshot | str:
+    """A snapshot, or what kept it from being read: a watch shows the error and tries again
+    at the next refresh (Redis restarting, failing over) instead of ending."""
+    from ..errors import StoreError
+    from ..store.status import collect
+
+    try:
+        return collect(settings, client)
+    except StoreError as exc:
+        return str(exc)
+
+
 def _watch(settings: Settings, client: redis.Redis, interval: float) -> None:
+    from rich.console import Group
     from rich.live import Live
+    from rich.text import Text
 
     from ..ops.views import make_console, status_table, status_text
-    from ..store.status import collect
 
     console = make_console()
 
@@ -75,10 +91,21 @@ def _watch(settings: Settings, client: redis.Redis, interval: float) -> None:
 
     if not console.is_terminal:  # a log file: a plain table per refresh
         while True:
-            console.print(status_text(collect(settings, client), title=title()) + "\n")
+            got = _collect(settings, client)
+            if isinstance(got, str):
+                console.print(f"{title()}\n{got} (retrying every {interval:g}s)\n")
+            else:
+                console.print(status_text(got, title=title()) + "\n")
             time.sleep(interval)
+    last: Snapshot | None = None
     with Live(console=console, auto_refresh=False) as live:
         while True:
-            table = status_table(collect(settings, client), title=title(), console=console)
-            live.update(table, refresh=True)
+            got = _collect(settings, client)
+            if isinstance(got, str):  # the last table read, under the error, dimmed
+                error = Text(f"{title()}\n{got} (retrying every {interval:g}s)", style="bold red")
+                stale = [status_table(last, console=console)] if last is not None else []
+                live.update(Group(error, *stale), refresh=True)
+            else:
+                last = got
+                live.update(status_table(got, title=title(), console=console), refresh=True)
             time.sleep(interval)

@@ -181,9 +181,14 @@ def registry(settings: Settings, client: redis.Redis) -> CollectorRegistry:
     return reg
 
 
-def scrape_client(settings: Settings) -> redis.Redis:
-    """Bounded waits: a scrape must answer (``up 0``) before Prometheus' own timeout."""
-    return redis.Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=2)
+def scrape_client(settings: Settings, timeout: float | None = None) -> redis.Redis:
+    """Bounded waits: a scrape must answer (``up 0``) before Prometheus' own timeout (its
+    default 10 s; ``timeout`` is ``metrics --timeout``, 5 s when not given)."""
+    return redis.Redis.from_url(
+        settings.redis.url,
+        socket_timeout=timeout or 5,
+        socket_connect_timeout=min(timeout or 2, 2),
+    )
 
 
 class _Quiet(WSGIRequestHandler):
@@ -208,9 +213,11 @@ def start_server(
     return server, thread
 
 
-def serve(settings: Settings, host: str, port: int, ready: Any = print) -> None:
+def serve(
+    settings: Settings, host: str, port: int, ready: Any = print, timeout: float | None = None
+) -> None:
     """Serve ``/metrics`` until interrupted (Ctrl-C or SIGTERM)."""
-    client = scrape_client(settings)
+    client = scrape_client(settings, timeout)
     server, thread = start_server(host, port, registry(settings, client))
     ready(f"serving metrics on http://{host}:{server.server_port}/metrics")
     stop = threading.Event()

@@ -56,10 +56,14 @@ def producer_client(settings: Settings) -> redis.Redis:
     )
 
 
-def worker_client(settings: Settings) -> redis.Redis:
-    """Workers may wait longer on Redis than web requests do."""
+def worker_client(settings: Settings, *, timeout: float | None = None) -> redis.Redis:
+    """Workers may wait longer on Redis than web requests do. ``timeout``: a command at a
+    shell waits this long to connect and for each reply (``--timeout``), not 30 s."""
     return redis.Redis.from_url(
-        settings.redis.url, socket_timeout=30, socket_connect_timeout=5, health_check_interval=30
+        settings.redis.url,
+        socket_timeout=timeout or 30,
+        socket_connect_timeout=min(timeout or 5, 5),
+        health_check_interval=30,
     )
 
 
