@@ -78,6 +78,21 @@ def test_list_filters(dead_system: System) -> None:
     )
     newest = listed(dead_system, "--limit", "2")
     assert newest == listed(dead_system)[:2]
+
+
+def test_a_cut_list_says_how_many_it_left_out(dead_system: System) -> None:
+    """Five dead letters, one per provider: --limit 2 says "2 of 5", below the table (on
+    stderr with --json, whose stdout stays one object per line); a filtered list cannot
+    count without reading every letter, and says more match."""
+    env = dead_system.env
+    table = cli(env, "dlq", "list", "--limit", "2")
+    assert table.stdout.splitlines()[-1] == "2 of 5 (use --limit)"
+    as_json = cli(env, "dlq", "list", "--json", "--limit", "2")
+    assert len(as_json.stdout.splitlines()) == 2
+    assert as_json.stderr.strip() == "tracking-worker: 2 of 5 (use --limit)"
+    filtered = cli(env, "dlq", "list", "--since", "1h", "--limit", "4")
+    assert filtered.stdout.splitlines()[-1] == "4 shown; more match (use --limit)"
+    assert "use --limit" not in cli(env, "dlq", "list", "--limit", "5").stdout
     unknown = cli(dead_system.env, "dlq", "list", "--provider", "nope")
     assert unknown.returncode == 1 and "'nope' is not configured" in unknown.stderr
 

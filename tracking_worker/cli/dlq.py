@@ -115,11 +115,15 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
         from ..ops.views import dead_letters_table, make_console, masked_entry, render_text
 
         scope = Scope(provider_arg, providers, reason, since)
-        entries = [e for letters in scope.letters() for e in letters.list(limit, scope.filter)]
-        entries = sorted(entries, key=_stream_order, reverse=True)[:limit]
+        # One more than shown, to know whether more match.
+        found = [e for letters in scope.letters() for e in letters.list(limit + 1, scope.filter)]
+        entries = sorted(found, key=_stream_order, reverse=True)[:limit]
+        more = _more(scope, len(found), len(entries), filtered=bool(reason or since))
         if as_json and not as_table:
             for entry in entries:
                 click.echo(json.dumps(masked_entry(entry), ensure_ascii=False))
+            if more:
+                click.echo(f"tracking-worker: {more}", err=True)  # stdout stays JSON lines
             return 0
         console = make_console()
         if not entries:
@@ -129,6 +133,8 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
             console.print(dead_letters_table(entries))
         else:
             click.echo(render_text(dead_letters_table(entries, plain=True)))
+        if more:
+            click.echo(more)
         return 0
 
     @group.command("show", short_help="One dead letter, whole.")
@@ -245,6 +251,18 @@ def _report(provider: str, done: ReplayResult, dry_run: bool) -> None:
             f"{provider} stay dead (replaying cannot fix them)",
             err=True,
         )
+
+
+def _more(scope: Scope, found: int, shown: int, *, filtered: bool) -> str:
+    """"20 of 32 (use --limit)" when the list was cut, "" when all were shown. Unfiltered,
+    the total is the streams' lengths (no scan); filtered, counting would read every letter,
+    so it says only that more match."""
+    if found <= shown:
+        return ""
+    if filtered:
+        return f"{shown} shown; more match (use --limit)"
+    total = sum(letters.count() for letters in scope.letters())
+    return f"{shown} of {total} (use --limit)"
 
 
 def _stream_order(entry: dict[str, Any]) -> tuple[int, int]:

@@ -82,6 +82,11 @@ class DeadLetters:
                 break
         return found
 
+    def count(self) -> int:
+        """Dead letters stored now."""
+        with converted("counting dead letters"):
+            return int(self.client.xlen(self.keys.dead))
+
     def get(self, entry_id: str) -> dict[str, Any] | None:
         with converted("reading a dead letter"):
             try:
