@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -61,6 +62,9 @@ def test_status_check_and_dead_letter_replay(
     assert "sandbox-graspil-key" not in listed.stdout
 
     sandbox.reset()  # the cause is fixed: Graspil knows user 3 now
+    would = json.loads(cli(system, "dlq", "replay", "graspil", "--dry-run", "--json").stdout)
+    counts = {"matched": 1, "moved": 1, "malformed": 0, "stopped": False}
+    assert would == {"dry_run": True, "stopped": False, "providers": {"graspil": counts}}
     replayed = cli(system, "dead", "replay", "graspil")
     assert "1 dead letter(s) of graspil moved back to pending" in replayed.stdout
     wait_for(lambda: system.counts("graspil")["delivered"] == 5, 30, message=system.log())
@@ -98,8 +102,16 @@ def test_circuit_reset_resumes_a_paused_provider_at_once(
     system = make_system(providers=["graspil"])
     system.tracker.track_many([{"name": "purchase", "telegram_id": n} for n in range(1, 4)])
     wait_for(lambda: system.counts("graspil")["in_retry"] == 3, 30, message=system.log())
-    shown = json.loads(cli(system, "circuit", "show", "graspil").stdout)
+    shown = json.loads(cli(system, "circuit", "show", "graspil", "--json").stdout)
     assert shown["state"] == "open" and float(shown["open_until"]) > time.time() + 500
+    # The table: local times, and how long the pause has left (credentials_cooldown).
+    table = dict(
+        line.split(None, 1)
+        for line in cli(system, "circuit", "show", "graspil").stdout.splitlines()
+    )
+    assert (table["state"].strip(), table["kind"].strip()) == ("open", "credentials")
+    until = datetime.fromtimestamp(float(shown["open_until"])).strftime("%Y-%m-%d %H:%M:%S")
+    assert table["open_until"].startswith(until + " (in ")
     sandbox.reset()  # the key is valid again
     reset = cli(system, "circuit", "reset", "graspil")
     assert "circuit closed; 1 retry batch(es) due now" in reset.stdout

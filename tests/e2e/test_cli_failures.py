@@ -3,6 +3,7 @@ the wrong type: one line on stderr, exit 1, never a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -179,3 +180,11 @@ def test_spool_drain_reports_what_it_quarantined(
     assert redis_client.llen(Keys("graspil").pending) == 1
     counted = run(spooled, redis_url, "spool", "count")
     assert counted.stdout.strip() == "0 spooled; 1 line(s) in quarantine"
+
+
+def test_check_json_answers_in_json_when_redis_is_down(spooled: Path) -> None:
+    """A deploy script reads one object either way; the exit code says which."""
+    done = run(spooled, f"redis://127.0.0.1:{free_port()}/0", "check", "--json")
+    assert done.returncode == 1
+    answer = json.loads(done.stdout)
+    assert answer["ok"] is False and "Redis unavailable" in answer["error"]

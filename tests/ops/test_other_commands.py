@@ -19,11 +19,20 @@ def test_the_queue_commands_on_both_systems(which: str, request: pytest.FixtureR
     assert checked.stdout.strip() == (
         f"configuration valid; Redis reachable; providers: {', '.join(ALL)}"
     )
+    assert json.loads(cli(env, "check", "--json").stdout) == {"ok": True, "providers": list(ALL)}
     for provider in ALL:
-        shown = json.loads(cli(env, "circuit", "show", provider).stdout)
+        shown = json.loads(cli(env, "circuit", "show", provider, "--json").stdout)
         assert shown == {"state": "closed", "paused_routes": {}}
+        assert cli(env, "circuit", "show", provider).stdout.split() == [
+            "field",
+            "value",
+            "state",
+            "closed",
+        ]
     reset = cli(env, "circuit", "reset", "giosg")
     assert reset.stdout.strip().startswith("giosg: circuit closed; 0 retry batch(es) due now;")
+    as_json = json.loads(cli(env, "circuit", "reset", "giosg", "--json").stdout)
+    assert as_json == {"provider": "giosg", "retry_due": 0, "routes_resumed": 0, "parked_moved": 0}
     assert cli(env, "spool", "count").stdout.strip() == "0 spooled; 0 line(s) in quarantine"
     drained = cli(env, "spool", "drain")
     assert drained.returncode == 0 and drained.stdout.startswith("0 spooled event(s) enqueued")

@@ -36,8 +36,9 @@ def test_send_enqueues_one_event_as_track_does(
     assert item["user_id"] == 5 and item["value"] == 9.99
     [order] = sandbox.received("vibetrace")
     assert order["user"]["email"] == "ann@example.com"
-    again = cli(system.env, *args)  # the same event id within dedupe_ttl
+    again = cli(system.env, *args, "--json")  # the same event id within dedupe_ttl
     assert again.returncode == 0
+    assert json.loads(again.stdout) == {"event_id": "shell-1"}
     assert redis_client.hget(Keys("graspil").stats, "deduplicated") == b"1"
 
 
@@ -55,13 +56,21 @@ def test_send_that_only_some_providers_took_says_so_and_its_retry_adds_only_what
     event_id = first.stdout.strip()
     assert "enqueued for graspil; not for vibetrace" in first.stderr
     assert f"--event-id {event_id}" in first.stderr and "spooled" not in first.stderr
+    part = cli(system.env, *args, "--event-id", event_id, "--json")
+    assert part.returncode == 1
+    said = json.loads(part.stdout)
+    assert (said["event_id"], said["enqueued"], said["failed"]) == (
+        event_id,
+        ["graspil"],
+        ["vibetrace"],
+    )
     redis_client.delete(Keys("vibetrace").pending)
     again = cli(system.env, *args, "--event-id", event_id)
     assert again.returncode == 0, again.stderr
     wait_for(lambda: system.counts("vibetrace")["delivered"] == 1, 30, message=system.log())
     wait_for(lambda: system.counts("graspil")["delivered"] >= 1, 30, message=system.log())
     assert len(sandbox.received("graspil")) == 1  # not twice
-    assert redis_client.hget(Keys("graspil").stats, "deduplicated") == b"1"
+    assert redis_client.hget(Keys("graspil").stats, "deduplicated") == b"2"  # both retries
 
 
 def test_send_refuses_what_track_refuses(empty_system: System) -> None:

@@ -24,13 +24,25 @@ if TYPE_CHECKING:
 
 
 @click.command(short_help="Validate the configuration and reach Redis.")
-def check() -> int:
-    """Load the settings as a worker would and ping Redis."""
+@click.option("--json", "as_json", is_flag=True, help='{"ok": ..., "providers"|"error": ...}.')
+def check(as_json: bool) -> int:
+    """Load the settings as a worker would and ping Redis. With --json the answer is one
+    JSON object on stdout either way (exit 1 when not ok), for deploy scripts."""
+    from ..errors import TrackingError
     from ..store.connection import converted
 
-    settings, client = load()
-    with converted("reaching Redis"):
-        client.ping()
+    try:
+        settings, client = load()
+        with converted("reaching Redis"):
+            client.ping()
+    except TrackingError as exc:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"ok": False, "error": str(exc)}))
+        return 1
+    if as_json:
+        click.echo(json.dumps({"ok": True, "providers": list(settings.providers)}))
+        return 0
     names = ", ".join(settings.providers) or "none"
     click.echo(f"configuration valid; Redis reachable; providers: {names}")
     return 0
@@ -58,12 +70,16 @@ def _routes_of(breaker: Circuit) -> Routes:
     return Routes(breaker.client, breaker.scripts, breaker.keys)
 
 
-@circuit.command("show", short_help="The breaker's state as stored (JSON).")
+@circuit.command("show", short_help="The breaker's state and paused routes.")
 @click.argument("provider")
-def circuit_show(provider: str) -> int:
-    """state, failures, opens, open_until (Redis time), the reason it opened (a setting
-    named by a configuration pause), and the paused routes: each event name with the setting,
-    the provider's words and how many events it holds."""
+@click.option("--json", "as_json", is_flag=True, help="As stored: Redis times in unix seconds.")
+def circuit_show(provider: str, as_json: bool) -> int:
+    """state, kind, the setting a configuration pause names, the reason it opened, failures,
+    opens, until when it stays open and when it changed (local times), and the paused routes:
+    each event name with the setting, the provider's words and how many events it holds."""
+    from ..ops.views import circuit_table, make_console, render_text
+    from ..store.connection import converted
+
     breaker = _circuit_of(provider)
     routes = _routes_of(breaker)
     parked = routes.parked()
@@ -71,18 +87,39 @@ def circuit_show(provider: str) -> int:
         name: {**dataclasses.asdict(pause), "parked": parked.get(name, 0)}
         for name, pause in routes.paused().items()
     }
-    click.echo(json.dumps({**breaker.state(), "paused_routes": shown}))
+    state = breaker.state()
+    if as_json:
+        click.echo(json.dumps({**state, "paused_routes": shown}))
+        return 0
+    with converted("reading Redis time"):
+        seconds, micros = breaker.client.time()
+    now = seconds + micros / 1e6
+    console = make_console()
+    if console.is_terminal:
+        console.print(circuit_table(state, shown, now, plain=False))
+    else:
+        click.echo(render_text(circuit_table(state, shown, now, plain=True)))
     return 0
 
 
 @circuit.command("reset", short_help="Close it now; waiting retries are due at once.")
 @click.argument("provider")
-def circuit_reset(provider: str) -> int:
+@click.option("--json", "as_json", is_flag=True, help="What it did, as JSON.")
+def circuit_reset(provider: str, as_json: bool) -> int:
     """After fixing a key or a setting, or when a pause was wrong: the provider resumes at
     once, and every paused route's parked events go back to pending (once)."""
     breaker = _circuit_of(provider)
     due = max(breaker.reset(), 0)
     resumed, moved = _routes_of(breaker).resume()
+    if as_json:
+        done = {
+            "provider": provider,
+            "retry_due": due,
+            "routes_resumed": resumed,
+            "parked_moved": moved,
+        }
+        click.echo(json.dumps(done))
+        return 0
     click.echo(
         f"{provider}: circuit closed; {due} retry batch(es) due now; "
         f"{resumed} paused route(s) resumed, {moved} parked event(s) back to pending"

@@ -6,6 +6,7 @@ one JSON object per line by default, as scripts written against it expect.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,7 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
     @_filters(None, "At most this many (default: all that match).")
     @click.option("--dry-run", is_flag=True, help="Only count what would move.")
     @click.option("--rate", type=Positive(float), help="At most this many events per second.")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object: counts per provider.")
     def replay(
         provider_arg: str | None,
         providers: tuple[str, ...],
@@ -171,6 +173,7 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
         limit: int | None,
         dry_run: bool,
         rate: float | None,
+        as_json: bool,
     ) -> int:
         """After fixing the cause: oldest first, each with its event id, back to the pending
         list (a fresh queued_at, so max_age counts from now). Each letter stored when the
@@ -182,10 +185,11 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
 
         scope = Scope(provider_arg, providers, reason, since)
         left = limit
+        results: dict[str, ReplayResult] = {}
         with StopRequest() as stop:
             for letters in scope.letters():
                 pacer = Pacer(rate, sleep=stop.wait)  # each provider's count starts at 0
-                done = letters.replay(
+                results[letters.provider] = done = letters.replay(
                     left,
                     scope.filter,
                     dry_run=dry_run,
@@ -193,17 +197,21 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
                     pause=pacer.wait,
                     stop=stop,
                 )
-                _report(letters.provider, done, dry_run)
+                if not as_json:
+                    _report(letters.provider, done, dry_run)
                 if done.stopped:
-                    click.echo(
-                        "tracking-worker: replay stopped; run it again for the rest", err=True
-                    )
-                    return INTERRUPTED
+                    break
                 if left is not None:
                     left -= done.matched
                     if left <= 0:
                         break
-        return 0
+        stopped = any(done.stopped for done in results.values())
+        if as_json:
+            counts = {name: dataclasses.asdict(done) for name, done in results.items()}
+            click.echo(json.dumps({"dry_run": dry_run, "stopped": stopped, "providers": counts}))
+        elif stopped:
+            click.echo("tracking-worker: replay stopped; run it again for the rest", err=True)
+        return INTERRUPTED if stopped else 0
 
     @group.command("purge", short_help="Delete dead letters for good.")
     @_filters(None, "At most this many (default: all that match).")
@@ -254,7 +262,7 @@ def _report(provider: str, done: ReplayResult, dry_run: bool) -> None:
 
 
 def _more(scope: Scope, found: int, shown: int, *, filtered: bool) -> str:
-    """"20 of 32 (use --limit)" when the list was cut, "" when all were shown. Unfiltered,
+    """ "20 of 32 (use --limit)" when the list was cut, "" when all were shown. Unfiltered,
     the total is the streams' lengths (no scan); filtered, counting would read every letter,
     so it says only that more match."""
     if found <= shown:

@@ -56,20 +56,28 @@ def _event(given: dict[str, Any]) -> dict[str, Any]:
 
 @click.command(short_help="Enqueue one event (prints its event id).")
 @_declared_options
-def send(**given: Any) -> int:
+@click.option("--json", "as_json", is_flag=True, help='{"event_id": ...}; a partial enqueue too.')
+def send(as_json: bool, **given: Any) -> int:
     """Validate and enqueue the event NAME as track() does, e.g.
     `send purchase --telegram-id 5 --value 9.99 --currency usd --property plan=pro`.
     A value after `=` is read as JSON when it parses (3, true), else as text.
     When some providers took it and others failed, says which, and how to retry: the same
-    command with `--event-id` adds it only where it is missing."""
+    command with `--event-id` adds it only where it is missing (with --json: the object
+    names both lists, exit 1)."""
+    import json
+
     from ..producer.tracker import Tracker
 
     settings, _ = load(raise_unavailable=True)
     event = _event(given)
     tracker = Tracker(settings)
     try:
-        click.echo(tracker.track(event.pop("name"), **event))
+        event_id = tracker.track(event.pop("name"), **event)
     except PartlyEnqueued as exc:
+        if as_json:
+            part = {"event_id": exc.event_ids[0], "enqueued": exc.enqueued, "failed": exc.failed}
+            click.echo(json.dumps({**part, "error": str(exc)}))
+            return 1
         click.echo(exc.event_ids[0])
         raise PartlyEnqueued(
             f"{exc}. Run the same command again with --event-id {exc.event_ids[0]}: the "
@@ -80,6 +88,7 @@ def send(**given: Any) -> int:
         ) from None
     finally:
         tracker.close()
+    click.echo(json.dumps({"event_id": event_id}) if as_json else event_id)
     return 0
 
 

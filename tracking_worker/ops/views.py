@@ -162,6 +162,68 @@ def _cell(field: str, value: float) -> str:
     return _age(value) if field == "oldest_pending_seconds" else str(int(value))
 
 
+#: The circuit hash's fields ``circuit show`` lists, in order; times are Redis time.
+_CIRCUIT_FIELDS = (
+    "state",
+    "kind",
+    "setting",
+    "reason",
+    "failures",
+    "opens",
+    "open_until",
+    "updated",
+)
+_CIRCUIT_TIMES = ("open_until", "updated")
+
+
+def circuit_table(
+    state: Mapping[str, str], paused: Mapping[str, Mapping[str, Any]], now: float, *, plain: bool
+) -> Table:
+    """The breaker's stored fields (times as local clock times, with how far from ``now``,
+    Redis time), then one row per paused route: its setting, the provider's words, the
+    events it holds and since when."""
+    table = _table(plain, None, None)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", overflow="fold", ratio=1)
+    for name in (*_CIRCUIT_FIELDS, *sorted(set(state) - set(_CIRCUIT_FIELDS))):
+        value = state.get(name)
+        if value in (None, ""):
+            continue
+        table.add_row(name, _moment(value, now) if name in _CIRCUIT_TIMES else str(value))
+    for route, pause in paused.items():
+        text = f"{pause.get('setting', '')}: {pause.get('reason', '')}"
+        if pause.get("status"):
+            text = f"{text} [{pause['status']}]"
+        held = f"{pause.get('parked', 0)} event(s) parked since {_moment(pause.get('since'), now)}"
+        table.add_row(f"paused route {route}", f"{text}; {held}")
+    return table
+
+
+def _moment(value: Any, now: float) -> str:
+    """A Redis time as a local clock time with the distance from now ("in 9m14s", "3s ago");
+    a pause held until a reset (years away) says so."""
+    try:
+        stamp = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if stamp <= 0:
+        return "-"
+    delta = stamp - now
+    if delta > 365 * 86400:
+        return "until a reset"
+    when = datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+    span = _span(abs(delta))
+    return f"{when} (in {span})" if delta >= 0 else f"{when} ({span} ago)"
+
+
+def _span(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def _when(entry: Mapping[str, Any]) -> str:
     stamp = entry.get("dead_at")
     if not isinstance(stamp, (int, float)):
