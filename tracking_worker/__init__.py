@@ -254,13 +254,15 @@ def _given(fields: TrackFields, caller: str) -> dict[str, Any]:
     return given
 
 
-def install(app: Celery, settings: Settings | None = None) -> list[str]:
+def install(app: Celery, settings: Settings | None = None, *, flask_app: Any = None) -> list[str]:
     """Run our delivery in your own Celery app: registers our tasks, queues and beat entry
     without touching your serializer, routes or other settings (see ``worker/install.py``).
-    Returns the queue names your workers must consume."""
+    Settings default to your web side's: ``settings.TRACKING_WORKER`` in a Django project,
+    ``flask_app.config["TRACKING_WORKER"]`` when given, else the environment's. Returns the
+    queue names your workers must consume."""
     from .worker.install import install as install_into
 
-    return install_into(app, settings)
+    return install_into(app, settings, flask_app=flask_app)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 import tracking_worker
@@ -111,3 +112,45 @@ def test_a_host_worker_runs_its_own_tasks_and_our_delivery(
 
 def _graspil() -> dict[str, Any]:
     return provider_settings("http://127.0.0.1:9")["graspil"]
+
+
+def test_install_reads_the_flask_apps_config_when_given(redis_url: str) -> None:
+    """A Flask project's worker: the providers of app.config["TRACKING_WORKER"], as the views'
+    track() has them (here: none of them in the environment)."""
+    flask = pytest.importorskip("flask")
+    web = flask.Flask("shop")
+    web.config["TRACKING_WORKER"] = {
+        "redis": {"url": redis_url},
+        "providers": {"graspil": _graspil(), "grampixel": _sandboxed("grampixel")},
+    }
+    queues = tracking_worker.install(make_app(redis_url), flask_app=web)
+    assert queues == ["tracking", "tracking.graspil", "tracking.grampixel"]
+    web.config["TRACKING_WORKER"] = ["not", "sections"]
+    with pytest.raises(
+        tracking_worker.ConfigurationError, match=r"app.config\['TRACKING_WORKER'\]"
+    ):
+        tracking_worker.install(make_app(redis_url), flask_app=web)
+
+
+def test_a_worker_with_nothing_to_deliver_is_told_why(redis_url: str) -> None:
+    from tracking_worker.worker.startup import idle_reasons
+
+    both = load_settings(
+        {
+            "redis": {"url": redis_url},
+            "providers": {"graspil": _graspil(), "giosg": _sandboxed("giosg")},
+        },
+        environ={},
+    )
+    assert idle_reasons(both, ["celery", "tracking", "tracking.graspil", "tracking.giosg"]) == []
+    [some] = idle_reasons(both, ["tracking", "tracking.graspil"])
+    assert "does not consume tracking.giosg" in some
+    [none] = idle_reasons(both, ["celery"])
+    assert "none of the provider queues" in none
+    assert "-Q tracking,tracking.graspil,tracking.giosg" in none
+    [empty] = idle_reasons(load_settings({"redis": {"url": redis_url}}, environ={}), ["tracking"])
+    assert "no provider" in empty
+
+
+def _sandboxed(provider: str) -> dict[str, Any]:
+    return provider_settings("http://127.0.0.1:9")[provider]

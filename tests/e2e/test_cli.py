@@ -126,6 +126,7 @@ COMMANDS = {
     "dlq": ["list", "show", "replay", "purge"],
     "import": [],
     "metrics": [],
+    "queues": [],
     "sandbox": [],
     "send": [],
     "spool": ["count", "drain"],

@@ -20,6 +20,9 @@ def test_the_queue_commands_on_both_systems(which: str, request: pytest.FixtureR
         f"configuration valid; Redis reachable; providers: {', '.join(ALL)}"
     )
     assert json.loads(cli(env, "check", "--json").stdout) == {"ok": True, "providers": list(ALL)}
+    every = ["tracking", *(f"tracking.{p}" for p in ALL)]
+    assert cli(env, "queues").stdout.strip() == ",".join(every)  # -Q "$(tracking-worker queues)"
+    assert json.loads(cli(env, "queues", "--json").stdout) == every
     for provider in ALL:
         shown = json.loads(cli(env, "circuit", "show", provider, "--json").stdout)
         assert shown == {"state": "closed", "paused_routes": {}}

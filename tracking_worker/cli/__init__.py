@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 
 from ..errors import TrackingError
-from .admin import check, circuit, dev, metrics, sandbox, spool, tick, trace
+from .admin import check, circuit, dev, metrics, queues, sandbox, spool, tick, trace
 from .common import timeout_option
 from .dlq import dead, dlq
 from .events import import_events, send
@@ -45,6 +45,7 @@ for command in (
     spool,
     tick,
     metrics,
+    queues,
 ):
     cli.add_command(command)
 cli.add_command(sandbox)

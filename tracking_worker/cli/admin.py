@@ -48,6 +48,20 @@ def check(as_json: bool) -> int:
     return 0
 
 
+@click.command(short_help="The queues a worker must consume (for -Q).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+def queues(as_json: bool) -> int:
+    """The control queue and one per configured provider, comma-separated as -Q takes them:
+    `celery -A tracking_worker worker -Q "$(tracking-worker queues)"`. A worker that leaves
+    one out never delivers that provider's events (it says so at start-up)."""
+    from .. import routing
+    from ..settings import load_settings
+
+    names = [routing.CONTROL_QUEUE, *map(routing.queue_name, load_settings().providers)]
+    click.echo(json.dumps(names) if as_json else ",".join(names))
+    return 0
+
+
 @click.group(short_help="Show or reset a provider's circuit breaker.")
 def circuit() -> None:
     """A provider's circuit breaker: why and until when it is open; close it now."""

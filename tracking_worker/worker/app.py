@@ -21,6 +21,7 @@ from ..settings import Settings, load_settings
 from .observability import add_redaction, setup_sentry
 from .process import ProcessState, warn_if_evicting
 from .quiet import QuietRepeats
+from .startup import connect_idle_check
 from .tasks import register
 
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Celery:
             raise StoreUnavailable(f"sending deliver({provider}): {exc}") from None
 
     register(app, ProcessState(settings, send))
+    connect_idle_check(app, settings)
     return app
 
 

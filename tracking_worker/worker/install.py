@@ -20,16 +20,19 @@ lets explicit options win over routes, and ours always name the queue.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery, signals
 
 from .. import routing
+from ..errors import ConfigurationError
 from ..settings import Settings, load_settings
 from .app import celery_config
 from .observability import add_redaction
 from .process import ProcessState, warn_if_evicting
+from .startup import connect_idle_check
 from .tasks import register
 
 log = logging.getLogger("tracking_worker.worker")
@@ -37,10 +40,14 @@ log = logging.getLogger("tracking_worker.worker")
 OUR_TASKS = (routing.DELIVER_TASK, routing.TICK_TASK)
 
 
-def install(app: Celery, settings: Settings | None = None) -> list[str]:
+def install(app: Celery, settings: Settings | None = None, *, flask_app: Any = None) -> list[str]:
     """Register our tasks, queues and beat entry in ``app``; returns our queue names (a worker
-    started with ``-Q`` must list them). ``settings`` default to the environment's."""
-    settings = settings or load_settings()
+    started with ``-Q`` must list them). ``settings`` default to the web side's: Flask's
+    ``flask_app.config["TRACKING_WORKER"]`` when given, else Django's
+    ``settings.TRACKING_WORKER`` in a Django project, else the environment's (each merged over
+    TRACKING_CONFIG and TRACKING_REDIS_URL, as the web side reads them): the worker must
+    deliver what ``track()`` enqueued, with the same providers."""
+    settings = settings or framework_settings(flask_app)
 
     def send(provider: str, flush: bool) -> None:
         routing.send_deliver(app, provider, flush=flush)
@@ -57,7 +64,39 @@ def install(app: Celery, settings: Settings | None = None) -> list[str]:
     else:  # configured later (``config_from_object`` is lazy): merged once it is
         app.on_after_configure.connect(merge, weak=False, dispatch_uid=f"tw-install-{id(app)}")
     _connect_signals(app, settings)
+    connect_idle_check(app, settings)
     return queues
+
+
+def framework_settings(flask_app: Any = None) -> Settings:
+    """The settings the web side of this project uses (see ``install``)."""
+    if flask_app is not None:
+        from ..contrib.flask import CONFIG_KEY
+
+        return load_settings(
+            _sections(flask_app.config.get(CONFIG_KEY), f"app.config[{CONFIG_KEY!r}]")
+        )
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        try:
+            from django.conf import settings as django_settings
+        except ImportError:  # the variable without Django: the environment's settings
+            return load_settings()
+        from ..contrib.django.apps import SETTING
+
+        raw = getattr(django_settings, SETTING, None)
+        return load_settings(_sections(raw, f"settings.{SETTING}"))
+    return load_settings()
+
+
+def _sections(raw: Any, where: str) -> Mapping[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(
+            f"{where} must be a dict of sections (redis, delivery, producer, observability, "
+            "providers)"
+        )
+    return raw
 
 
 def _merge(app: Celery, ours: Mapping[str, Any], settings: Settings) -> None:

@@ -24,3 +24,7 @@ TRACKING_WORKER = {
         "graspil": {"api_key": "${GRASPIL_API_KEY}", "targets": {"purchase": 12}},
     },
 }
+
+# Celery (shop_site/celery.py) reads the CELERY_ settings; its broker is tracking_worker's Redis,
+# where track() sends the delivery triggers.
+CELERY_BROKER_URL = TRACKING_WORKER["redis"]["url"]
