@@ -38,6 +38,7 @@ class System:
         provider_overrides: dict[str, dict[str, Any]] | None = None,
         beat: bool = True,
         concurrency: int = 2,
+        loglevel: str = "WARNING",
     ) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
@@ -62,6 +63,7 @@ class System:
         self.tracker = Tracker(self.settings)
         self.with_beat = beat
         self.concurrency = concurrency
+        self.loglevel = loglevel
         self.worker: Child | None = None
         self.beat: Child | None = None
         self.hostname = f"test-{os.getpid()}-{id(self)}@{socket.gethostname()}"
@@ -71,7 +73,7 @@ class System:
         if self.with_beat:
             self.beat = Child(
                 "beat",
-                beat_args(self.home / "beat-schedule"),
+                beat_args(self.home / "beat-schedule", loglevel=self.loglevel),
                 env=self.env,
                 log_path=self.home / "beat.log",
             ).start()
@@ -80,7 +82,9 @@ class System:
     def start_worker(self) -> None:
         self.worker = Child(
             "worker",
-            worker_args(concurrency=self.concurrency, hostname=self.hostname),
+            worker_args(
+                concurrency=self.concurrency, hostname=self.hostname, loglevel=self.loglevel
+            ),
             env=self.env,
             log_path=self.home / "worker.log",
         ).start()

@@ -197,6 +197,10 @@ class Deliverer:
             quickest: list[float] = []
             for settled, health, fastest in self.rounds.map(send, batches):
                 healthy = healthy and health.kind in (SUCCESS, NOTHING, REJECTED)
+                if probe and health.kind == SUCCESS:  # a state change: said at INFO
+                    log.info(
+                        "%s: circuit closed: the half-open probe succeeded", self.provider.name
+                    )
                 if settled is not None:
                     report.count(settled)
                 if fastest is not None:
@@ -301,7 +305,11 @@ class Deliverer:
     def _log_batch(self, batch: Batch, settlement: Settlement, sent: Round, seconds: float) -> None:
         """One line per batch outcome (plain or JSON, see worker/observability): what went,
         what the provider answered, how long it took. Never an event's content."""
-        if not log.isEnabledFor(logging.INFO):
+        # One event delivered is the steady trickle of a quiet system: DEBUG; a batch, a
+        # retry or a dead letter is news: INFO.
+        single = len(batch.events) == 1 and settlement.delivered == 1
+        level = logging.DEBUG if single else logging.INFO
+        if not log.isEnabledFor(level):
             return  # nothing to build: a batch's line is a measurable part of a worker's CPU
         outcome = "delivered"
         if settlement.dead:
@@ -309,7 +317,8 @@ class Deliverer:
         elif settlement.retry:
             outcome = "retry" if not settlement.delivered else "mixed"
         statuses = Counter(klass for klass, _ in sent.timings)
-        log.info(
+        log.log(
+            level,
             "%s: batch %s: %d event(s), %d request(s) [%s] in %.3fs: %s "
             "(delivered %d, retry %d, dead %d)",
             self.provider.name,

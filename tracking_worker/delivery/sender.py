@@ -243,8 +243,8 @@ class Sender:
 
     def _log_delivered(self, response: HttpResponse, chunk: Sequence[Item]) -> None:
         note = self.provider.describe_success(response)
-        if note:
-            log.info(
+        if note and log.isEnabledFor(logging.DEBUG):  # one line per event: DEBUG
+            log.debug(
                 "%s: delivered event %s (%s)",
                 self.provider.name,
                 chunk[0][1].event_id,

@@ -20,7 +20,7 @@ from ..errors import StoreUnavailable
 from ..settings import Settings, load_settings
 from .observability import add_redaction, setup_sentry
 from .process import ProcessState, warn_if_evicting
-from .quiet import QuietRepeats
+from .quiet import QuietRepeats, quiet_task_chatter
 from .startup import connect_idle_check
 from .tasks import register
 
@@ -104,6 +104,7 @@ def connect_observability(settings: Settings) -> None:
     def on_logging(logger: logging.Logger, **_: Any) -> None:
         add_redaction(logger, settings)
         quiet_celery_reconnects()
+        quiet_task_chatter((routing.DELIVER_TASK, routing.TICK_TASK))
 
     signals.celeryd_init.connect(on_worker_start, weak=False, dispatch_uid="tw-sentry-worker")
     signals.beat_init.connect(on_start, weak=False, dispatch_uid="tw-sentry-beat")

@@ -32,6 +32,7 @@ from ..settings import Settings, load_settings
 from .app import celery_config
 from .observability import add_redaction
 from .process import ProcessState, warn_if_evicting
+from .quiet import quiet_task_chatter
 from .startup import connect_idle_check
 from .tasks import register
 
@@ -152,6 +153,7 @@ def _connect_signals(app: Celery, settings: Settings) -> None:
 
     def on_logging(logger: logging.Logger, **_: Any) -> None:
         add_redaction(logger, settings)
+        quiet_task_chatter(OUR_TASKS)  # only ours: the host's tasks log as they did
 
     uid = f"tw-install-{id(app)}"
     signals.celeryd_init.connect(on_worker_init, weak=False, dispatch_uid=f"{uid}-init")

@@ -82,3 +82,49 @@ class QuietRepeats(logging.Filter):
             record.msg = f"{template} [{spell.since} more like this in the last minute]"
         self._spells[template] = _Spell(now)
         return True
+
+
+class TaskChatter(logging.Filter):
+    """Celery's INFO lines about each of ``names``' messages (the worker's "Task ... received"
+    and "... succeeded", beat's "Sending due task", "Discarding revoked task" for a tick that
+    expired in a busy queue, as ticks are meant to), moved to DEBUG: beat's tick alone is
+    three lines a second, and a quiet provider's one-event runs as many; what a run did is
+    said by our own lines (a batch's outcome, a state change). Other tasks, and our tasks'
+    failures, are left as Celery logs them."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.names = frozenset(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or self._task(record) not in self.names:
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+    @staticmethod
+    def _task(record: logging.LogRecord) -> object:
+        data = getattr(record, "data", None)  # the worker's: the task's context
+        if isinstance(data, dict):
+            return data.get("name")
+        if not isinstance(record.args, tuple) or not record.args:
+            return None
+        if record.name == "celery.beat":
+            return record.args[-1]  # (entry name, task name)
+        if record.name == "celery.worker.request":
+            return record.args[0]  # (task name, id)
+        return None
+
+
+#: Celery's loggers of a task's receipt, expiry and success, and of beat sending it.
+CHATTY = ("celery.worker.strategy", "celery.app.trace", "celery.beat", "celery.worker.request")
+
+
+def quiet_task_chatter(names: tuple[str, ...]) -> None:
+    """Once per process (a filter per logger, never two)."""
+    for name in CHATTY:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, TaskChatter) for f in logger.filters):
+            logger.addFilter(TaskChatter(names))
