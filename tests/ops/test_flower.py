@@ -4,6 +4,7 @@ be read back through Flower's HTTP API with the basic-auth credentials, and noth
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -130,6 +131,25 @@ def test_a_delivery_task_is_read_back_through_flower_with_auth(
 
     assert get(f"{base}/api/tasks")[0] == 401
     assert get(f"{base}/api/task/info/{task['uuid']}", "ops:wrong")[0] == 401
+    # The Procfile binds it to loopback unless FLOWER_ADDRESS says otherwise (it printed
+    # "Visit me at http://127.0.0.1" while listening on every interface).
+    assert listening(int(base.rsplit(":", 1)[1])) == {"127.0.0.1"}
+
+
+def listening(port: int) -> set[str]:
+    """The local addresses of the sockets listening on ``port`` (Linux's /proc/net tables)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)
+            words = [raw[i : i + 4][::-1] for i in range(0, len(raw), 4)]  # little-endian words
+            packed = b"".join(words)
+            found.add(str(ipaddress.ip_address(packed)))
+    return {a.removeprefix("::ffff:") for a in found}
 
 
 def test_flower_does_not_start_without_credentials(tmp_path: Path) -> None:
