@@ -4,11 +4,15 @@ of every provider (which none of these commands may touch)."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
 from tests.ops.support import ALL, cli
 from tests.system import System
+from tracking_worker.sandbox import SandboxServer
+from tracking_worker.settings import load_settings
 
 
 @pytest.mark.parametrize("which", ["empty_system", "dead_system"])
@@ -45,3 +49,22 @@ def test_the_queue_commands_on_both_systems(which: str, request: pytest.FixtureR
     assert all(system.counts(p)["dead_stored"] == dead for p in ALL)
     unknown = cli(env, "circuit", "show", "nope")
     assert unknown.returncode == 1 and "'nope' is not configured" in unknown.stderr
+
+
+def test_sandbox_print_config_points_every_provider_at_it_with_its_keys(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The printed TOML, used as TRACKING_CONFIG as it is, validates and names the running
+    sandbox with the keys it accepts."""
+    port = sandbox.url.rsplit(":", 1)[1]
+    printed = cli(dict(os.environ), "sandbox", "--port", port, "--print-config")
+    assert printed.returncode == 0, printed.stderr
+    config = tmp_path / "tracking.toml"
+    config.write_text(printed.stdout)
+    settings = load_settings(environ={"TRACKING_CONFIG": str(config)})
+    assert list(settings.providers) == list(ALL)
+    for name, provider in settings.providers.items():
+        assert provider.base_url == sandbox.url
+        for key, value in sandbox.credentials(name).items():
+            if hasattr(provider, key) and isinstance(value, str):
+                assert getattr(provider, key) == value, (name, key)

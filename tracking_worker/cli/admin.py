@@ -223,8 +223,22 @@ def metrics(host: str, port: int) -> int:
 @click.command(short_help="Serve the providers' emulated APIs.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=PORT, default=8765, show_default=True, help="0 picks a free port.")
-def sandbox(host: str, port: int) -> int:
-    """Local emulators of every provider's API, for your own tests."""
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the providers' settings (TOML) for a sandbox at --host/--port, and exit.",
+)
+def sandbox(host: str, port: int, print_config: bool) -> int:
+    """Local emulators of every provider's API, for your own tests. Its control API (under
+    /_sandbox: faults, latency, the requests received) is in the README."""
+    if print_config:
+        from ..devtools.demo import config_toml
+        from ..sandbox import provider_settings
+
+        url = f"http://{host}:{port}"
+        click.echo(f"# every provider pointed at `tracking-worker sandbox` on {url}, its keys")
+        click.echo(config_toml({"providers": provider_settings(url)}), nl=False)
+        return 0
     from ..sandbox.cli import main as sandbox_main
 
     return sandbox_main(["--host", host, "--port", str(port)])

@@ -24,8 +24,13 @@ def demo_providers(sandbox_url: str) -> dict[str, dict[str, Any]]:
 
 
 def write_config(path: Path, data: dict[str, dict[str, Any]]) -> None:
-    """A TOML file the worker and beat read through TRACKING_CONFIG; ``data`` holds sections
-    (``redis``, ``delivery``...) and ``providers``, whose nested tables become inline tables."""
+    """A TOML file the worker and beat read through TRACKING_CONFIG (see ``config_toml``)."""
+    path.write_text(config_toml(data), encoding="utf-8")
+
+
+def config_toml(data: dict[str, dict[str, Any]]) -> str:
+    """``data``'s sections (``redis``, ``delivery``...) and ``providers`` as TOML, nested
+    tables inline."""
     lines: list[str] = []
     for section, table in data.items():
         if section == "providers":
@@ -33,7 +38,7 @@ def write_config(path: Path, data: dict[str, dict[str, Any]]) -> None:
                 lines += [f"[providers.{name}]", *_pairs(conf)]
         else:
             lines += [f"[{section}]", *_pairs(table)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 def _pairs(table: dict[str, Any]) -> list[str]:
