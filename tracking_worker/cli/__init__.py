@@ -17,6 +17,7 @@ from ..errors import TrackingError
 from .admin import check, circuit, dev, metrics, sandbox, spool, tick, trace
 from .dlq import dead, dlq
 from .events import import_events, send
+from .render import render
 from .status import status
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -36,6 +37,7 @@ for command in (
     dlq,
     dead,
     send,
+    render,
     import_events,
     trace,
     check,
