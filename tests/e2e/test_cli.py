@@ -114,6 +114,7 @@ COMMANDS = {
     "dlq": ["list", "show", "replay", "purge"],
     "import": [],
     "metrics": [],
+    "render": [],
     "sandbox": [],
     "send": [],
     "spool": ["count", "drain"],

@@ -25,6 +25,9 @@ from ..outcomes import Outcome, Retry
 from ..sections import SectionSchema, checked, schema_for, setting
 
 EXCERPT_CHARS = 500
+#: ``delivery.mode`` and a provider's ``mode``: send, or render and log each request instead
+#: of sending it (a dry run, e.g. a first rollout on real credentials).
+DELIVERY_MODES = ("send", "dry_run")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,10 @@ class ProviderSettings:
     #: Requests per second, shared by every worker through Redis; none when absent.
     rate_limit: float | None = setting(
         None, fields.Float(allow_none=True, validate=validate.Range(min=0, min_inclusive=False))
+    )
+    #: This provider's ``delivery.mode`` ("send" or "dry_run"); None: the global one.
+    mode: str | None = setting(
+        None, fields.String(allow_none=True, validate=validate.OneOf(DELIVERY_MODES))
     )
 
 
