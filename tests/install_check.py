@@ -61,6 +61,7 @@ def check_pytest_plugin() -> str | None:
         tracking_worker.track("purchase", telegram_id=5)
     if list(tracked[0].requests) != ["graspil", "grampixel"] or hasattr(testing, "tracked"):
         return f"tracking_worker.testing captured {tracked!r}: {tracked[0] if tracked else None}"
+    print("(c) the pytest plugin is registered (pytest11) and captures without pytest")
     return None
 
 
