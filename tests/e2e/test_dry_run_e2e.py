@@ -11,8 +11,10 @@ from tests.e2e.test_providers_e2e import event
 from tests.helpers import wait_for
 from tests.ops.support import ALL, cli
 from tests.system import System
+from tracking_worker.ops.exporter import families
 from tracking_worker.sandbox import SandboxServer
 from tracking_worker.store.receipts import receipt_of
+from tracking_worker.store.status import collect
 
 EVENTS = 12
 #: Real-looking keys: what a first rollout runs with. A dry run never sends them, so the
@@ -40,6 +42,15 @@ def test_a_dry_run_worker_sends_nothing_and_records_every_event(
         assert {p: r["state"] for p, r in receipts.items()} == dict.fromkeys(ALL, "dry_run")
     status = json.loads(cli(system.env, "status", "--json").stdout)
     assert {p: status[p]["dry_run"] for p in ALL} == dict.fromkeys(ALL, EVENTS)
+    [events] = [
+        m
+        for m in families(collect(system.settings, system.tracker.client), system.settings)
+        if m.name == "tracking_worker_events"
+    ]
+    dry = {
+        s.labels["provider"]: s.value for s in events.samples if s.labels["outcome"] == "dry_run"
+    }
+    assert dry == dict.fromkeys(ALL, EVENTS)
     trace = cli(system.env, "trace", ids[0])
     assert trace.returncode == 0 and trace.stdout.count(" dry_run ") == len(ALL), trace.stdout
     log = (system.home / "worker.log").read_text()
