@@ -51,8 +51,8 @@ class Captured:
 def dummy_settings() -> Settings:
     """What a capture renders with when the settings in use configure no provider: all five,
     with the sandbox's dummy keys and routes (Graspil targets ``purchase`` 12, ``registration``
-    3, ``first_deposit`` 14; GramPixel and Giosg map ``purchase`` and ``registration`` too), at
-    each provider's real address. Nothing is ever sent with them."""
+    3, ``first_deposit`` 14; Giosg goals for ``purchase`` and ``registration``), at each
+    provider's real address. Nothing is ever sent with them."""
     from ..sandbox import provider_settings
 
     sections = provider_settings("http://sandbox.invalid")
