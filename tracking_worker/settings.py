@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 import marshmallow as ma
@@ -169,7 +169,9 @@ class DeliverySettings:
     max_runs: int = setting(2, _int(validate=validate.Range(min=1, max=64)))
     #: "dry_run": workers render, log and record each request (receipt ``dry_run``) instead
     #: of sending it; a provider's own ``mode`` overrides this.
-    mode: str = setting("send", fields.String(validate=validate.OneOf(DELIVERY_MODES)))
+    mode: Literal["send", "dry_run"] = setting(
+        "send", fields.String(validate=validate.OneOf(DELIVERY_MODES))
+    )
 
     @property
     def trigger_ttl_ms(self) -> int:
