@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.testing.test_plugin import plugin_args, run
+from tests.testing.support import plugin_args, run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -8,24 +8,13 @@ import importlib
 import json
 import subprocess
 import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
+from tests.testing.support import run
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def plugin_args() -> list[str]:
-    """``-p tracking_worker.testing`` unless pytest loads it by its entry point already (once
-    this checkout is installed): both would register it twice."""
-    installed = any(ep.name == "tracking_worker" for ep in entry_points(group="pytest11"))
-    return [] if installed else ["-p", "tracking_worker.testing"]
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    loop = ("-o", "asyncio_default_fixture_loop_scope=function")  # pytest-asyncio, quiet
-    return pytester.runpytest("-p", "no:cacheprovider", *loop, *plugin_args(), *args)
 
 
 def test_a_users_tests_capture_events_and_a_wrong_expectation_fails(
