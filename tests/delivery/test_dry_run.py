@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from tracking_worker.delivery.deliverer import RunReport
 from tracking_worker.delivery.dry_run import DryRunSender
 from tracking_worker.delivery.transport import Transport
 from tracking_worker.errors import ConfigurationError
@@ -134,3 +135,11 @@ def test_settle_counts_and_receipts_a_dry_run_apart_from_deliveries(
     assert (counts["dry_run"], counts["delivered"], counts["leased_batches"]) == (2, 0, 0)
     found = read_receipts(redis_client, {"graspil": keys}, "e-1", 600)
     assert found["graspil"]["state"] == "dry_run"
+
+
+def test_a_runs_report_counts_a_dry_run_apart_from_deliveries() -> None:
+    """What a deliver task returns (Flower shows it): a dry run delivered nothing."""
+    report = RunReport()
+    report.count(Settlement(delivered=3, delivered_as="dry_run"))
+    report.count(Settlement(delivered=2))
+    assert (report.batches, report.dry_run, report.delivered) == (2, 3, 2)

@@ -53,10 +53,15 @@ class RunReport:
     paused: bool = False
     more: bool = False
     busy: bool = False
+    #: Events a dry run rendered and logged instead of sending.
+    dry_run: int = 0
 
     def count(self, settled: Settlement) -> None:
         self.batches += 1
-        self.delivered += settled.delivered
+        if settled.delivered_as == "dry_run":
+            self.dry_run += settled.delivered
+        else:
+            self.delivered += settled.delivered
         self.retried += len(settled.retry)
         self.dead += len(settled.dead)
 
