@@ -21,7 +21,7 @@ from .capture import Captured, Tracked, capture, dummy_settings
 from .deliver import Delivery, deliver
 from .server import TrackingSandbox, sandbox
 
-if "pytest" in sys.modules:
+if "pytest" in sys.modules or "_pytest" in sys.modules:  # pytest is running: cheap to import
     from .fixtures import _tracking_sandbox_server as _tracking_sandbox_server
     from .fixtures import tracked as tracked
     from .fixtures import tracking_sandbox as tracking_sandbox
