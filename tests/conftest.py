@@ -14,6 +14,9 @@ from tests.system import System
 from tracking_worker.devtools import EmbeddedRedis
 from tracking_worker.sandbox import SandboxServer
 
+#: pytester runs a user's test session inside ours (tests/testing/).
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
@@ -42,6 +45,10 @@ def redis_url(redis_server: EmbeddedRedis, redis_client: redis.Redis) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     Path(config.rootpath / ".tracking").mkdir(exist_ok=True)
+    # The plugin's fixtures (tracked, tracking_sandbox): loaded by its pytest11 entry point
+    # once this checkout is installed, else here (both at once would register it twice).
+    if not config.pluginmanager.has_plugin("tracking_worker"):
+        config.pluginmanager.import_plugin("tracking_worker.testing")
 
 
 @pytest.fixture(scope="session")

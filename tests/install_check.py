@@ -5,6 +5,9 @@ no pytest, no source tree on the path).
 (a) ``celery -A tracking_worker worker`` and ``beat`` from that venv, against a private
     redis-server and the sandbox: one ``track()`` per provider must reach every provider.
 (b) ``tracking-worker dev --demo --duration 15``: all five providers must deliver.
+(c) the pytest plugin is registered: an entry point ``tracking_worker`` in group ``pytest11``
+    naming ``tracking_worker.testing``, which imports without pytest (pytest is not installed
+    here, so its metadata is what is checked) and captures a ``track()``.
 
 Exit 0 when both hold; otherwise the reason and the children's logs, exit 1.
 """
@@ -33,11 +36,33 @@ def main() -> int:
         return _fail(f"tracking_worker imported from {where}, not from the venv {sys.prefix}")
     with tempfile.TemporaryDirectory(prefix="tw-install-") as tmp:
         started = time.monotonic()
-        problem = check_worker_and_beat(Path(tmp) / "a") or check_dev_demo(Path(tmp) / "b")
+        problem = (
+            check_pytest_plugin()
+            or check_worker_and_beat(Path(tmp) / "a")
+            or check_dev_demo(Path(tmp) / "b")
+        )
         if problem:
             return _fail(problem)
     print(f"install check passed in {time.monotonic() - started:.0f}s ({where.parent})")
     return 0
+
+
+def check_pytest_plugin() -> str | None:
+    """(c): the entry point pytest would load, and the module it names, used without pytest."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="pytest11") if ep.name == "tracking_worker"]
+    if [ep.value for ep in found] != ["tracking_worker.testing"]:
+        return f"entry point pytest11 tracking_worker: not tracking_worker.testing but {found}"
+    import tracking_worker
+    from tracking_worker import testing
+
+    with testing.capture(testing.dummy_settings()) as tracked:
+        tracking_worker.track("purchase", telegram_id=5)
+    if list(tracked[0].requests) != ["graspil", "grampixel"] or hasattr(testing, "tracked"):
+        return f"tracking_worker.testing captured {tracked!r}: {tracked[0] if tracked else None}"
+    print("(c) the pytest plugin is registered (pytest11) and captures without pytest")
+    return None
 
 
 def check_worker_and_beat(home: Path) -> str | None:

@@ -109,6 +109,20 @@ def _replace(tracker: Tracker | None) -> None:
         old.close()
 
 
+def _swap_default(tracker: Tracker | None) -> Tracker | None:
+    """Put ``tracker`` in as the default and return the one it displaces, unclosed:
+    ``tracking_worker.testing.capture()`` puts that one back when it ends."""
+    with _Default.lock:
+        old, _Default.tracker = _Default.tracker, tracker
+    return old
+
+
+def _default_settings() -> Settings:
+    """The settings the default Tracker has, or would be built from now."""
+    current = _Default.tracker
+    return current.settings if current is not None else _Default.load()
+
+
 def get_tracker() -> Tracker:
     """The Tracker ``track()`` uses here: the one an integration's lookup names (Flask: the
     current app's), else the default, built on first use (from the environment unless an
@@ -124,8 +138,9 @@ def get_tracker() -> Tracker:
 
 def receipt(event_id: str) -> dict[str, dict[str, Any]]:
     """Where one event stands with each configured provider: a dict keyed by provider, each
-    with ``state`` (pending, in_flight, retry, delivered, dead, skipped), ``attempts`` (sends
-    made so far), ``updated_at`` (seconds) and, for a retry, ``error``, when dead, ``reason``.
+    with ``state`` (pending, in_flight, retry, delivered, dead, skipped; ``dry_run``: a
+    dry-run worker rendered it instead of sending), ``attempts`` (sends made so far),
+    ``updated_at`` (seconds) and, for a retry, ``error``, when dead, ``reason``.
     {} for an unknown id, or one whose last change is older than ``delivery.receipts_ttl``.
 
     Receipts are written when a worker settles an event; one in flight is found in the batches

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 import marshmallow as ma
@@ -25,7 +25,7 @@ from redis.connection import parse_url
 
 from .errors import ConfigurationError
 from .providers import REGISTRY, Provider
-from .providers.base import ProviderSettings, single_token
+from .providers.base import DELIVERY_MODES, ProviderSettings, single_token
 from .redact import Redactor
 from .sections import SectionSchema, schema_for, setting
 
@@ -167,6 +167,11 @@ class DeliverySettings:
     #: Delivery runs of one provider at once, across all workers; beyond the first only while
     #: a backlog waits, so a steady stream never lets one provider hold every worker slot.
     max_runs: int = setting(2, _int(validate=validate.Range(min=1, max=64)))
+    #: "dry_run": workers render, log and record each request (receipt ``dry_run``) instead
+    #: of sending it; a provider's own ``mode`` overrides this.
+    mode: Literal["send", "dry_run"] = setting(
+        "send", fields.String(validate=validate.OneOf(DELIVERY_MODES))
+    )
 
     @property
     def trigger_ttl_ms(self) -> int:

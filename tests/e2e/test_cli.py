@@ -127,6 +127,7 @@ COMMANDS = {
     "import": [],
     "metrics": [],
     "queues": [],
+    "render": [],
     "sandbox": [],
     "send": [],
     "spool": ["count", "drain"],

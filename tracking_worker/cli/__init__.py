@@ -18,6 +18,7 @@ from .admin import check, circuit, dev, metrics, queues, sandbox, spool, tick, t
 from .common import timeout_option
 from .dlq import dead, dlq
 from .events import import_events, send
+from .render import render
 from .status import status
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -38,6 +39,7 @@ for command in (
     dlq,
     dead,
     send,
+    render,
     import_events,
     trace,
     check,

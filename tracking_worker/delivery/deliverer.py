@@ -26,6 +26,7 @@ from ..store.ratelimit import RateLimiter
 from ..store.routes import Routes
 from . import policy
 from .bisect import Item, Round
+from .dry_run import DryRunSender
 from .fingerprint import settings_fingerprint
 from .pauses import Pauses, log_opened
 from .sender import Sender
@@ -52,10 +53,15 @@ class RunReport:
     paused: bool = False
     more: bool = False
     busy: bool = False
+    #: Events a dry run rendered and logged instead of sending.
+    dry_run: int = 0
 
     def count(self, settled: Settlement) -> None:
         self.batches += 1
-        self.delivered += settled.delivered
+        if settled.delivered_as == "dry_run":
+            self.dry_run += settled.delivered
+        else:
+            self.delivered += settled.delivered
         self.retried += len(settled.retry)
         self.dead += len(settled.dead)
 
@@ -77,8 +83,11 @@ class Deliverer:
         limiter: RateLimiter | None = None,
         report: Report | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        dry_run: bool = False,
     ) -> None:
         self.provider = provider
+        #: Render and log each request instead of sending it (delivery/dry_run.py).
+        self.dry_run = dry_run
         #: Whether this worker is stopping (worker/stopping.py): a run then claims nothing
         #: more, starts no request, settles what went out and gives the rest back at once.
         self.stopping = stopping
@@ -109,7 +118,7 @@ class Deliverer:
         )
         self.rounds = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"tw-{provider.name}")
         self.redact = Redactor(provider.secrets)
-        self.sender = Sender(
+        self.sender = (DryRunSender if dry_run else Sender)(
             provider,
             transport,
             executor,
@@ -277,6 +286,8 @@ class Deliverer:
         settlement.requests = sent.requests
         settlement.timings = sent.timings
         settlement.closes_circuit = succeeded
+        if self.dry_run:
+            settlement.delivered_as = "dry_run"
         if not self._settle(batch, settlement):
             log.warning(
                 "%s: lease of batch %s lost before settling; it will be resent",
@@ -306,10 +317,10 @@ class Deliverer:
         """One line per batch outcome (plain or JSON, see worker/observability): what went,
         what the provider answered, how long it took. Never an event's content."""
         # One event delivered is the steady trickle of a quiet system: DEBUG; a batch, a
-        # retry or a dead letter is news: INFO.
+        # retry or a dead letter is news: INFO. A dry run's batch says itself (its sender).
         single = len(batch.events) == 1 and settlement.delivered == 1
         level = logging.DEBUG if single else logging.INFO
-        if not log.isEnabledFor(level):
+        if self.dry_run or not log.isEnabledFor(level):
             return  # nothing to build: a batch's line is a measurable part of a worker's CPU
         outcome = "delivered"
         if settlement.dead:

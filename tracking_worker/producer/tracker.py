@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .. import routing
 from ..errors import StoreError, TrackingUnavailable
@@ -34,8 +34,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracking_worker")
 
 
+class Intercept(Protocol):
+    """Takes a Tracker's validated events instead of Redis (``tracking_worker.testing``)."""
+
+    def __call__(self, tracker: Tracker, valid: list[Normalized]) -> None: ...
+
+
 class Tracker:
     """Holds the Redis client, the producer, the spool and (lazily) a Celery app for triggers."""
+
+    #: While ``tracking_worker.testing.capture()`` runs, every Tracker (and every AsyncTracker
+    #: over one) hands its validated events here at the step that would enqueue them, and
+    #: makes no round trip; None otherwise. On the class, not each instance: a capture must
+    #: also take the events of trackers built while it runs (a Flask app made in a test).
+    intercept: ClassVar[Intercept | None] = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -79,6 +91,10 @@ class Tracker:
 
     def enqueue(self, valid: list[Normalized]) -> None:
         """Enqueue events already validated (``validate``): Redis, else the spool."""
+        intercept = Tracker.intercept
+        if intercept is not None:
+            intercept(self, valid)
+            return
         now = time.monotonic()
         skipped = self.outage.skipped(now)
         if skipped is not None:

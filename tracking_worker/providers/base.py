@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import marshmallow as ma
@@ -25,6 +25,11 @@ from ..outcomes import Outcome, Retry
 from ..sections import SectionSchema, checked, schema_for, setting
 
 EXCERPT_CHARS = 500
+#: ``delivery.mode`` and a provider's ``mode``: send, or render and log each request instead
+#: of sending it (a dry run, e.g. a first rollout on real credentials).
+#: The settings' fields spell them out as ``Literal["send", "dry_run"]`` (ruff's RUF009 cannot
+#: see through an alias that the value is immutable).
+DELIVERY_MODES = ("send", "dry_run")
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,10 @@ class ProviderSettings:
     #: Requests per second, shared by every worker through Redis; none when absent.
     rate_limit: float | None = setting(
         None, fields.Float(allow_none=True, validate=validate.Range(min=0, min_inclusive=False))
+    )
+    #: This provider's ``delivery.mode`` ("send" or "dry_run"); None: the global one.
+    mode: Literal["send", "dry_run"] | None = setting(
+        None, fields.String(allow_none=True, validate=validate.OneOf(DELIVERY_MODES))
     )
 
 

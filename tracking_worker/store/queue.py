@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import redis
 
@@ -35,6 +35,7 @@ COUNTERS = (
     "in_retry",
     "lost",
     "dead_trimmed",
+    "dry_run",
 )
 
 
@@ -76,6 +77,8 @@ class Settlement:
     count_attempt: bool = True
     #: Ids of the delivered events, for their receipts.
     delivered_ids: list[str] = field(default_factory=list)
+    #: What they count as: "dry_run" when a dry run rendered them instead of sending.
+    delivered_as: Literal["delivered", "dry_run"] = "delivered"
     last_error: str = ""
     dead: list[DeadEvent] = field(default_factory=list)
     #: Every request the batch took, (status class, seconds): the latency histogram's input.
@@ -167,6 +170,7 @@ class ProviderQueue:
             closes_circuit=result.closes_circuit,
             parked_prefix=self.keys.parked_prefix,
             parked=_parked(result),
+            delivered_as=result.delivered_as,
             histogram=tuple(histogram_fields(result.timings)),
             dead=tuple(
                 codec.DeadEntry(

@@ -1,12 +1,12 @@
 """Delivery receipts: where one event stands with each provider.
 
 Written by the Lua calls that settle an event's state (no extra round trip): settle.lua
-(``retry``, ``delivered``, ``dead``), reap.lua (``retry``, a lease that expired) and
-replay.lua (``pending``, a dead letter queued again: its ``dead`` receipt would read as the
-newer state otherwise); see receipts_lib.lua. A provider's receipts share one hash per
-RECEIPT_BUCKET_SECONDS of Redis time, ``tw:{p}:receipts:<bucket>``: field the event id, value
-``state|attempts|updated_at ms|text`` (text: the last error of a retry, the reason of a dead
-letter). Each bucket expires ``receipts_ttl`` after it ends, so a receipt lives between
+(``retry``, ``delivered`` or a dry run's ``dry_run``, ``dead``), reap.lua (``retry``, a lease
+that expired) and replay.lua (``pending``, a dead letter queued again: its ``dead`` receipt
+would read as the newer state otherwise); see receipts_lib.lua. A provider's receipts share one
+hash per RECEIPT_BUCKET_SECONDS of Redis time, ``tw:{p}:receipts:<bucket>``: field the event id,
+value ``state|attempts|updated_at ms|text`` (text: the last error of a retry, the reason of a
+dead letter). Each bucket expires ``receipts_ttl`` after it ends, so a receipt lives between
 ``receipts_ttl`` and that plus one bucket. A key per event cost about 220 bytes; a field costs
 about half of that.
 

@@ -43,7 +43,17 @@ CIRCUIT_CODES: Mapping[Shown, int] = {"closed": 0, "half-open": 1, "open": 2}
 
 #: Per-provider fields, in the order ``--json`` writes them: the exporter's metric names.
 GAUGES = ("pending", "in_flight", "retry_scheduled", "dead", "oldest_pending_seconds")
-OUTCOMES = ("delivered", "retried", "rejected", "not_yet", "expired", "skipped", "dropped", "lost")
+OUTCOMES = (
+    "delivered",
+    "retried",
+    "rejected",
+    "not_yet",
+    "expired",
+    "skipped",
+    "dropped",
+    "lost",
+    "dry_run",
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,8 @@ class ProviderStatus:
     skipped: int = 0
     dropped: int = 0
     lost: int = 0
+    #: Rendered and logged by a dry run (``delivery.mode``), never sent.
+    dry_run: int = 0
     enqueued: int = 0
     requests: int = 0
     #: Dead letters trimmed off the bounded stream (``dead_max``), never to be replayed.
@@ -178,6 +190,7 @@ def _provider(
         skipped=counters.get("skipped", 0),
         dropped=counters.get("dropped", 0),
         lost=counters.get("lost", 0),
+        dry_run=counters.get("dry_run", 0),
         enqueued=counters.get("enqueued", 0),
         requests=counters.get("requests", 0),
         dead_trimmed=counters.get("dead_trimmed", 0),

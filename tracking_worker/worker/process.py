@@ -101,7 +101,11 @@ class WorkerProcess:
                 limiter=limiter,
                 report=_report,
                 stopping=stopping,
+                dry_run=(provider.settings.mode or settings.delivery.mode) == "dry_run",
             )
+        dry = [name for name, deliverer in self.deliverers.items() if deliverer.dry_run]
+        if dry:  # once per worker process: a dry run must not be forgotten
+            log.warning("dry run of %s: requests are logged, never sent", ", ".join(dry))
 
     def deliver(self, name: str, *, flush: bool) -> RunReport | None:
         deliverer = self.deliverers.get(name)

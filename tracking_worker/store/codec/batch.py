@@ -176,6 +176,9 @@ class Settle(Layout):
     #: Events set aside because their route is paused, a JSON object: event name ->
     #: {"record": the route's pause record, "events": [...]}; "" when none.
     parked: str = ""
+    #: What the delivered events are counted and receipted as: "delivered", or "dry_run" for
+    #: a dry run's (rendered and logged, never sent).
+    delivered_as: str = "delivered"
     #: Latency histogram increments: field and amount pairs, flat (``metrics.histogram_fields``).
     histogram: tuple[str | int, ...] = ()
     dead: tuple[DeadEntry, ...] = ()

@@ -29,6 +29,8 @@
 --       parked               events of paused routes, JSON {route: {record, events}}, '' none:
 --                            each route's record is written unless one is there (HSETNX) and
 --                            its events appended to its parked list, in this same step
+--       delivered_as         the state the delivered events get, counted and receipted:
+--                            'delivered', or 'dry_run' (a dry run rendered them, sent none)
 --       histogram_len        n, then from FIRST_HISTOGRAM n arguments: latency histogram
 --                            increments, field and amount pairs (see store/metrics.py); a latency
 --                            key of the wrong type is left alone, never an error: a metric must
@@ -38,8 +40,9 @@
 --                            dead:expired, dead:rejected)
 -- The dead stream keeps dead_max entries: the oldest beyond are trimmed, counted as
 -- dead_trimmed, and reported to the caller, never silently.
--- Receipts (receipts_lib.lua): delivered, with the attempts the batch had used plus this one;
--- dead, with the entry's attempts and reason; retry, with the batch's new count and the error.
+-- Receipts (receipts_lib.lua): delivered (or dry_run), with the attempts the batch had used
+-- plus this one; dead, with the entry's attempts and reason; retry, with the batch's new count
+-- and the error.
 -- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
 -- nothing changes, the batch will be sent again (at-least-once); the requests were made all
 -- the same, so the circuit and the histogram are written first.
@@ -51,9 +54,9 @@ local retry_events, retry_count, retry_delay = ARGV[6], tonumber(ARGV[7]), tonum
 local count_attempt, last_error, dead_max = ARGV[9], ARGV[10], ARGV[11]
 local receipts_ttl, receipt_bucket, receipts_prefix = ARGV[12], ARGV[13], ARGV[14]
 local delivered_ids, closes_circuit = ARGV[15], ARGV[16]
-local parked_prefix, parked = ARGV[17], ARGV[18]
-local histogram_len = tonumber(ARGV[19])
-local FIRST_HISTOGRAM = 20
+local parked_prefix, parked, delivered_as = ARGV[17], ARGV[18], ARGV[19]
+local histogram_len = tonumber(ARGV[20])
+local FIRST_HISTOGRAM = 21
 local first_dead = FIRST_HISTOGRAM + histogram_len
 if closes_circuit == '1' then
   -- as circuit_record: a configuration pause or a reject storm holds until a reset, and a
@@ -69,7 +72,7 @@ end
 local held = redis.call('HMGET', batch, 'token', 'attempts')
 if held[1] ~= token then return {-1, 0} end
 redis.call('ZREM', leases, batch_id)
-if delivered > 0 then redis.call('HINCRBY', stats, 'delivered', delivered) end
+if delivered > 0 then redis.call('HINCRBY', stats, delivered_as, delivered) end
 if parked ~= '' then
   for route, set_aside in pairs(cjson.decode(parked)) do
     redis.call('HSETNX', routes, route, set_aside.record)
@@ -82,7 +85,7 @@ if tonumber(requests) > 0 then redis.call('HINCRBY', stats, 'requests', requests
 local receipt = receipts(receipts_ttl, receipt_bucket, receipts_prefix)
 if receipt.on then
   local attempts = tonumber(held[2] or 0) + 1
-  for _, id in ipairs(cjson.decode(delivered_ids)) do receipt.add(id, 'delivered', attempts) end
+  for _, id in ipairs(cjson.decode(delivered_ids)) do receipt.add(id, delivered_as, attempts) end
 end
 local dead_count, trimmed = 0, 0
 local before = 0
