@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ConfigurationError,
+    Drop,
     PartlyEnqueued,
     TrackingError,
     TrackingUnavailable,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncTracker",
     "ConfigurationError",
+    "Drop",
     "Event",
     "PartlyEnqueued",
     "Settings",

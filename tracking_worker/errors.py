@@ -29,6 +29,11 @@ class ValidationError(TrackingError):
         super().__init__(_describe(self.errors))
 
 
+class Drop(TrackingError):
+    """Raised by a ``before_send`` hook to drop the event it was given, with a reason: the
+    event is counted ``dropped`` and its receipt says why (delivery/hooks.py)."""
+
+
 class TrackingUnavailable(TrackingError):
     """Redis could not be reached in time and the caller asked us to raise, not to spool."""
 

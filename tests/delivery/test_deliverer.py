@@ -233,7 +233,7 @@ def test_one_log_line_per_batch_outcome_plain_and_json(
     assert len(lines) == 1
     text = lines[0].getMessage()
     assert "4 event(s), 5 request(s) [2xx:2 4xx:3]" in text  # the bisect of one bad event
-    assert ": mixed (delivered 3, retry 0, dead 1)" in text
+    assert ": mixed (delivered 3, retry 0, dead 1, dropped 0)" in text
     data = json.loads(JsonFormatter(Redactor(d.provider.secrets)).format(lines[0]))
     assert (data["provider"], data["events"], data["outcome"]) == ("graspil", 4, "mixed")
     assert data["statuses"] == {"4xx": 3, "2xx": 2}

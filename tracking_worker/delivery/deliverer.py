@@ -11,7 +11,6 @@ import functools
 import logging
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,10 +23,11 @@ from ..store.circuit import CONFIGURATION, NOTHING, REJECTED, SUCCESS, Circuit
 from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
 from ..store.ratelimit import RateLimiter
 from ..store.routes import Routes
-from . import policy
+from . import hooks, policy
 from .bisect import Item, Round
 from .dry_run import DryRunSender
 from .fingerprint import settings_fingerprint
+from .outcome_log import log_batch, report_dead
 from .pauses import Pauses, log_opened
 from .sender import Sender
 from .transport import Transport
@@ -118,6 +118,8 @@ class Deliverer:
         )
         self.rounds = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"tw-{provider.name}")
         self.redact = Redactor(provider.secrets)
+        #: The provider's before_send, imported once (a bad path fails the worker's start).
+        self.hook = hooks.load_hook(provider)
         self.sender = (DryRunSender if dry_run else Sender)(
             provider,
             transport,
@@ -259,7 +261,8 @@ class Deliverer:
             now=self.clock(),
             delivery=self.delivery,
         )
-        live, parked = self.pauses.set_aside(screened.live)
+        shaped = hooks.shape(self.hook, self.provider, screened.live, self.redact)
+        live, parked = self.pauses.set_aside(shaped.live)
         sent = self._send(batch, live, slot, probe) if live else Round()
         fastest = min((seconds for _, seconds in sent.timings), default=None)
         health = policy.round_health(
@@ -282,7 +285,8 @@ class Deliverer:
         for route, raws in parked.items():
             settlement.parked.setdefault(route, []).extend(raws)
         self.pauses.record(settlement, sent.results)
-        settlement.dead[:0] = screened.dead
+        settlement.dead[:0] = [*screened.dead, *shaped.dead]
+        settlement.dropped = shaped.dropped
         settlement.requests = sent.requests
         settlement.timings = sent.timings
         settlement.closes_circuit = succeeded
@@ -295,8 +299,9 @@ class Deliverer:
                 batch.id,
             )
             return None, health, fastest
-        self._log_batch(batch, settlement, sent, time.monotonic() - started)
-        self._report_dead(settlement)
+        if not self.dry_run:  # a dry run's batch says itself (its sender)
+            log_batch(self.provider.name, batch, settlement, sent, time.monotonic() - started)
+        report_dead(self.report, self.provider.name, settlement)
         return settlement, health, fastest
 
     def _settle(self, batch: Batch, settlement: Settlement) -> bool:
@@ -312,56 +317,6 @@ class Deliverer:
                     raise
             time.sleep(pause)  # backing off from Redis, not synchronising
             pause = min(2 * pause, 2.0)
-
-    def _log_batch(self, batch: Batch, settlement: Settlement, sent: Round, seconds: float) -> None:
-        """One line per batch outcome (plain or JSON, see worker/observability): what went,
-        what the provider answered, how long it took. Never an event's content."""
-        # One event delivered is the steady trickle of a quiet system: DEBUG; a batch, a
-        # retry or a dead letter is news: INFO. A dry run's batch says itself (its sender).
-        single = len(batch.events) == 1 and settlement.delivered == 1
-        level = logging.DEBUG if single else logging.INFO
-        if self.dry_run or not log.isEnabledFor(level):
-            return  # nothing to build: a batch's line is a measurable part of a worker's CPU
-        outcome = "delivered"
-        if settlement.dead:
-            outcome = "dead" if not (settlement.delivered or settlement.retry) else "mixed"
-        elif settlement.retry:
-            outcome = "retry" if not settlement.delivered else "mixed"
-        statuses = Counter(klass for klass, _ in sent.timings)
-        log.log(
-            level,
-            "%s: batch %s: %d event(s), %d request(s) [%s] in %.3fs: %s "
-            "(delivered %d, retry %d, dead %d)",
-            self.provider.name,
-            batch.id,
-            len(batch.events),
-            sent.requests,
-            " ".join(f"{k}:{n}" for k, n in sorted(statuses.items())) or "none",
-            seconds,
-            outcome,
-            settlement.delivered,
-            len(settlement.retry),
-            len(settlement.dead),
-            extra={
-                "provider": self.provider.name,
-                "batch": batch.id,
-                "events": len(batch.events),
-                "requests": sent.requests,
-                "statuses": dict(statuses),
-                "seconds": round(seconds, 3),
-                "outcome": outcome,
-            },
-        )
-
-    def _report_dead(self, settlement: Settlement) -> None:
-        """One report per kind of dead letter in this batch (they group by provider and kind)."""
-        if self.report is None or not settlement.dead:
-            return
-        by_kind: dict[str, list[str]] = {}
-        for dead in settlement.dead:
-            by_kind.setdefault(dead.kind, []).append(dead.reason)
-        for kind, reasons in by_kind.items():
-            self.report(kind, self.provider.name, reasons[0], len(reasons))
 
     def _record(self, health: policy.Health, *, probe: bool) -> tuple[float, bool]:
         """Tell the circuit what the round said; returns when the provider may be tried again

@@ -115,6 +115,11 @@ def http_base_url(value: str) -> None:
         raise ma.ValidationError("Must not have a query string or fragment.")
 
 
+#: A dotted path to a function: ``package.module:function`` or ``package.module.function``.
+HOOK_PATH = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*([:.][A-Za-z_]\w*)$"
+HOOK_ERROR = "Not a dotted path to a function (package.module:function)."
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProviderSettings:
     """Settings every provider has; a provider's settings add its own keys, each declared once
@@ -142,6 +147,12 @@ class ProviderSettings:
     #: This provider's ``delivery.mode`` ("send" or "dry_run"); None: the global one.
     mode: Literal["send", "dry_run"] | None = setting(
         None, fields.String(allow_none=True, validate=validate.OneOf(DELIVERY_MODES))
+    )
+    #: A function ``module:name`` (or ``module.name``) the worker calls with each event and
+    #: the provider's name before building its request: it returns the event, changed or
+    #: not, or None (or raises ``tracking_worker.Drop``) to drop it (delivery/hooks.py).
+    before_send: str | None = setting(
+        None, fields.String(allow_none=True, validate=validate.Regexp(HOOK_PATH, error=HOOK_ERROR))
     )
 
 

@@ -79,6 +79,8 @@ class Settlement:
     delivered_ids: list[str] = field(default_factory=list)
     #: What they count as: "dry_run" when a dry run rendered them instead of sending.
     delivered_as: Literal["delivered", "dry_run"] = "delivered"
+    #: (event id, reason) of each event a before_send hook dropped: counted, never sent.
+    dropped: list[tuple[str, str]] = field(default_factory=list)
     last_error: str = ""
     dead: list[DeadEvent] = field(default_factory=list)
     #: Every request the batch took, (status class, seconds): the latency histogram's input.
@@ -171,6 +173,7 @@ class ProviderQueue:
             parked_prefix=self.keys.parked_prefix,
             parked=_parked(result),
             delivered_as=result.delivered_as,
+            dropped=json.dumps(result.dropped) if result.dropped else "",
             histogram=tuple(histogram_fields(result.timings)),
             dead=tuple(
                 codec.DeadEntry(

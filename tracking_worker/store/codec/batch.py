@@ -179,6 +179,8 @@ class Settle(Layout):
     #: What the delivered events are counted and receipted as: "delivered", or "dry_run" for
     #: a dry run's (rendered and logged, never sent).
     delivered_as: str = "delivered"
+    #: Events a before_send hook dropped, a JSON array of [event id, reason]; "" when none.
+    dropped: str = ""
     #: Latency histogram increments: field and amount pairs, flat (``metrics.histogram_fields``).
     histogram: tuple[str | int, ...] = ()
     dead: tuple[DeadEntry, ...] = ()

@@ -31,6 +31,9 @@
 --                            its events appended to its parked list, in this same step
 --       delivered_as         the state the delivered events get, counted and receipted:
 --                            'delivered', or 'dry_run' (a dry run rendered them, sent none)
+--       dropped              events a before_send hook dropped, JSON [[event id, reason], ...],
+--                            '' none: counted as dropped (and dropped:before_send), receipted
+--                            dropped with the hook's reason, never sent
 --       histogram_len        n, then from FIRST_HISTOGRAM n arguments: latency histogram
 --                            increments, field and amount pairs (see store/metrics.py); a latency
 --                            key of the wrong type is left alone, never an error: a metric must
@@ -55,8 +58,9 @@ local count_attempt, last_error, dead_max = ARGV[9], ARGV[10], ARGV[11]
 local receipts_ttl, receipt_bucket, receipts_prefix = ARGV[12], ARGV[13], ARGV[14]
 local delivered_ids, closes_circuit = ARGV[15], ARGV[16]
 local parked_prefix, parked, delivered_as = ARGV[17], ARGV[18], ARGV[19]
-local histogram_len = tonumber(ARGV[20])
-local FIRST_HISTOGRAM = 21
+local dropped = ARGV[20]
+local histogram_len = tonumber(ARGV[21])
+local FIRST_HISTOGRAM = 22
 local first_dead = FIRST_HISTOGRAM + histogram_len
 if closes_circuit == '1' then
   -- as circuit_record: a configuration pause or a reject storm holds until a reset, and a
@@ -86,6 +90,13 @@ local receipt = receipts(receipts_ttl, receipt_bucket, receipts_prefix)
 if receipt.on then
   local attempts = tonumber(held[2] or 0) + 1
   for _, id in ipairs(cjson.decode(delivered_ids)) do receipt.add(id, delivered_as, attempts) end
+end
+if dropped ~= '' then
+  local gone = cjson.decode(dropped)
+  redis.call('HINCRBY', stats, 'dropped', #gone)
+  redis.call('HINCRBY', stats, 'dropped:before_send', #gone)
+  local attempts = tonumber(held[2] or 0) + 1
+  for _, pair in ipairs(gone) do receipt.add(pair[1], 'dropped', attempts, pair[2]) end
 end
 local dead_count, trimmed = 0, 0
 local before = 0
