@@ -17,6 +17,7 @@ from ..errors import TrackingError
 from .admin import check, circuit, dev, metrics, sandbox, spool, tick, trace
 from .dlq import dead, dlq
 from .events import import_events, send
+from .privacy import forget
 from .status import status
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -43,6 +44,7 @@ for command in (
     spool,
     tick,
     metrics,
+    forget,
 ):
     cli.add_command(command)
 cli.add_command(sandbox)
