@@ -32,6 +32,7 @@ COMMANDS = [
     ["spool", "drain"],
     ["tick"],
     ["trace", "some-event-id"],
+    ["forget", "--telegram-id", "5"],
 ]
 
 
