@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -19,7 +20,7 @@ from tracking_worker.person import Person
 from tracking_worker.settings import build_settings
 from tracking_worker.store import codec
 from tracking_worker.store.deadletters import DeadLetters
-from tracking_worker.store.erasure import ProviderErasure, Removed
+from tracking_worker.store.erasure import LIST_CHUNK, ProviderErasure, Removed
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import DeadEvent, ProviderQueue, Settlement
 from tracking_worker.store.routes import Routes
@@ -233,3 +234,53 @@ def test_an_announcement_past_its_time_is_ignored_and_removed(redis_client: redi
     redis_client.hset(K.forgetting, "dead-run", json.dumps(entry))
     assert Routes(redis_client, Scripts(), K).resume() == (1, 1)
     assert not redis_client.exists(K.forgetting)
+
+
+@pytest.mark.parametrize(
+    "backlog",
+    [pytest.param(20_000, id="20k"), pytest.param(100_000, id="100k", marks=pytest.mark.slow)],
+)
+def test_a_long_backlog_is_read_a_bounded_chunk_per_call(
+    redis_client: redis.Redis, backlog: int
+) -> None:
+    """Each script call reads at most LIST_CHUNK events, so Redis serves others between them;
+    prints how long forget took and its longest call, for a person given by four identifiers
+    (the README's figures: 100k, ``make test-slow``)."""
+    others = [
+        raw(
+            occurred_at="2024-08-03T18:00:00.123+00:00",
+            telegram_id=5_000_000_000 + i,
+            email=f"user{i}@example.com",
+            value=19.99,
+            currency="EUR",
+            order_id=f"A-{i}",
+            properties={"plan": "pro"},
+            queued_at=1722708000.123,
+        )
+        for i in range(backlog)
+    ]  # about 250 bytes each, as track() writes a purchase
+    for start in range(0, backlog, 10_000):
+        redis_client.rpush(K.pending, *others[start : start + 10_000])
+    redis_client.rpush(K.pending, *[raw(telegram_id=5842703839) for _ in range(10)])
+    saved = {
+        name: redis_client.config_get(name)[name]
+        for name in ("slowlog-log-slower-than", "slowlog-max-len")
+    }
+    redis_client.config_set("slowlog-log-slower-than", 0)  # every call, with its duration
+    redis_client.config_set("slowlog-max-len", 10_000)
+    redis_client.slowlog_reset()
+    try:
+        started = time.perf_counter()
+        removed = ProviderErasure(redis_client, Scripts(), K, ANN, receipts_ttl=TTL, wait=1).run()
+        took = time.perf_counter() - started
+        log = redis_client.slowlog_get(10_000)
+    finally:
+        for name, value in saved.items():
+            redis_client.config_set(name, value)
+    calls = [e["duration"] / 1000 for e in log if e["command"].startswith(b"EVALSHA")]
+    assert removed.pending == 10 and redis_client.llen(K.pending) == backlog
+    assert len(calls) >= backlog // LIST_CHUNK + 1  # no call read the whole list
+    print(
+        f"\nforget on {backlog} pending: {took * 1000:.0f} ms, {len(calls)} script calls, "
+        f"longest {max(calls):.1f} ms, Redis busy {sum(calls):.0f} ms"
+    )
