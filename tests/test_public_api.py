@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import redis
 
 import tracking_worker
@@ -37,6 +40,7 @@ def test_configure_again_replaces_the_tracker(redis_url: str) -> None:
 def test_every_error_derives_from_one_root() -> None:
     for error in (
         tracking_worker.ValidationError,
+        tracking_worker.PersonError,
         tracking_worker.ConfigurationError,
         tracking_worker.TrackingUnavailable,
         tracking_worker.PartlyEnqueued,
@@ -57,3 +61,24 @@ def test_a_lookup_picks_the_tracker_for_the_code_running_now(redis_url: str) -> 
     finally:
         tracking_worker.set_lookup(previous)
         own.close()
+
+
+def test_forget_removes_a_person_s_events_with_the_tracker_s_settings(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    tracker = tracking_worker.configure(
+        redis={"url": redis_url},
+        producer={"spool_dir": str(tmp_path)},
+        providers={"graspil": GRASPIL},
+    )
+    tracker.trigger = lambda name: None
+    tracking_worker.track_many([{"name": "purchase", "telegram_id": n} for n in (5, 6, 5)])
+    report = tracking_worker.forget(telegram_id=5)
+    assert report.providers["graspil"].pending == 2 and report.removed == 2
+    left = [
+        tracking_worker.Event.from_json(r)
+        for r in redis_client.lrange(Keys("graspil").pending, 0, -1)
+    ]
+    assert [e.telegram_id for e in left] == [6]
+    with pytest.raises(tracking_worker.PersonError, match="at least one"):
+        tracking_worker.forget()

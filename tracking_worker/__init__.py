@@ -18,6 +18,7 @@ from .errors import (
     ConfigurationError,
     Drop,
     PartlyEnqueued,
+    PersonError,
     TrackingError,
     TrackingUnavailable,
     ValidationError,
@@ -35,6 +36,7 @@ elif TYPE_CHECKING:  # Python 3.10: only mypy reads the annotations, and it has 
 if TYPE_CHECKING:
     from celery import Celery
 
+    from .erasure import ForgetReport
     from .producer.async_tracker import AsyncTracker
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Drop",
     "Event",
     "PartlyEnqueued",
+    "PersonError",
     "Settings",
     "Tracker",
     "TrackingError",
@@ -52,6 +55,7 @@ __all__ = [
     "atrack",
     "atrack_many",
     "configure",
+    "forget",
     "get_async_tracker",
     "get_tracker",
     "install",
@@ -154,6 +158,36 @@ def receipt(event_id: str) -> dict[str, dict[str, Any]]:
 
     tracker = get_tracker()
     return receipt_of(tracker.client, tracker.settings, event_id)
+
+
+def forget(
+    *,
+    telegram_id: int | Iterable[int] | None = None,
+    email: str | Iterable[str] | None = None,
+    user_id: str | int | Iterable[str | int] | None = None,
+    visitor_id: str | Iterable[str] | None = None,
+    settings: Settings | None = None,
+) -> ForgetReport:
+    """Remove one person's events (any event holding any identifier given; e-mails compared
+    trimmed, ASCII letters in any case) from every configured provider's pending list, retry
+    and leased batches, parked lists, dead letters and their receipts, and from this host's
+    spool and quarantine files. Returns what was removed, place by place.
+
+    Safe while workers run: none of the events is sent after it returns (one a worker was
+    sending may have gone before). Repeating it removes nothing more. Events already delivered
+    are the providers' (README, "Personal data"). ``settings``: default, ``get_tracker()``'s.
+    Raises PersonError when no identifier is given, StoreError when Redis cannot answer."""
+    from .erasure import forget_person
+    from .person import Person
+    from .store.connection import worker_client
+
+    person = Person.of(telegram_id=telegram_id, email=email, user_id=user_id, visitor_id=visitor_id)
+    chosen = settings or get_tracker().settings
+    client = worker_client(chosen)
+    try:
+        return forget_person(person, chosen, client)
+    finally:
+        client.close()
 
 
 def set_deferral(defer: Deferral | None) -> Deferral | None:

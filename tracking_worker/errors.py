@@ -53,6 +53,11 @@ class PartlyEnqueued(TrackingUnavailable):
         self.event_ids = event_ids
 
 
+class PersonError(TrackingError):
+    """The identifiers given to ``forget`` name nobody: none given, or one no event could
+    hold (a Telegram id below 1, empty text)."""
+
+
 class StoreError(TrackingError):
     """A Redis command failed (a wrong type, a refused password, a script error); raised by
     ``store/`` in place of redis-py's errors, so nothing above it sees a raw redis exception."""

@@ -111,6 +111,12 @@ class Keys:
         return f"{self.receipts_prefix}{bucket}"
 
     @property
+    def forgetting(self) -> str:
+        """The people a ``forget`` is removing right now: a hash, run token -> JSON (their
+        identifiers, until when); replay and route resume drop their events (forget_lib.lua)."""
+        return f"{self.base}:forgetting"
+
+    @property
     def since(self) -> str:
         """When the oldest event still pending was enqueued (Redis time), or a bit earlier."""
         return f"{self.base}:since"

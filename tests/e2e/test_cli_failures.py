@@ -37,6 +37,7 @@ COMMANDS = [
     ["spool", "drain"],
     ["tick"],
     ["trace", "some-event-id"],
+    ["forget", "--telegram-id", "5"],
 ]
 
 

@@ -21,7 +21,7 @@ from tracking_worker.store.lua_scripts import NAMES
 
 LUA = resources.files("tracking_worker.store") / "lua"
 #: Shared code put before scripts, not a script of its own.
-LIBRARIES = {"receipts_lib"}
+LIBRARIES = {"receipts_lib", "forget_lib"}
 #: A header local naming script arguments: ``local a, b = ARGV[1], tonumber(ARGV[2])``.
 NAMED = re.compile(r"^local ([\w, ]+) = (.*(KEYS|ARGV)\[\d+\].*)$")
 
@@ -170,6 +170,28 @@ def test_settle_reads_back_its_histogram_and_dead_letters(
     assert len(args) == first_dead + 6 * len(dead)
 
 
+NEEDLES = st.lists(st.tuples(TEXT, TEXT, TEXT)).map(lambda ts: tuple(x for t in ts for x in t))
+FORGET = (codec.ForgetGuard, codec.ForgetList, codec.ForgetDead, codec.ForgetBatches)
+
+
+@pytest.mark.parametrize("layout", FORGET, ids=lambda c: c.SCRIPT)
+def test_a_forget_script_reads_back_the_person_after_its_arguments(
+    layout: type[codec.Layout],
+) -> None:
+    @given(
+        fixed_strategy(layout),
+        NEEDLES,
+        st.lists(TEXT).map(tuple),
+    )
+    def round_trip(base: codec.Layout, needles: tuple[str, ...], ids: tuple[str, ...]) -> None:
+        extra = {"batch_ids": ids} if layout is codec.ForgetBatches else {}
+        call = dataclasses.replace(base, needles=needles, **extra)  # type: ignore[type-var]
+        check_round_trip(call)
+        assert call.args()[len(call.named()) - 1] == len(needles)  # needles_len
+
+    round_trip()
+
+
 def test_a_layout_refuses_an_argument_list_of_the_wrong_length() -> None:
     with pytest.raises(ValueError, match="renew"):
         codec.Renew.parse(["id", "token"])
@@ -177,6 +199,8 @@ def test_a_layout_refuses_an_argument_list_of_the_wrong_length() -> None:
         codec.Renew.parse(["id", "token", "1", "extra"])
     with pytest.raises(ValueError, match="odd"):
         codec.Replay.parse(["0", "600", "tw:{g}:receipts:", "1-0"])
+    with pytest.raises(ValueError, match="needles_len"):
+        codec.ForgetGuard.parse(["token", "60", "4", "telegram_id", "1", "1"])
 
 
 def test_keys_follow_the_declared_order() -> None:

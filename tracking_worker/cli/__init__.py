@@ -18,6 +18,7 @@ from .admin import check, circuit, dev, metrics, queues, sandbox, spool, tick, t
 from .common import timeout_option
 from .dlq import dead, dlq
 from .events import import_events, send
+from .privacy import forget
 from .render import render
 from .status import status
 
@@ -48,6 +49,7 @@ for command in (
     tick,
     metrics,
     queues,
+    forget,
 ):
     cli.add_command(command)
 cli.add_command(sandbox)

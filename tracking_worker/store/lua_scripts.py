@@ -35,6 +35,10 @@ NAMES = (
     "rate_take",
     "due",
     "run_slot",
+    "forget_guard",
+    "forget_list",
+    "forget_batches",
+    "forget_dead",
 )
 
 #: Run before every script: ``NOW`` is Redis's own clock (TIME, in seconds), so leases, retry
@@ -46,11 +50,17 @@ PRELUDE = (
 )
 
 #: Shared Lua put before some scripts (after the prelude): the receipt writer of settle, reap
-#: and replay.
+#: and replay (and its ``event_id``); forget_lib, which events are a person's (forget_*.lua),
+#: and the guard replay and route_resume read while a forget runs.
 LIBRARIES = {
     "settle": ("receipts_lib",),
     "reap": ("receipts_lib",),
-    "replay": ("receipts_lib",),
+    "replay": ("receipts_lib", "forget_lib"),
+    "route_resume": ("forget_lib",),
+    "forget_guard": ("forget_lib",),
+    "forget_list": ("receipts_lib", "forget_lib"),
+    "forget_batches": ("receipts_lib", "forget_lib"),
+    "forget_dead": ("receipts_lib", "forget_lib"),
 }
 
 

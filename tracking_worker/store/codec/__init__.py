@@ -7,7 +7,8 @@ names (tests/store/test_codec.py holds the two together). ``args()`` builds a ca
 ``parse`` reads one back, from Python values or from the text Lua sees. Variable-length tails
 (enqueue's and replay's pairs, settle's histogram and dead letters) follow the named fields and
 are encoded and parsed here too. ``layout`` holds the base, ``batch`` the scripts that move
-events and batches, ``control`` those that guard a provider (circuit, rate, slots).
+events and batches, ``control`` those that guard a provider (circuit, rate, slots), ``erasure``
+those that remove a person's events.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .control import (
     RouteResume,
     RunSlot,
 )
+from .erasure import ForgetBatches, ForgetDead, ForgetGuard, ForgetList
 from .layout import Arg, Layout, _fixed
 
 #: Every script's layout, by script name (each class above is one).
@@ -61,6 +63,10 @@ __all__ = [
     "DeadEntry",
     "Due",
     "Enqueue",
+    "ForgetBatches",
+    "ForgetDead",
+    "ForgetGuard",
+    "ForgetList",
     "Layout",
     "RateTake",
     "Reap",

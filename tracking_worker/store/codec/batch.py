@@ -243,7 +243,7 @@ class Replay(Layout):
     """Move dead letters back to the pending list, each with a ``pending`` receipt."""
 
     SCRIPT = "replay"
-    KEYS = ("dead", "pending", "stats", "since")
+    KEYS = ("dead", "pending", "stats", "since", "forgetting")
     TAIL = ("moves",)
     receipts_ttl: float
     receipt_bucket: int

@@ -59,7 +59,7 @@ class RouteResume(Layout):
     """Paused routes back to delivery: their parked events to the head of pending."""
 
     SCRIPT = "route_resume"
-    KEYS = ("routes", "pending", "since")
+    KEYS = ("routes", "pending", "since", "forgetting", "stats")
     TAIL = ("routes",)
     parked_prefix: str
     #: (route, fingerprint) pairs: a route resumes when its stored fingerprint differs from

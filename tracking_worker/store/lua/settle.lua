@@ -43,9 +43,12 @@
 --                            dead:expired, dead:rejected)
 -- The dead stream keeps dead_max entries: the oldest beyond are trimmed, counted as
 -- dead_trimmed, and reported to the caller, never silently.
+-- Events a forget removed while the batch was leased (its field `forgotten`, forget_batches.lua)
+-- are neither retried, dead-lettered nor parked, and get no receipt: the worker's arguments
+-- still hold them, this batch's own field says which they are.
 -- Receipts (receipts_lib.lua): delivered (or dry_run), with the attempts the batch had used
 -- plus this one; dead, with the entry's attempts and reason; retry, with the batch's new count
--- and the error.
+-- and the error; dropped, with the hook's reason.
 -- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
 -- nothing changes, the batch will be sent again (at-least-once); the requests were made all
 -- the same, so the circuit and the histogram are written first.
@@ -73,15 +76,33 @@ end
 for f = FIRST_HISTOGRAM, first_dead - 1, 2 do
   redis.pcall('HINCRBY', latency, ARGV[f], ARGV[f + 1])
 end
-local held = redis.call('HMGET', batch, 'token', 'attempts')
+local held = redis.call('HMGET', batch, 'token', 'attempts', 'forgotten')
 if held[1] ~= token then return {-1, 0} end
+-- The forgotten events, and their ids; nil when a forget left this batch alone.
+local gone, gone_ids = nil, {}
+if held[3] then
+  gone = {}
+  for _, raw in ipairs(cjson.decode(held[3])) do
+    gone[raw] = true
+    local id = event_id(raw)
+    if id then gone_ids[id] = true end
+  end
+  if retry_events ~= '' then
+    local kept = {}
+    for _, raw in ipairs(cjson.decode(retry_events)) do
+      if not gone[raw] then kept[#kept + 1] = raw end
+    end
+    retry_events, retry_count = '', #kept
+    if #kept > 0 then retry_events = cjson.encode(kept) end
+  end
+end
 redis.call('ZREM', leases, batch_id)
 if delivered > 0 then redis.call('HINCRBY', stats, delivered_as, delivered) end
 if parked ~= '' then
   for route, set_aside in pairs(cjson.decode(parked)) do
     redis.call('HSETNX', routes, route, set_aside.record)
     for _, event in ipairs(set_aside.events) do
-      redis.call('RPUSH', parked_prefix .. route, event)
+      if not (gone and gone[event]) then redis.call('RPUSH', parked_prefix .. route, event) end
     end
   end
 end
@@ -89,14 +110,22 @@ if tonumber(requests) > 0 then redis.call('HINCRBY', stats, 'requests', requests
 local receipt = receipts(receipts_ttl, receipt_bucket, receipts_prefix)
 if receipt.on then
   local attempts = tonumber(held[2] or 0) + 1
-  for _, id in ipairs(cjson.decode(delivered_ids)) do receipt.add(id, delivered_as, attempts) end
+  for _, id in ipairs(cjson.decode(delivered_ids)) do
+    if not gone_ids[id] then receipt.add(id, delivered_as, attempts) end
+  end
 end
 if dropped ~= '' then
-  local gone = cjson.decode(dropped)
-  redis.call('HINCRBY', stats, 'dropped', #gone)
-  redis.call('HINCRBY', stats, 'dropped:before_send', #gone)
-  local attempts = tonumber(held[2] or 0) + 1
-  for _, pair in ipairs(gone) do receipt.add(pair[1], 'dropped', attempts, pair[2]) end
+  local attempts, counted = tonumber(held[2] or 0) + 1, 0
+  for _, pair in ipairs(cjson.decode(dropped)) do
+    if not gone_ids[pair[1]] then
+      receipt.add(pair[1], 'dropped', attempts, pair[2])
+      counted = counted + 1
+    end
+  end
+  if counted > 0 then
+    redis.call('HINCRBY', stats, 'dropped', counted)
+    redis.call('HINCRBY', stats, 'dropped:before_send', counted)
+  end
 end
 local dead_count, trimmed = 0, 0
 local before = 0
@@ -105,12 +134,14 @@ local i = first_dead
 while i + 5 <= #ARGV do
   local event, reason, status, excerpt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local attempts, kind = ARGV[i + 4], ARGV[i + 5]
-  redis.call('XADD', dead, 'MAXLEN', dead_max, '*',
-    'event', event, 'reason', reason, 'status', status, 'excerpt', excerpt,
-    'attempts', attempts, 'kind', kind, 'batch', batch_id, 'dead_at', NOW)
-  redis.call('HINCRBY', stats, 'dead:' .. kind, 1)
-  receipt.add(event_id(event), 'dead', attempts, reason)
-  dead_count = dead_count + 1
+  if not (gone and gone[event]) then
+    redis.call('XADD', dead, 'MAXLEN', dead_max, '*',
+      'event', event, 'reason', reason, 'status', status, 'excerpt', excerpt,
+      'attempts', attempts, 'kind', kind, 'batch', batch_id, 'dead_at', NOW)
+    redis.call('HINCRBY', stats, 'dead:' .. kind, 1)
+    receipt.add(event_id(event), 'dead', attempts, reason)
+    dead_count = dead_count + 1
+  end
   i = i + 6
 end
 if dead_count > 0 then
@@ -120,7 +151,8 @@ if dead_count > 0 then
 end
 if retry_events ~= '' then
   redis.call('HSET', batch, 'events', retry_events, 'count', retry_count, 'last_error', last_error)
-  redis.call('HDEL', batch, 'lines')  -- the claimed events' other form (claim.lua)
+  -- The claimed events' other form (claim.lua), and those a forget took out of them.
+  redis.call('HDEL', batch, 'lines', 'forgotten')
   local attempts = redis.call('HINCRBY', batch, 'attempts', count_attempt)
   if receipt.on then
     for _, raw in ipairs(cjson.decode(retry_events)) do
