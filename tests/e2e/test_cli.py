@@ -124,6 +124,7 @@ COMMANDS = {
     "dead": ["list", "show", "replay", "purge"],
     "dev": [],
     "dlq": ["list", "show", "replay", "purge"],
+    "forget": [],
     "import": [],
     "metrics": [],
     "queues": [],

@@ -65,7 +65,19 @@ def _timeout_on(command: click.Command) -> None:
         command.params.append(timeout_option())
 
 
-for command in (status, dlq, dead, send, import_events, trace, check, circuit, tick, metrics):
+for command in (
+    status,
+    dlq,
+    dead,
+    send,
+    import_events,
+    trace,
+    check,
+    circuit,
+    tick,
+    metrics,
+    forget,
+):
     _timeout_on(command)
 _timeout_on(spool.commands["drain"])  # `spool count` reads files only
 
