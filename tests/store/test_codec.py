@@ -33,8 +33,8 @@ BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
     bool: st.booleans(),
 }
 PAIRS = st.lists(st.tuples(TEXT, TEXT)).map(lambda ps: tuple(x for p in ps for x in p))
-#: enqueue's events: (id key, caller id, serialized event).
-TRIPLES = st.lists(st.tuples(st.binary(min_size=8, max_size=8), TEXT, TEXT)).map(
+#: enqueue's events: (id key, caller id, serialized event, people).
+QUADRUPLES = st.lists(st.tuples(st.binary(min_size=8, max_size=8), TEXT, TEXT, TEXT)).map(
     lambda ts: tuple(x for t in ts for x in t)
 )
 
@@ -120,10 +120,10 @@ def test_a_fixed_layout_reads_back_what_it_writes(name: str) -> None:
         dedupe_ttl=BY_TYPE[float],
         window=BY_TYPE[float],
         check=BY_TYPE[bool],
-        events=TRIPLES,
+        events=QUADRUPLES,
     )
 )
-def test_enqueue_reads_back_its_event_triples(call: codec.Enqueue) -> None:
+def test_enqueue_reads_back_its_event_quadruples(call: codec.Enqueue) -> None:
     check_round_trip(call)
 
 
@@ -177,6 +177,13 @@ def test_a_layout_refuses_an_argument_list_of_the_wrong_length() -> None:
         codec.Renew.parse(["id", "token", "1", "extra"])
     with pytest.raises(ValueError, match="odd"):
         codec.Replay.parse(["0", "600", "tw:{g}:receipts:", "1-0"])
+    with pytest.raises(ValueError, match="groups of 4"):
+        codec.Enqueue.parse(["1", "1", "1", "0", "1", "1", "0", b"12345678", "", "{}"])
+
+
+@given(st.lists(TEXT).map(tuple), st.sampled_from(["add", "remove"]))
+def test_suppress_reads_back_its_members(members: tuple[str, ...], action: str) -> None:
+    check_round_trip(codec.Suppress(action=action, members=members))
 
 
 def test_keys_follow_the_declared_order() -> None:
@@ -191,12 +198,20 @@ def test_keys_follow_the_declared_order() -> None:
         k.circuit,
         k.routes,
     ]
-    assert codec.Enqueue.keys(k) == [k.pending, k.stats, k.trigger, k.seen, k.since, k.ids_prefix]
+    assert codec.Enqueue.keys(k) == [
+        k.pending,
+        k.stats,
+        k.trigger,
+        k.seen,
+        k.since,
+        k.ids_prefix,
+        k.suppressed,
+    ]
 
 
 def test_the_producer_s_enqueue_call_is_the_codec_s_layout() -> None:
     a, b = codec.id_key("a"), codec.id_key("b")
-    events: list[codec.Arg] = [a, "a", '{"event_id":"a"}', b, "", '{"event_id":"b"}']
+    events: list[codec.Arg] = [a, "a", '{"event_id":"a"}', "", b, "", '{"event_id":"b"}', "e:x"]
     route = Route(events=events, skipped=2)
     limits = Limits(
         max_pending=1000, trigger_ttl_ms=5000, dedupe_ttl=60.0, full_batch={"g": 50}, window=900.0

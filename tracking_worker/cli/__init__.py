@@ -18,6 +18,7 @@ from .admin import check, circuit, dev, metrics, sandbox, spool, tick, trace
 from .dlq import dead, dlq
 from .events import import_events, send
 from .status import status
+from .suppress import suppress
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -43,6 +44,7 @@ for command in (
     spool,
     tick,
     metrics,
+    suppress,
 ):
     cli.add_command(command)
 cli.add_command(sandbox)

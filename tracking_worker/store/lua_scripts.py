@@ -35,6 +35,7 @@ NAMES = (
     "rate_take",
     "due",
     "run_slot",
+    "suppress",
 )
 
 #: Run before every script: ``NOW`` is Redis's own clock (TIME, in seconds), so leases, retry

@@ -35,6 +35,7 @@ COUNTERS = (
     "in_retry",
     "lost",
     "dead_trimmed",
+    "suppressed",
 )
 
 

@@ -43,7 +43,16 @@ CIRCUIT_CODES: Mapping[Shown, int] = {"closed": 0, "half-open": 1, "open": 2}
 
 #: Per-provider fields, in the order ``--json`` writes them: the exporter's metric names.
 GAUGES = ("pending", "in_flight", "retry_scheduled", "dead", "oldest_pending_seconds")
-OUTCOMES = ("delivered", "retried", "rejected", "expired", "skipped", "dropped", "lost")
+OUTCOMES = (
+    "delivered",
+    "retried",
+    "rejected",
+    "expired",
+    "skipped",
+    "dropped",
+    "lost",
+    "suppressed",
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class ProviderStatus:
     skipped: int = 0
     dropped: int = 0
     lost: int = 0
+    #: Events of suppressed people dropped at the door (``tracking-worker suppress``).
+    suppressed: int = 0
     enqueued: int = 0
     requests: int = 0
     #: Dead letters trimmed off the bounded stream (``dead_max``), never to be replayed.
@@ -172,6 +183,7 @@ def _provider(
         skipped=counters.get("skipped", 0),
         dropped=counters.get("dropped", 0),
         lost=counters.get("lost", 0),
+        suppressed=counters.get("suppressed", 0),
         enqueued=counters.get("enqueued", 0),
         requests=counters.get("requests", 0),
         dead_trimmed=counters.get("dead_trimmed", 0),

@@ -13,6 +13,7 @@ events and batches, ``control`` those that guard a provider (circuit, rate, slot
 from __future__ import annotations
 
 from .batch import (
+    EVENT_ARGS,
     JSON,
     LINES,
     Claim,
@@ -39,6 +40,7 @@ from .control import (
     RateTake,
     RouteResume,
     RunSlot,
+    Suppress,
 )
 from .layout import Arg, Layout, _fixed
 
@@ -48,6 +50,7 @@ for _layout in LAYOUTS.values():
     _layout.FIXED = _fixed(_layout)
 
 __all__ = [
+    "EVENT_ARGS",
     "JSON",
     "LAYOUTS",
     "LINES",
@@ -69,6 +72,7 @@ __all__ = [
     "RouteResume",
     "RunSlot",
     "Settle",
+    "Suppress",
     "batch_events",
     "batch_key",
     "claimed",

@@ -19,12 +19,16 @@ from .layout import Arg, Layout, _pairs, as_bytes
 LINES, JSON = "lines", "json"
 
 
+#: Arguments per event of an enqueue (see ``Enqueue.events``).
+EVENT_ARGS = 4
+
+
 @dataclass(frozen=True)
 class Enqueue(Layout):
     """Append events to the pending list (track()'s one script)."""
 
     SCRIPT = "enqueue"
-    KEYS = ("pending", "stats", "trigger", "seen", "since", "ids_prefix")
+    KEYS = ("pending", "stats", "trigger", "seen", "since", "ids_prefix", "suppressed")
     TAIL = ("events",)
     max_pending: int
     claim_size: int
@@ -33,8 +37,9 @@ class Enqueue(Layout):
     dedupe_ttl: float
     window: float
     check: bool
-    #: (id key, caller event id or "", serialized event) triples, flat, as ``intake.Route``
-    #: holds them; the id key is ``id_key(event_id)``, 8 bytes.
+    #: (id key, caller event id or "", serialized event, people) quadruples, flat, as
+    #: ``intake.Route`` holds them; the id key is ``id_key(event_id)``, 8 bytes; people the
+    #: event's hashed identifiers (``people.event_members``), "" for none.
     events: tuple[Arg, ...] = ()
 
     def args(self) -> list[Arg]:
@@ -51,10 +56,12 @@ class Enqueue(Layout):
 
     @classmethod
     def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
-        if len(tail) % 3:
-            raise ValueError(f"{cls.SCRIPT}: events come in triples")
+        if len(tail) % EVENT_ARGS:
+            raise ValueError(f"{cls.SCRIPT}: events come in groups of {EVENT_ARGS}")
         return {
-            "events": tuple(as_bytes(a) if i % 3 == 0 else as_text(a) for i, a in enumerate(tail))
+            "events": tuple(
+                as_bytes(a) if i % EVENT_ARGS == 0 else as_text(a) for i, a in enumerate(tail)
+            )
         }
 
 
