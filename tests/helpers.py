@@ -41,14 +41,14 @@ def enqueue_call(
     dedupe_ttl: float = 60,
     window: float = 900,
     check: bool = False,
-    people: Iterable[str] | None = None,
+    people: Iterable[bytes] | None = None,
 ) -> codec.Enqueue:
     """An ``enqueue.lua`` call for these serialized events: each with a fresh id of its own
     (the ids track() generates), or the caller's ids given; ``people``: each event's hashed
     identifiers (``people.event_members``), none by default."""
     raws = list(raws)
     ids = list(callers) if callers is not None else [os.urandom(16).hex() for _ in raws]
-    persons = list(people) if people is not None else [""] * len(raws)
+    persons = list(people) if people is not None else [b""] * len(raws)
     given = callers is not None
     events = tuple(
         part

@@ -160,6 +160,9 @@ class DeliverySettings:
     not_yet_delays: tuple[float, ...] = setting((30.0, 120.0, 300.0, 600.0), _Delays())
     max_pending: int = setting(1_000_000, _int(validate=_COUNT))
     dead_max: int = setting(100_000, _int(validate=_COUNT))
+    #: Seconds a dead letter is kept (30 days): older ones are trimmed at each dead-letter
+    #: write and by the tick, counted as ``dead_aged``. They hold personal data.
+    dead_ttl: float = setting(2_592_000.0, _float(validate=validate.Range(min=60)))
     #: How long each event's delivery receipt (``tracking-worker trace``) is kept, give or take
     #: one 10-minute bucket (store/receipts.py); 0: none. An hour: receipts answer "what
     #: happened to this event just now" and cost Redis memory for every event sent.
@@ -182,6 +185,9 @@ class ProducerSettings:
     #: different directories share one spool; a relative path from ``configure()``, or this
     #: default, is relative to the process's working directory.
     spool_dir: str = setting(".tracking/spool", fields.String(validate=_NOT_EMPTY))
+    #: Seconds a quarantine file (spool lines no drain could read) is kept after its last
+    #: write (30 days): ``spool drain`` and the tick remove older ones.
+    quarantine_ttl: float = setting(2_592_000.0, _float(validate=_POSITIVE))
     dedupe_ttl: float = setting(86400.0, _float(validate=_POSITIVE))
     #: Seconds every event id is remembered per provider, so that enqueueing it again (a spool
     #: drained after a round trip that timed out once Redis had run it) is a no-op: about 10

@@ -37,7 +37,7 @@ def _list() -> Suppressions:
     return Suppressions(client, settings)
 
 
-def _members(**identifiers: Any) -> list[str]:
+def _members(**identifiers: Any) -> list[bytes]:
     """The hashed identifiers, or a usage error (exit 2) when none or a bad one is given."""
     from ..errors import ValidationError
     from ..people import given_members
@@ -90,10 +90,10 @@ def list_(as_json: bool) -> int:
         click.echo("nobody is suppressed")
         return 0
     every = len(people.providers)
-    click.echo(f"{'kind':<12} {'hash':<32} {'dropped':>8}  lists")
+    click.echo(f"{'kind':<12} {'hash':<16} {'dropped':>8}  lists")
     for entry in found:
         lists = f"{len(entry.providers)}/{every}"
-        click.echo(f"{entry.kind:<12} {entry.hash:<32} {entry.dropped:>8}  {lists}")
+        click.echo(f"{entry.kind:<12} {entry.hash:<16} {entry.dropped:>8}  {lists}")
     click.echo(f"{len(found)} identifier(s) suppressed")
     return 0
 

@@ -36,6 +36,7 @@ NAMES = (
     "due",
     "run_slot",
     "suppress",
+    "dead_trim",
 )
 
 #: Run before every script: ``NOW`` is Redis's own clock (TIME, in seconds), so leases, retry
@@ -47,9 +48,10 @@ PRELUDE = (
 )
 
 #: Shared Lua put before some scripts (after the prelude): the receipt writer of settle, reap
-#: and replay.
+#: and replay; the dead letters' age limit of settle and dead_trim.
 LIBRARIES = {
-    "settle": ("receipts_lib",),
+    "settle": ("receipts_lib", "dead_lib"),
+    "dead_trim": ("dead_lib",),
     "reap": ("receipts_lib",),
     "replay": ("receipts_lib",),
 }

@@ -76,6 +76,8 @@ class ProviderStatus:
     requests: int = 0
     #: Dead letters trimmed off the bounded stream (``dead_max``), never to be replayed.
     dead_trimmed: int = 0
+    #: Dead letters removed for their age (``dead_ttl``).
+    dead_aged: int = 0
     circuit: Shown = "closed"
     #: Redis time the pause ends, when open (or throttled); None otherwise.
     circuit_until: float | None = None
@@ -187,6 +189,7 @@ def _provider(
         enqueued=counters.get("enqueued", 0),
         requests=counters.get("requests", 0),
         dead_trimmed=counters.get("dead_trimmed", 0),
+        dead_aged=counters.get("dead_aged", 0),
         circuit=state,
         circuit_until=until,
         circuit_reason=breaker.get("reason", "") if state != "closed" else "",

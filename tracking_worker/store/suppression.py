@@ -16,10 +16,11 @@ from typing import Any
 import redis
 
 from ..keys import Keys
+from ..people import shown
 from ..providers import REGISTRY
 from ..settings import Settings
 from . import codec
-from .connection import as_text, converted
+from .connection import converted
 from .lua_scripts import Scripts
 
 
@@ -27,7 +28,7 @@ from .lua_scripts import Scripts
 class Change:
     """What one ``suppress``/``unsuppress`` did."""
 
-    #: The person's hashed identifiers (``kind:hash``), one per identifier given.
+    #: The person's hashed identifiers as shown (``kind:hash``), one per identifier given.
     members: tuple[str, ...]
     #: Per provider list: how many of them were added (or removed); 0 everywhere for a
     #: repeated call.
@@ -71,19 +72,19 @@ class Suppressions:
         self.prefix = settings.redis.key_prefix
         self.providers = list(dict.fromkeys([*REGISTRY, *settings.providers]))
 
-    def add(self, members: Iterable[str]) -> Change:
+    def add(self, members: Iterable[bytes]) -> Change:
         return self._change("add", tuple(members))
 
-    def remove(self, members: Iterable[str]) -> Change:
+    def remove(self, members: Iterable[bytes]) -> Change:
         return self._change("remove", tuple(members))
 
-    def _change(self, action: str, members: tuple[str, ...]) -> Change:
+    def _change(self, action: str, members: tuple[bytes, ...]) -> Change:
         call = codec.Suppress(action=action, members=members)
         changed = {
             name: int(self.scripts.call(self.client, call, Keys(name, self.prefix)))
             for name in self.providers
         }
-        return Change(members, changed)
+        return Change(tuple(shown(m) for m in members), changed)
 
     def listing(self) -> list[Suppressed]:
         """Every member of any provider's list, most dropped first."""
@@ -93,7 +94,7 @@ class Suppressions:
             for name in self.providers:
                 key = Keys(name, self.prefix).suppressed
                 for raw, count in self.client.hscan_iter(key, count=1000):
-                    member = as_text(raw)
+                    member = shown(raw)
                     dropped[member] = dropped.get(member, 0) + _count(count)
                     holders.setdefault(member, []).append(name)
         found = [Suppressed(m, dropped[m], tuple(holders[m])) for m in dropped]

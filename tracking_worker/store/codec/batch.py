@@ -39,7 +39,7 @@ class Enqueue(Layout):
     check: bool
     #: (id key, caller event id or "", serialized event, people) quadruples, flat, as
     #: ``intake.Route`` holds them; the id key is ``id_key(event_id)``, 8 bytes; people the
-    #: event's hashed identifiers (``people.event_members``), "" for none.
+    #: event's hashed identifiers (``people.event_members``), b"" for none.
     events: tuple[Arg, ...] = ()
 
     def args(self) -> list[Arg]:
@@ -60,7 +60,7 @@ class Enqueue(Layout):
             raise ValueError(f"{cls.SCRIPT}: events come in groups of {EVENT_ARGS}")
         return {
             "events": tuple(
-                as_bytes(a) if i % EVENT_ARGS == 0 else as_text(a) for i, a in enumerate(tail)
+                as_bytes(a) if i % EVENT_ARGS in (0, 3) else as_text(a) for i, a in enumerate(tail)
             )
         }
 
@@ -183,6 +183,8 @@ class Settle(Layout):
     #: Events set aside because their route is paused, a JSON object: event name ->
     #: {"record": the route's pause record, "events": [...]}; "" when none.
     parked: str = ""
+    #: Seconds a dead letter is kept (``delivery.dead_ttl``); 0: no age limit.
+    dead_ttl: float = 0.0
     #: Latency histogram increments: field and amount pairs, flat (``metrics.histogram_fields``).
     histogram: tuple[str | int, ...] = ()
     dead: tuple[DeadEntry, ...] = ()
@@ -214,6 +216,15 @@ def _dead(group: Sequence[Arg]) -> DeadEntry:
     return DeadEntry(
         as_text(event), as_text(reason), code, as_text(excerpt), int(attempts), as_text(kind)
     )
+
+
+@dataclass(frozen=True)
+class DeadTrim(Layout):
+    """Remove the dead letters older than ``dead_ttl`` (the tick's part of the age limit)."""
+
+    SCRIPT = "dead_trim"
+    KEYS = ("dead", "stats")
+    dead_ttl: float
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...keys import Keys
 from ..connection import as_text
-from .layout import Arg, Layout
+from .layout import Arg, Layout, as_bytes
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,15 @@ class Suppress(Layout):
     TAIL = ("members",)
     #: "add" or "remove".
     action: str
-    #: Hashed identifiers (``people.member``).
-    members: tuple[str, ...] = ()
+    #: Hashed identifiers (``people.member``, binary).
+    members: tuple[bytes, ...] = ()
 
     def tail(self) -> list[Arg]:
         return list(self.members)
 
     @classmethod
     def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
-        return {"members": tuple(as_text(a) for a in tail)}
+        return {"members": tuple(as_bytes(a) for a in tail)}
 
 
 @dataclass(frozen=True)

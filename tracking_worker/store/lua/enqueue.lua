@@ -8,8 +8,9 @@
 --       since       tw:{p}:since    string; Redis time the oldest pending event was enqueued (set
 --                                   when the list starts filling, removed by claim when it empties)
 --       ids_prefix  tw:{p}:ids:     the ids taken: hashes <prefix><bucket>:<shard>, see below
---       suppressed  tw:{p}:suppressed  hash: a suppressed person's identifier (people.py) ->
---                                   events of theirs dropped here; written by suppress.lua
+--       suppressed  tw:{p}:suppressed  hash: a suppressed person's identifier (a member, see
+--                                   people.py) -> events of theirs dropped here; written by
+--                                   suppress.lua
 -- ARGV: max_pending     events beyond it are dropped (counted), never block the producer
 --       claim_size      a full batch waiting starts a delivery at once
 --       trigger_ttl_ms  how long a trigger mark lives if its message is lost
@@ -23,8 +24,8 @@
 --                       hash of its id) when it came alone, or its call's mark
 --                       (batch:<16 hex>) when it came with others: a mark is one key for the
 --                       whole call, <ids_prefix><mark>, set with its events and kept `window`
---                       seconds; people: the hashed identifiers of the event's person, joined
---                       by commas ('' = none)
+--                       seconds; people: the hashed identifiers of the event's person,
+--                       members of MEMBER_BYTES each, end to end ('' = none)
 -- An event whose person is suppressed (any of its identifiers in the suppressed hash) is
 -- dropped before anything else is looked at, its id not taken: counted as suppressed in stats
 -- and under the identifier found. Checked here, in the enqueue's own round trip; an empty
@@ -48,6 +49,7 @@ local trigger_ttl_ms, skipped, dedupe_ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local window, check = tonumber(ARGV[6]), ARGV[7] == '1'
 local FIRST_EVENT = 8
 local SHARDS, BUCKETS = 16384, 1
+local MEMBER_BYTES = 9  -- people.MEMBER_BYTES
 -- Wrong key types fail before any write (a script is not rolled back when it fails halfway):
 -- LLEN, HLEN and ZCARD fail on a wrong type, cheaper than TYPE. The since and trigger strings
 -- are written with SET, which takes any type. The seen zset is read only for caller ids.
@@ -99,7 +101,8 @@ end
 -- Whether the person is suppressed: each of their identifiers is looked up until one is
 -- found, which counts the event for it.
 local function suppressed_person(people)
-  for person in string.gmatch(people, '[^,]+') do
+  for j = 1, #people, MEMBER_BYTES do
+    local person = string.sub(people, j, j + MEMBER_BYTES - 1)
     if redis.call('HEXISTS', suppressed_key, person) == 1 then
       redis.call('HINCRBY', suppressed_key, person, 1)
       return true
@@ -150,13 +153,17 @@ local function take(key, caller, raw)
   end
 end
 
-for i = FIRST_EVENT, #ARGV, 4 do
-  local people = ARGV[i + 3]
-  if screening and people ~= '' and suppressed_person(people) then
-    suppressed[#suppressed + 1] = (i - FIRST_EVENT) / 4 + 1
-  else
-    take(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+if screening then
+  for i = FIRST_EVENT, #ARGV, 4 do
+    local people = ARGV[i + 3]
+    if people ~= '' and suppressed_person(people) then
+      suppressed[#suppressed + 1] = (i - FIRST_EVENT) / 4 + 1
+    else
+      take(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+    end
   end
+else  -- nobody suppressed: the people are not looked at
+  for i = FIRST_EVENT, #ARGV, 4 do take(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 end
 if #batch > 0 then redis.call('RPUSH', pending, unpack(batch)) end
 for hash in pairs(touched) do redis.call('PEXPIREAT', hash, expire_at) end

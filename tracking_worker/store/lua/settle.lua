@@ -28,6 +28,7 @@
 --       parked               events of paused routes, JSON {route: {record, events}}, '' none:
 --                            each route's record is written unless one is there (HSETNX) and
 --                            its events appended to its parked list, in this same step
+--       dead_ttl             seconds a dead letter is kept (dead_lib.lua); 0: no age limit
 --       histogram_len        n, then from FIRST_HISTOGRAM n arguments: latency histogram
 --                            increments, field and amount pairs (see store/metrics.py); a latency
 --                            key of the wrong type is left alone, never an error: a metric must
@@ -36,10 +37,11 @@
 --                            attempts, kind (each kind is also counted: dead:<kind>, e.g.
 --                            dead:expired, dead:rejected)
 -- The dead stream keeps dead_max entries: the oldest beyond are trimmed, counted as
--- dead_trimmed, and reported to the caller, never silently.
+-- dead_trimmed, and reported to the caller, never silently. Letters older than dead_ttl go at
+-- each write too, counted as dead_aged.
 -- Receipts (receipts_lib.lua): delivered, with the attempts the batch had used plus this one;
 -- dead, with the entry's attempts and reason; retry, with the batch's new count and the error.
--- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
+-- Returns {1, trimmed, aged}, or {-1, 0, 0} when the lease was lost (reaped and maybe claimed again):
 -- nothing changes, the batch will be sent again (at-least-once); the requests were made all
 -- the same, so the circuit and the histogram are written first.
 local batch, leases, retry, dead, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -50,16 +52,16 @@ local retry_events, retry_count, retry_delay = ARGV[6], tonumber(ARGV[7]), tonum
 local count_attempt, last_error, dead_max = ARGV[9], ARGV[10], ARGV[11]
 local receipts_ttl, receipt_bucket, receipts_prefix = ARGV[12], ARGV[13], ARGV[14]
 local delivered_ids, closes_circuit = ARGV[15], ARGV[16]
-local parked_prefix, parked = ARGV[17], ARGV[18]
-local histogram_len = tonumber(ARGV[19])
-local FIRST_HISTOGRAM = 20
+local parked_prefix, parked, dead_ttl = ARGV[17], ARGV[18], ARGV[19]
+local histogram_len = tonumber(ARGV[20])
+local FIRST_HISTOGRAM = 21
 local first_dead = FIRST_HISTOGRAM + histogram_len
 if closes_circuit == '1' then redis.call('DEL', circuit) end
 for f = FIRST_HISTOGRAM, first_dead - 1, 2 do
   redis.pcall('HINCRBY', latency, ARGV[f], ARGV[f + 1])
 end
 local held = redis.call('HMGET', batch, 'token', 'attempts')
-if held[1] ~= token then return {-1, 0} end
+if held[1] ~= token then return {-1, 0, 0} end
 redis.call('ZREM', leases, batch_id)
 if delivered > 0 then redis.call('HINCRBY', stats, 'delivered', delivered) end
 if parked ~= '' then
@@ -76,7 +78,7 @@ if receipt.on then
   local attempts = tonumber(held[2] or 0) + 1
   for _, id in ipairs(cjson.decode(delivered_ids)) do receipt.add(id, 'delivered', attempts) end
 end
-local dead_count, trimmed = 0, 0
+local dead_count, trimmed, aged = 0, 0, 0
 local before = 0
 if #ARGV >= first_dead + 5 then before = redis.call('XLEN', dead) end
 local i = first_dead
@@ -95,6 +97,7 @@ if dead_count > 0 then
   redis.call('HINCRBY', stats, 'dead', dead_count)
   trimmed = before + dead_count - redis.call('XLEN', dead)
   if trimmed > 0 then redis.call('HINCRBY', stats, 'dead_trimmed', trimmed) end
+  aged = trim_aged(dead, stats, dead_ttl)
 end
 if retry_events ~= '' then
   redis.call('HSET', batch, 'events', retry_events, 'count', retry_count, 'last_error', last_error)
@@ -113,4 +116,4 @@ else
   redis.call('DEL', batch)
 end
 receipt.done()
-return {1, trimmed}
+return {1, trimmed, aged}
