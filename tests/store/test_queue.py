@@ -23,14 +23,14 @@ def push(queue: ProviderQueue, count: int, *, max_pending: int = 1000, size: int
     k = queue.keys
     raws = [json.dumps({"n": i}) for i in range(count)]
     call = enqueue_call(raws, max_pending=max_pending, claim_size=size)
-    return queue.scripts.call(queue.client, call, k)  # nobody suppressed: [] last
+    return queue.scripts.call(queue.client, call, k)
 
 
 def test_enqueue_triggers_once_per_full_batch_and_drops_over_max(queue: ProviderQueue) -> None:
-    assert push(queue, 99) == [99, 0, 0, 0, []]
-    assert push(queue, 1) == [1, 0, 1, 0, []]
-    assert push(queue, 100) == [100, 0, 0, 0, []]  # a trigger is already in flight
-    assert push(queue, 900, max_pending=1000) == [800, 100, 0, 0, []]
+    assert push(queue, 99) == [99, 0, 0, 0]
+    assert push(queue, 1) == [1, 0, 1, 0]
+    assert push(queue, 100) == [100, 0, 0, 0]  # a trigger is already in flight
+    assert push(queue, 900, max_pending=1000) == [800, 100, 0, 0]
     counts = queue.counts()
     assert counts["pending"] == 1000 and counts["enqueued"] == 1000 and counts["dropped"] == 100
 
@@ -192,12 +192,12 @@ def test_caller_ids_are_deduplicated_within_the_window(queue: ProviderQueue) -> 
         call = enqueue_call([json.dumps({"id": i}) for i in ids], callers=ids, claim_size=100)
         return queue.scripts.call(queue.client, call, k)
 
-    assert enqueue("a", "b", "a") == [2, 0, 0, 1, []]  # a repeat inside one call too
+    assert enqueue("a", "b", "a") == [2, 0, 0, 1]  # a repeat inside one call too
     advance(queue.client, k, 30)
-    assert enqueue("b", "c") == [1, 0, 0, 1, []]
+    assert enqueue("b", "c") == [1, 0, 0, 1]
     advance(queue.client, k, 31)
-    assert enqueue("a") == [1, 0, 0, 0, []]  # a's window has passed, b's has not
-    assert enqueue("", "") == [2, 0, 0, 0, []]  # generated ids are never deduplicated
+    assert enqueue("a") == [1, 0, 0, 0]  # a's window has passed, b's has not
+    assert enqueue("", "") == [2, 0, 0, 0]  # generated ids are never deduplicated
     assert queue.counts()["deduplicated"] == 2
     assert queue.counts()["pending"] == 6
 

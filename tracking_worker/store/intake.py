@@ -128,7 +128,7 @@ def admitted(answer: Any) -> Admitted | StoreError:
     """One provider's part of an enqueue, as Redis answered it (shared with the async path)."""
     if isinstance(answer, Exception):
         return StoreError(f"enqueue failed: {answer}")
-    suppressed = tuple(int(n) - 1 for n in answer[4]) if answer[4] else ()
+    suppressed = tuple(int(n) - 1 for n in answer[4]) if len(answer) > 4 else ()
     return Admitted(
         int(answer[0]), int(answer[1]), bool(int(answer[2])), int(answer[3]), suppressed
     )

@@ -40,8 +40,8 @@
 -- lookup reads two buckets: this one and the one before.
 -- A pending event has no receipt: `tracking-worker trace` finds it in the pending list itself,
 -- so an event waiting here costs its JSON and its id key.
--- Returns {accepted, dropped, trigger(0|1), deduplicated, {positions of suppressed events}}
--- (1-based, among this call's events)
+-- Returns {accepted, dropped, trigger(0|1), deduplicated}, and when some events were
+-- suppressed, a fifth element: their positions (1-based, among this call's events)
 local pending, stats, trigger_key, seen_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local since, ids_prefix, suppressed_key = KEYS[5], KEYS[6], KEYS[7]
 local max_pending, claim_size = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -114,56 +114,48 @@ end
 -- The first write must be one Redis refuses under maxmemory (HSET, ZADD, RPUSH, HINCRBY): a
 -- script whose first write is allowed (a ZREMRANGEBYSCORE) may go on writing past the limit.
 -- So the dedupe window is read by score here and expired ids are removed at the end.
-local function take(key, caller, raw)
-  local mark = #key ~= 8  -- a multi-event call's mark, not an id key
-  -- A caller's id is judged by its dedupe window once it has one; before (a first try whose
-  -- id track() made, retried with that id given), and any id a drain brings, by the ids taken.
-  local seen = caller ~= '' and redis.call('ZSCORE', seen_key, caller)
-  local again
-  if seen then
-    again = tonumber(seen) > now
-  elseif mark then
-    again = check and marked(key)
+for i = FIRST_EVENT, #ARGV, 4 do
+  local key, caller, raw, people = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if screening and people ~= '' and suppressed_person(people) then
+    suppressed[#suppressed + 1] = (i - FIRST_EVENT) / 4 + 1
   else
-    again = (check or caller ~= '') and taken(key)
-  end
-  if again then
-    deduped = deduped + 1
-  elseif accepted >= room then
-    dropped = dropped + 1
-  else
-    if mark then
-      to_mark[key] = true
+    local mark = #key ~= 8  -- a multi-event call's mark, not an id key
+    -- A caller's id is judged by its dedupe window once it has one; before (a first try whose
+    -- id track() made, retried with that id given), and any id a drain brings, by the ids taken.
+    local seen = caller ~= '' and redis.call('ZSCORE', seen_key, caller)
+    local again
+    if seen then
+      again = tonumber(seen) > now
+    elseif mark then
+      again = check and marked(key)
     else
-      local b1, b2 = string.byte(key, 1, 2)
-      local hash = here .. ((b1 * 256 + b2) % SHARDS)
-      redis.call('HSET', hash, string.sub(key, 3), '')
-      touched[hash] = true
+      again = (check or caller ~= '') and taken(key)
     end
-    if caller ~= '' then
-      redis.call('ZADD', seen_key, until_, caller)
-      callers = callers + 1
-    end
-    batch[#batch + 1] = raw
-    accepted = accepted + 1
-    if #batch == 1000 then
-      redis.call('RPUSH', pending, unpack(batch))
-      batch = {}
-    end
-  end
-end
-
-if screening then
-  for i = FIRST_EVENT, #ARGV, 4 do
-    local people = ARGV[i + 3]
-    if people ~= '' and suppressed_person(people) then
-      suppressed[#suppressed + 1] = (i - FIRST_EVENT) / 4 + 1
+    if again then
+      deduped = deduped + 1
+    elseif accepted >= room then
+      dropped = dropped + 1
     else
-      take(ARGV[i], ARGV[i + 1], ARGV[i + 2])
+      if mark then
+        to_mark[key] = true
+      else
+        local b1, b2 = string.byte(key, 1, 2)
+        local hash = here .. ((b1 * 256 + b2) % SHARDS)
+        redis.call('HSET', hash, string.sub(key, 3), '')
+        touched[hash] = true
+      end
+      if caller ~= '' then
+        redis.call('ZADD', seen_key, until_, caller)
+        callers = callers + 1
+      end
+      batch[#batch + 1] = raw
+      accepted = accepted + 1
+      if #batch == 1000 then
+        redis.call('RPUSH', pending, unpack(batch))
+        batch = {}
+      end
     end
   end
-else  -- nobody suppressed: the people are not looked at
-  for i = FIRST_EVENT, #ARGV, 4 do take(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
 end
 if #batch > 0 then redis.call('RPUSH', pending, unpack(batch)) end
 for hash in pairs(touched) do redis.call('PEXPIREAT', hash, expire_at) end
@@ -180,4 +172,5 @@ local trigger = 0
 if accepted > 0 and len + accepted >= claim_size then
   if redis.call('SET', trigger_key, '1', 'NX', 'PX', trigger_ttl_ms) then trigger = 1 end
 end
-return {accepted, dropped, trigger, deduped, suppressed}
+if #suppressed > 0 then return {accepted, dropped, trigger, deduped, suppressed} end
+return {accepted, dropped, trigger, deduped}
