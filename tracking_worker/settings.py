@@ -46,6 +46,7 @@ _DIGITS = re.compile(r"[0-9]+")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ON_UNAVAILABLE = ("spool", "raise")
 _NOT_EMPTY = validate.Length(min=1, error="Must not be empty.")
+_HASH_KEY = validate.Length(min=16, error="At least 16 characters: ids must not be guessed.")
 
 
 def _float(**kwargs: Any) -> fields.Float:
@@ -206,6 +207,10 @@ class ObservabilitySettings:
     log_level: str = setting("INFO", _UpperString(validate=validate.OneOf(LOG_LEVELS)))
     #: None disables Sentry (an empty string in a source means the same).
     sentry_dsn: str | None = setting(None, _EmptyIsNone(allow_none=True, validate=_sentry_dsn))
+    #: Telegram, user and visitor ids in log lines and Sentry events replaced by a hash keyed
+    #: with ``hash_key`` (a secret, needed then): one person's lines still correlate.
+    hash_ids: bool = setting(False, fields.Boolean())
+    hash_key: str | None = setting(None, _EmptyIsNone(allow_none=True, validate=_HASH_KEY))
 
 
 _SECTIONS: Mapping[str, type[SectionSchema]] = MappingProxyType(
@@ -246,8 +251,9 @@ class Settings:
         )
 
     def _own_secrets(self) -> list[str]:
-        """The Redis password and the Sentry DSN (its key authorises sending events)."""
-        found = [urlsplit(self.redis.url).password or "", self.observability.sentry_dsn or ""]
+        """The Redis password, the Sentry DSN (it authorises sending events), the hash key."""
+        seen = self.observability
+        found = [urlsplit(self.redis.url).password, seen.sentry_dsn, seen.hash_key]
         return [s for s in found if s]
 
 
@@ -278,6 +284,8 @@ def build_settings(data: Mapping[str, Any]) -> Settings:
     providers = _load_providers(data.get("providers") or {})
     settings = Settings(**sections, providers=MappingProxyType(providers))
     _check_lease(settings.delivery, providers)
+    if settings.observability.hash_ids and not settings.observability.hash_key:
+        raise ConfigurationError("observability.hash_key: required when hash_ids = true")
     return settings
 
 
