@@ -29,8 +29,9 @@
 -- An event whose person is suppressed (any of its identifiers in the suppressed hash) is
 -- dropped before anything else is looked at, its id not taken: counted as suppressed in stats
 -- and under the identifier found. Checked here, in the enqueue's own round trip; an empty
--- list costs one HLEN a call. The list is per provider because a script may touch one provider's slot only
--- (Redis Cluster): suppress.lua writes the same members to every provider's hash.
+-- list costs one HLEN a call. The list is per provider because a script may touch one
+-- provider's slot only (Redis Cluster): suppress.lua writes the same members to every
+-- provider's hash.
 -- Every id is taken, whatever `check`: nobody knows yet which round trip will time out after
 -- Redis ran it. Ids live in buckets of `window` seconds, each bucket in 16384 hashes keyed by
 -- the id key's first two bytes, the field its other six: a hash of up to 128 short fields is a

@@ -41,9 +41,9 @@
 -- each write too, counted as dead_aged.
 -- Receipts (receipts_lib.lua): delivered, with the attempts the batch had used plus this one;
 -- dead, with the entry's attempts and reason; retry, with the batch's new count and the error.
--- Returns {1, trimmed, aged}, or {-1, 0, 0} when the lease was lost (reaped and maybe claimed again):
--- nothing changes, the batch will be sent again (at-least-once); the requests were made all
--- the same, so the circuit and the histogram are written first.
+-- Returns {1, trimmed, aged}, or {-1, 0, 0} when the lease was lost (reaped and maybe claimed
+-- again): nothing changes, the batch will be sent again (at-least-once); the requests were made
+-- all the same, so the circuit and the histogram are written first.
 local batch, leases, retry, dead, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local latency, circuit, routes = KEYS[6], KEYS[7], KEYS[8]
 local batch_id, token, not_before = ARGV[1], ARGV[2], tonumber(ARGV[3])
