@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ..events import Event, Normalized, format_time
-from ..quarantine import QUARANTINE_DIR, QUARANTINE_RAW_BYTES, Quarantine
+from ..quarantine import QUARANTINE_DIR as QUARANTINE_DIR  # re-exported: spool users import it here
+from ..quarantine import QUARANTINE_RAW_BYTES, Quarantine
 
 log = logging.getLogger("tracking_worker.spool")
 
