@@ -27,6 +27,7 @@ from .event_fields import TrackFields
 from .events import Event, Normalized
 from .producer.tracker import Tracker
 from .settings import Settings, load_settings
+from .suppression import suppress, suppressions, unsuppress
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -62,8 +63,11 @@ __all__ = [
     "receipt",
     "set_deferral",
     "set_lookup",
+    "suppress",
+    "suppressions",
     "track",
     "track_many",
+    "unsuppress",
     "use_settings",
 ]
 

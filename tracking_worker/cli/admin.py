@@ -159,15 +159,20 @@ def spool_count() -> int:
 
 @spool.command("drain", short_help="Enqueue every spooled event now.")
 def spool_drain() -> int:
-    """Exit 1 when events are left or unreadable lines were quarantined."""
+    """Also removes quarantine files older than producer.quarantine_ttl. Exit 1 when events
+    are left or unreadable lines were quarantined."""
     from ..producer.tracker import Tracker
     from ..settings import load_settings
 
-    tracker = Tracker(enqueue_settings(load_settings()))
+    settings = enqueue_settings(load_settings())
+    tracker = Tracker(settings)
     drained = tracker.drain_spool()
     store = tracker.spool
     left = store.count()
     click.echo(f"{drained} spooled event(s) enqueued; {left} left in {store.directory}")
+    aged = store.quarantine.remove_older_than(settings.producer.quarantine_ttl)
+    if aged:
+        click.echo(f"{aged} quarantine file(s) older than producer.quarantine_ttl removed")
     if store.quarantined_now:
         click.echo(
             f"tracking-worker: {store.quarantined_now} unreadable line(s) quarantined in "

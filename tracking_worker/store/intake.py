@@ -20,11 +20,14 @@ from .roundtrip import RoundTrip
 
 @dataclass
 class Route:
-    """What one provider gets from one call: (id key, caller event id or "", serialized event)
-    triples (``codec.Enqueue``), and how many events it cannot take (only counted)."""
+    """What one provider gets from one call: (id key, caller event id or "", serialized event,
+    people) quadruples (``codec.Enqueue``), and how many events it cannot take (only counted).
+    ``items`` are the events in the same order, for reading back which ones enqueue.lua
+    dropped (their indexes into the call's valid events)."""
 
     events: list[Arg] = field(default_factory=list)
     skipped: int = 0
+    items: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Admitted:
     trigger: bool
     #: Events not enqueued because the provider had their id already (a caller's id repeated).
     deduplicated: int
+    #: Events dropped because their person is suppressed: their positions in the route, from 0.
+    suppressed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,4 +128,7 @@ def admitted(answer: Any) -> Admitted | StoreError:
     """One provider's part of an enqueue, as Redis answered it (shared with the async path)."""
     if isinstance(answer, Exception):
         return StoreError(f"enqueue failed: {answer}")
-    return Admitted(int(answer[0]), int(answer[1]), bool(int(answer[2])), int(answer[3]))
+    suppressed = tuple(int(n) - 1 for n in answer[4]) if len(answer) > 4 else ()
+    return Admitted(
+        int(answer[0]), int(answer[1]), bool(int(answer[2])), int(answer[3]), suppressed
+    )

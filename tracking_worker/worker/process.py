@@ -11,10 +11,12 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from ..delivery.deliverer import Deliverer, RunReport
 from ..delivery.transport import Transport
 from ..keys import Keys
+from ..quarantine import QUARANTINE_DIR, Quarantine
 from ..settings import Settings
 from ..store.circuit import Circuit
 from ..store.connection import eviction_policy, worker_client
@@ -30,6 +32,10 @@ log = logging.getLogger("tracking_worker.runtime")
 
 #: Sends deliver(provider, flush) to the provider's queue.
 SendDeliver = Callable[[str, bool], None]
+
+#: Seconds between two retention passes of a process's tick: data ages in days, and a pass
+#: costs a round trip per provider.
+RETENTION_EVERY = 60.0
 
 
 class ProcessState:
@@ -70,6 +76,8 @@ class WorkerProcess:
         self.scripts = Scripts()
         self.keys: dict[str, Keys] = {}
         self.deliverers: dict[str, Deliverer] = {}
+        self.quarantine = Quarantine(Path(settings.producer.spool_dir) / QUARANTINE_DIR)
+        self._retention_at = 0.0  # time.monotonic() of the next retention pass
         prefix = settings.redis.key_prefix
         for name, provider in settings.build_providers().items():
             keys = self.keys[name] = Keys(name, prefix)
@@ -79,6 +87,7 @@ class WorkerProcess:
                 keys,
                 dead_max=settings.delivery.dead_max,
                 receipts_ttl=settings.delivery.receipts_ttl,
+                dead_ttl=settings.delivery.dead_ttl,
             )
             circuit = Circuit(self.client, self.scripts, keys, settings.delivery)
             transport = Transport(
@@ -136,7 +145,25 @@ class WorkerProcess:
             )
             if due and self.trigger(name, flush=True):
                 started[name] = 1
+        self.retention()
         return started
+
+    def retention(self, *, now: float | None = None) -> None:
+        """At most once per RETENTION_EVERY: dead letters older than ``delivery.dead_ttl``
+        (an idle provider's too: settle trims only when it writes one), and this host's
+        quarantine files older than ``producer.quarantine_ttl``."""
+        now = time.monotonic() if now is None else now
+        if now < self._retention_at:
+            return
+        self._retention_at = now + RETENTION_EVERY
+        for name, deliverer in self.deliverers.items():
+            aged = deliverer.queue.trim_dead()
+            if aged:
+                log.info("%s: %d dead letter(s) older than dead_ttl removed", name, aged)
+        try:
+            self.quarantine.remove_older_than(self.settings.producer.quarantine_ttl)
+        except OSError as exc:  # a spool folder this process may not touch: say, go on
+            log.warning("quarantine %s: %s", self.quarantine.directory, exc)
 
     def trigger(self, name: str, *, flush: bool) -> bool:
         """Send deliver(name) unless one is already queued (at most one in flight)."""

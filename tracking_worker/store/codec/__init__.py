@@ -14,11 +14,13 @@ those that remove a person's events.
 from __future__ import annotations
 
 from .batch import (
+    EVENT_ARGS,
     JSON,
     LINES,
     Claim,
     Claimed,
     DeadEntry,
+    DeadTrim,
     Enqueue,
     Reap,
     Renew,
@@ -40,6 +42,7 @@ from .control import (
     RateTake,
     RouteResume,
     RunSlot,
+    Suppress,
 )
 from .erasure import ForgetBatches, ForgetDead, ForgetGuard, ForgetList
 from .layout import Arg, Layout, _fixed
@@ -50,6 +53,7 @@ for _layout in LAYOUTS.values():
     _layout.FIXED = _fixed(_layout)
 
 __all__ = [
+    "EVENT_ARGS",
     "JSON",
     "LAYOUTS",
     "LINES",
@@ -61,6 +65,7 @@ __all__ = [
     "Claim",
     "Claimed",
     "DeadEntry",
+    "DeadTrim",
     "Due",
     "Enqueue",
     "ForgetBatches",
@@ -75,6 +80,7 @@ __all__ = [
     "RouteResume",
     "RunSlot",
     "Settle",
+    "Suppress",
     "batch_events",
     "batch_key",
     "claimed",
