@@ -13,7 +13,7 @@ matches them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from hashlib import blake2b
 
 from .errors import ValidationError
@@ -93,6 +93,17 @@ def given_members(identifiers: Mapping[str, object]) -> list[bytes]:
     if not found:
         raise ValidationError({"person": [f"Give at least one of {', '.join(KINDS)}."]})
     return found
+
+
+def each_members(identifiers: Mapping[str, Iterable[object]]) -> list[bytes]:
+    """The members of several values per kind (``forget --suppress``): each value as
+    ``given_members`` takes one."""
+    return [
+        found
+        for kind, values in identifiers.items()
+        for value in values
+        for found in given_members({kind: value})
+    ]
 
 
 def _text(kind: str, value: object) -> str | None:

@@ -79,6 +79,7 @@ for command in (
     tick,
     metrics,
     forget,
+    suppress,
 ):
     _timeout_on(command)
 _timeout_on(spool.commands["drain"])  # `spool count` reads files only

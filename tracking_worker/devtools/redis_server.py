@@ -19,7 +19,6 @@ import redis
 from ..errors import ConfigurationError
 from .supervisor import Child
 
-
 #: A server binary to use instead of the default one: a Redis-compatible server (Valkey's
 #: ``valkey-server``), a Redis of another version. The test suite and ``make run`` honour it.
 SERVER_ENV = "TRACKING_REDIS_SERVER"
