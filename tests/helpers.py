@@ -55,4 +55,4 @@ def enqueue_call(
         for event_id, raw, person in zip(ids, raws, persons, strict=True)
         for part in (codec.id_key(event_id), event_id if given and event_id else "", raw, person)
     )
-    return codec.Enqueue(max_pending, claim_size, 10_000, 0, dedupe_ttl, window, check, events)
+    return codec.Enqueue(max_pending, claim_size, 10_000, 0, dedupe_ttl, window, check, "", events)

@@ -120,6 +120,7 @@ def test_a_fixed_layout_reads_back_what_it_writes(name: str) -> None:
         dedupe_ttl=BY_TYPE[float],
         window=BY_TYPE[float],
         check=BY_TYPE[bool],
+        skips=BY_TYPE[str],
         events=QUADRUPLES,
     )
 )
@@ -202,7 +203,7 @@ def test_a_layout_refuses_an_argument_list_of_the_wrong_length() -> None:
     with pytest.raises(ValueError, match="needles_len"):
         codec.ForgetGuard.parse(["token", "60", "4", "telegram_id", "1", "1"])
     with pytest.raises(ValueError, match="groups of 4"):
-        codec.Enqueue.parse(["1", "1", "1", "0", "1", "1", "0", b"12345678", "", "{}"])
+        codec.Enqueue.parse(["1", "1", "1", "0", "1", "1", "0", "", b"12345678", "", "{}"])
 
 
 @given(st.lists(st.binary(min_size=9, max_size=9)).map(tuple), st.sampled_from(["add", "remove"]))
@@ -236,14 +237,22 @@ def test_keys_follow_the_declared_order() -> None:
 def test_the_producer_s_enqueue_call_is_the_codec_s_layout() -> None:
     a, b = codec.id_key("a"), codec.id_key("b")
     events: list[codec.Arg] = [a, "a", '{"event_id":"a"}', b"", b, "", '{"event_id":"b"}', b"e1"]
-    route = Route(events=events, skipped=2)
+    route = Route(events=events, skipped=2, skips=[("c", "no telegram_id"), ("d", "XTR")])
     limits = Limits(
-        max_pending=1000, trigger_ttl_ms=5000, dedupe_ttl=60.0, full_batch={"g": 50}, window=900.0
+        max_pending=1000,
+        trigger_ttl_ms=5000,
+        dedupe_ttl=60.0,
+        full_batch={"g": 50},
+        window=900.0,
+        receipts_ttl=3600.0,
     )
     keys, args = call_args("g", route, limits, "tw")
     assert keys == codec.Enqueue.keys(Keys("g", "tw"))
-    expected = codec.Enqueue(1000, 50, 5000, 2, 60.0, 900.0, False, tuple(events))
+    skips = '[3600.0, 600, "tw:{g}:receipts:", [["c", "no telegram_id"], ["d", "XTR"]]]'
+    expected = codec.Enqueue(1000, 50, 5000, 2, 60.0, 900.0, False, skips, tuple(events))
     assert codec.Enqueue.parse(args) == expected
+    off = dataclasses.replace(limits, receipts_ttl=0.0)  # receipts off: no skip receipts
+    assert codec.Enqueue.parse(call_args("g", route, off, "tw")[1]).skips == ""
 
 
 @pytest.mark.parametrize("raw", [["{}"], ['{"a":1}', '{"b":"x\\\\ny"}', ""]])

@@ -96,6 +96,7 @@ class Producer:
             trigger_ttl_ms=delivery.trigger_ttl_ms,
             dedupe_ttl=dedupe_ttl,
             window=window,
+            receipts_ttl=delivery.receipts_ttl,
             # A full batch (what one claim takes) starts a delivery at once.
             full_batch={
                 name: p.claim_size(delivery.lease_seconds) for name, p in providers.items()
@@ -237,11 +238,13 @@ class Producer:
             caller = event_id if item.caller_id else ""
             people = event_members(item.event)
             for route, provider in chosen:
-                if provider.skip_reason(item.event) is None:
+                why = provider.skip_reason(item.event)
+                if why is None:
                     route.events += (key, caller, raw, people)
                     route.items.append(index)
                 else:
                     route.skipped += 1
+                    route.skips.append((event_id, why))
         return routes
 
     def _configured(self, names: tuple[str, ...]) -> list[str]:

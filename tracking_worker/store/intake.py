@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import redis
 
 from ..errors import StoreError
-from ..keys import Keys
+from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .codec import Enqueue, enqueue_args
 from .connection import converted
 from .lua_scripts import Arg, Scripts, is_noscript
@@ -28,6 +29,8 @@ class Route:
     events: list[Arg] = field(default_factory=list)
     skipped: int = 0
     items: list[int] = field(default_factory=list)
+    #: (event id, why) of each event the provider cannot take: a ``skipped`` receipt each.
+    skips: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Limits:
     window: float
     #: The events may have been enqueued already (a spool drain): each id is looked up.
     check: bool = False
+    #: ``delivery.receipts_ttl``: a skipped event gets a receipt saying why; 0: none.
+    receipts_ttl: float = 0.0
 
 
 class Intake:
@@ -113,9 +118,18 @@ def call_args(
         limits.dedupe_ttl,
         limits.window,
         limits.check,
+        skip_receipts(route, limits, name, key_prefix),
         route.events,
     )
     return list(_enqueue_keys(name, key_prefix)), args
+
+
+def skip_receipts(route: Route, limits: Limits, name: str, key_prefix: str) -> str:
+    """enqueue.lua's ``skips``: "" unless receipts are on and some events were skipped."""
+    if not route.skips or limits.receipts_ttl <= 0:
+        return ""
+    where = Keys(name, key_prefix).receipts_prefix
+    return json.dumps([limits.receipts_ttl, RECEIPT_BUCKET_SECONDS, where, route.skips])
 
 
 @functools.lru_cache(maxsize=256)

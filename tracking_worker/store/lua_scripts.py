@@ -56,6 +56,7 @@ PRELUDE = (
 #: and the guard replay and route_resume read while a forget runs; dead_lib, the dead letters'
 #: age limit of settle and dead_trim.
 LIBRARIES = {
+    "enqueue": ("receipts_lib",),
     "settle": ("receipts_lib", "dead_lib"),
     "dead_trim": ("dead_lib",),
     "reap": ("receipts_lib",),

@@ -37,6 +37,8 @@ class Enqueue(Layout):
     dedupe_ttl: float
     window: float
     check: bool
+    #: "" or the skipped events' receipts, JSON (enqueue.lua's header; ``skip_receipts``).
+    skips: str
     #: (id key, caller event id or "", serialized event, people) quadruples, flat, as
     #: ``intake.Route`` holds them; the id key is ``id_key(event_id)``, 8 bytes; people the
     #: event's hashed identifiers (``people.event_members``), b"" for none.
@@ -51,6 +53,7 @@ class Enqueue(Layout):
             self.dedupe_ttl,
             self.window,
             self.check,
+            self.skips,
             self.events,
         )
 
@@ -73,11 +76,13 @@ def enqueue_args(
     dedupe_ttl: float,
     window: float,
     check: bool,
+    skips: str,
     events: Sequence[Arg],
 ) -> list[Arg]:
     """``Enqueue``'s ARGV without an ``Enqueue`` built first: track()'s hot path calls this."""
     flag = 1 if check else 0
-    return [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, window, flag, *events]
+    head: list[Arg] = [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, window, flag]
+    return [*head, skips, *events]
 
 
 def new_batch() -> str:

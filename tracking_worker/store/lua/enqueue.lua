@@ -19,6 +19,10 @@
 --       window          idempotency window, seconds: an id taken is refused again this long
 --       check           1: the events may have been enqueued already (a spool drain after a
 --                       round trip whose outcome was unknown): look each id up; 0: fresh ids
+--       skips           '' or, when receipts are on and this provider skipped some of the
+--                       call's events, JSON [receipts_ttl, bucket seconds, receipts prefix,
+--                       [[event id, why], ...]]: each gets a `skipped` receipt with the reason
+--                       (receipts_lib.lua), so `trace` can say why
 --       events, from FIRST_EVENT on: quadruples of key, caller event id ('' = none),
 --                       serialized event, people; the key is the event's id key (8 bytes, a
 --                       hash of its id) when it came alone, or its call's mark
@@ -47,8 +51,8 @@ local pending, stats, trigger_key, seen_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local since, ids_prefix, suppressed_key = KEYS[5], KEYS[6], KEYS[7]
 local max_pending, claim_size = tonumber(ARGV[1]), tonumber(ARGV[2])
 local trigger_ttl_ms, skipped, dedupe_ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
-local window, check = tonumber(ARGV[6]), ARGV[7] == '1'
-local FIRST_EVENT = 8
+local window, check, skips = tonumber(ARGV[6]), ARGV[7] == '1', ARGV[8]
+local FIRST_EVENT = 9
 local SHARDS, BUCKETS = 16384, 1
 local MEMBER_BYTES = 9  -- people.MEMBER_BYTES
 -- Wrong key types fail before any write (a script is not rolled back when it fails halfway):
@@ -169,6 +173,12 @@ if dropped > 0 then redis.call('HINCRBY', stats, 'dropped', dropped) end
 if deduped > 0 then redis.call('HINCRBY', stats, 'deduplicated', deduped) end
 if #suppressed > 0 then redis.call('HINCRBY', stats, 'suppressed', #suppressed) end
 if tonumber(skipped) > 0 then redis.call('HINCRBY', stats, 'skipped', skipped) end
+if skips ~= '' then
+  local ttl, bucket_seconds, receipts_prefix, why = unpack(cjson.decode(skips))
+  local receipt = receipts(ttl, bucket_seconds, receipts_prefix)
+  for _, item in ipairs(why) do receipt.add(item[1], 'skipped', 0, item[2]) end
+  receipt.done()
+end
 local trigger = 0
 if accepted > 0 and len + accepted >= claim_size then
   if redis.call('SET', trigger_key, '1', 'NX', 'PX', trigger_ttl_ms) then trigger = 1 end
