@@ -23,28 +23,42 @@ if TYPE_CHECKING:
     from ..store.routes import Routes
 
 
-@click.command(short_help="Validate the configuration and reach Redis.")
+@click.command(short_help="Validate the configuration, reach Redis, probe its ACL.")
 @click.option("--json", "as_json", is_flag=True, help='{"ok": ..., "providers"|"error": ...}.')
 def check(as_json: bool) -> int:
-    """Load the settings as a worker would and ping Redis. With --json the answer is one
-    JSON object on stdout either way (exit 1 when not ok), for deploy scripts."""
-    from ..errors import TrackingError
-    from ..store.connection import converted
+    """Load the settings as a worker would, reach Redis, and run each command the worker,
+    beat and the CLI need once on scratch keys: a Redis ACL user that lacks one is named here,
+    not at the first delivery. With --json the answer is one JSON object on stdout either way
+    (exit 1 when not ok), for deploy scripts."""
+    from ..errors import ConfigurationError, TrackingError
+    from ..store.acl import probe
 
     try:
         settings, client = load()
-        with converted("reaching Redis"):
-            client.ping()
+        found = probe(client, settings.redis.key_prefix)
+        if found.refused:
+            names = " ".join(f"+{c}" for c in found.refused)
+            raise ConfigurationError(
+                f"Redis refuses this user {len(found.refused)} command(s) tracking_worker "
+                f"needs: {names} (README: Redis ACL)"
+            )
     except TrackingError as exc:
         if not as_json:
             raise
         click.echo(json.dumps({"ok": False, "error": str(exc)}))
         return 1
     if as_json:
-        click.echo(json.dumps({"ok": True, "providers": list(settings.providers)}))
+        answer = {"ok": True, "providers": list(settings.providers)}
+        click.echo(json.dumps({**answer, "optional_refused": list(found.optional_refused)}))
         return 0
     names = ", ".join(settings.providers) or "none"
     click.echo(f"configuration valid; Redis reachable; providers: {names}")
+    if found.optional_refused:
+        click.echo(
+            f"tracking-worker: Redis refuses {', '.join(found.optional_refused)}: the worker "
+            "cannot see Redis's eviction policy (no warning if it may evict queued events)",
+            err=True,
+        )
     return 0
 
 
