@@ -24,12 +24,15 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 #: Replies of a Redis that is up but refuses for now: out of memory under ``noeviction``, a
-#: replica (or a master being demoted), a script past its time limit, a master gone. redis-py
+#: replica (or a master being demoted), a script past its time limit, a master gone or cut off
+#: from its replicas (NOREPLICAS, under ``min-replicas-to-write``). redis-py
 #: names the first two (LOADING it raises as a ConnectionError); the others, and any of them
 #: met inside a script before Redis 7 ("@user_script:19: -READONLY You can't write ..."), arrive
 #: as plain ResponseErrors whose message keeps Redis's error code.
 _REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
-_REFUSED_CODE = re.compile(r"(?:^|-)(?:OOM|READONLY|LOADING|BUSY|MASTERDOWN|UNBLOCKED|TRYAGAIN) ")
+_REFUSED_CODE = re.compile(
+    r"(?:^|-)(?:OOM|READONLY|LOADING|BUSY|MASTERDOWN|UNBLOCKED|TRYAGAIN|NOREPLICAS) "
+)
 
 
 def refused(exc: redis.RedisError) -> bool:

@@ -28,8 +28,9 @@ T = TypeVar("T")
 #: Replies of a node that is not (or no longer) a writable master, at the start of a reply or
 #: inside a script's error text ("@user_script:114: -READONLY You can't write ..."): a
 #: replica, a replica without its master (``replica-serve-stale-data no``), a node loading
-#: its data after a restart or a resync, a demoted master unblocking its blocked clients.
-_NOT_MASTER = re.compile(r"(?:^|-)(?:READONLY|MASTERDOWN|LOADING|UNBLOCKED) ")
+#: its data after a restart or a resync, a demoted master unblocking its blocked clients, a
+#: master cut off from its replicas (``min-replicas-to-write``: it may be about to be demoted).
+_NOT_MASTER = re.compile(r"(?:^|-)(?:READONLY|MASTERDOWN|LOADING|UNBLOCKED|NOREPLICAS) ")
 #: The same replies as redis-py parses them (its classes drop the code from the message);
 #: MasterDownError is redis-py 8's.
 _NOT_MASTER_CLASSES: tuple[type[Exception], ...] = (

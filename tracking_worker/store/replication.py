@@ -25,6 +25,9 @@ log = logging.getLogger("tracking_worker")
 
 #: After a WAIT came back short, calls skip it this long.
 RECHECK_AFTER = 1.0
+#: WAIT's own timeout is this share of the time left: its reply must arrive before the
+#: socket's read timeout (``socket_timeout``, counted from the same moment) gives up on it.
+WAIT_SHARE = 0.8
 WARN_EVERY = 60.0
 
 
@@ -49,7 +52,7 @@ class Replication:
         now = self.clock()
         if now < self._skip_until:
             return []
-        return [("WAIT", self.replicas, max(1, int((deadline - now) * 1000)))]
+        return [("WAIT", self.replicas, max(1, int((deadline - now) * WAIT_SHARE * 1000)))]
 
     def record(self, waited: bool, reply: Any) -> None:
         """After an enqueue that went in: ``reply`` is WAIT's (the replicas that have it), or
