@@ -42,7 +42,7 @@ class Plan:
 
 
 PLANS = [
-    pytest.param(Plan(50, ("graspil", "grampixel"), 1.5, 6.0), id="fast"),
+    pytest.param(Plan(50, ("graspil", "grampixel"), 1.0, 4.0), id="fast"),
     pytest.param(Plan(100, PROVIDERS, 4.0, 15.0), id="all-five", marks=pytest.mark.slow),
 ]
 

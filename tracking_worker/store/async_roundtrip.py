@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
-from .failover import NotRun, any_not_master, delay, not_run
+from .failover import NotRun, any_not_master, delay, not_run, passing
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -41,6 +41,8 @@ async def exchange(client: aioredis.Redis, commands: Sequence[Sequence[Any]]) ->
     try:
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]
     except (redis.ConnectionError, redis.TimeoutError) as exc:
+        if not passing(exc):
+            raise
         raise not_run(exc, "connecting") from None
     try:
         return await _on(conn, commands)
@@ -62,7 +64,7 @@ async def _on(conn: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
     except BaseException as exc:
         # A half-sent command or a half-read reply (a cancelled call) must not reach the next.
         await conn.disconnect(nowait=True)
-        if not sent and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        if not sent and passing(exc):
             raise not_run(exc, "sending") from None
         raise
     if any_not_master(replies):

@@ -61,6 +61,9 @@ def converted(what: str) -> Iterator[None]:
 #: longer than a Sentinel promotion (``down-after-milliseconds`` plus about two seconds), so a
 #: run that was going on keeps its batch, its lease and its run slot across a prompt failover.
 WORKER_FAILOVER_WAIT = 10.0
+#: A command at a shell retries only what a reconnect cures at once (READONLY from a demoted
+#: node behind one address): a Redis that is down says so without keeping the operator.
+COMMAND_FAILOVER_WAIT = 0.25
 
 
 def producer_client(settings: Settings) -> redis.Redis:
@@ -77,26 +80,30 @@ def producer_client(settings: Settings) -> redis.Redis:
 
 
 def worker_client(settings: Settings, *, timeout: float | None = None) -> redis.Redis:
-    """Workers may wait longer on Redis than web requests do. ``timeout``: a command at a
-    shell waits this long to connect and for each reply (``--timeout``), not 30 s, and
-    retries a failover that long."""
+    """Workers may wait longer on Redis than web requests do, and ride out a failover
+    (``WORKER_FAILOVER_WAIT``), plain commands as scripts. ``timeout``: a command at a shell
+    waits this long to connect and for each reply (``--timeout``), not 30 s."""
+    wait = WORKER_FAILOVER_WAIT if timeout is None else min(timeout, COMMAND_FAILOVER_WAIT)
     return _client(
         settings,
         socket_timeout=timeout or 30,
         socket_connect_timeout=min(timeout or 5, 5),
         health_check_interval=30,
-        failover_wait=timeout or WORKER_FAILOVER_WAIT,
+        retry=failover.Deadline(wait),
+        failover_wait=wait,
     )
 
 
 def scrape_client(settings: Settings, timeout: float | None = None) -> redis.Redis:
     """Bounded waits: a scrape must answer (``up 0``) before Prometheus' own timeout (its
     default 10 s; ``timeout`` is ``metrics --timeout``, 5 s when not given)."""
+    wait = min(timeout or 2, 2)
     return _client(
         settings,
         socket_timeout=timeout or 5,
-        socket_connect_timeout=min(timeout or 2, 2),
-        failover_wait=min(timeout or 2, 2),
+        socket_connect_timeout=wait,
+        retry=failover.Deadline(wait),
+        failover_wait=wait,
     )
 
 

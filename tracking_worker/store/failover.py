@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis.sentinel import SentinelManagedConnection
 
 T = TypeVar("T")
@@ -47,6 +49,23 @@ MAX_DELAY = 0.5
 class NotRun(redis.ConnectionError):
     """The command did not run: no connection could be made, or the node answered that it is
     not a writable master (the connection is dropped). Sending it again is safe."""
+
+
+#: Connection errors that trying again does not cure: a refused password or user, a pool
+#: with no connection left to give.
+_FINAL = (
+    redis.exceptions.AuthenticationError,
+    redis.exceptions.AuthorizationError,
+    redis.exceptions.MaxConnectionsError,
+)
+
+
+def passing(exc: BaseException) -> bool:
+    """Whether a failure to connect or to send may pass (Redis restarting, failing over, a
+    connection closed under us), rather than be final (a wrong password)."""
+    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError)) and not isinstance(
+        exc, _FINAL
+    )
 
 
 class NotRunInTime(NotRun, redis.TimeoutError):
@@ -100,6 +119,42 @@ def retry_not_run(
             time.sleep(pause)  # backoff between tries of a command that did not run
 
 
+class Deadline(Retry):
+    """redis-py's retry policy for a client's own commands (and its connects), bounded by
+    time, not by count: a command that failed with a connection error (``NotRun`` included)
+    is sent again with our backoff until ``seconds`` have passed since it was first tried. A
+    timeout waiting for a reply is not retried: the command may have run, and a hung Redis
+    would cost every try the whole socket timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(NoBackoff(), 0, supported_errors=(redis.ConnectionError,))
+        self.seconds = seconds
+
+    def call_with_retry(
+        self, do: Callable[[], T], fail: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> T:
+        """redis-py's signature over its versions: (do, fail[, is_retryable[,
+        with_failure_count]]); ``fail`` is told each failure (and its count, if asked)."""
+        counted = bool(kwargs.get("with_failure_count", args[1] if len(args) > 1 else False))
+        deadline = time.monotonic() + self.seconds
+        failures = 0
+        while True:
+            try:
+                return do()
+            except redis.ConnectionError as error:
+                if not passing(error):
+                    raise
+                failures += 1
+                if counted:
+                    fail(error, failures)
+                else:
+                    fail(error)
+                pause = delay(failures)
+                if time.monotonic() + pause >= deadline:
+                    raise
+                time.sleep(pause)  # backoff between tries, within the deadline
+
+
 class _DropsOnFailover:
     """What our sync connections add to redis-py's: a reply saying this node is not a
     writable master drops the connection and raises ``NotRun``. ``failover_wait`` (a
@@ -140,7 +195,7 @@ class FailoverSentinelSSLConnection(
     pass
 
 
-def failover_wait(conn: Any) -> float:
-    """How long callers on ``conn`` retry a command that did not run (0: a connection that
-    is not ours, made by a test or a host app: not retried)."""
-    return float(getattr(conn, "failover_wait", 0.0))
+def failover_wait(connection_kwargs: Mapping[str, Any]) -> float:
+    """How long callers retry a command that did not run, from a pool's connection keywords
+    (0 for a client that is not ours, made by a test or a host app: not retried)."""
+    return float(connection_kwargs.get("failover_wait", 0.0))

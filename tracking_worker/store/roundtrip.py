@@ -31,7 +31,7 @@ import redis
 from hiredis import pack_command
 from redis.connection import Connection, HiredisRespSerializer
 
-from .failover import any_not_master, failover_wait, not_run, retry_not_run
+from .failover import any_not_master, failover_wait, not_run, passing, retry_not_run
 
 #: One round trip's weight in the running share of those that came back within the spin.
 SMOOTHING = 1 / 16
@@ -101,18 +101,21 @@ class RoundTrip:
         place). Sent again while they did not run, until ``deadline`` (``time.monotonic``),
         or the connection's ``failover_wait`` from now."""
         if deadline is None:
-            deadline = time.monotonic() + failover_wait(self._pin().conn)
+            deadline = time.monotonic() + self.failover_wait()
         return retry_not_run(lambda: self._exchange(commands, len(commands)), deadline)
 
     def failover_wait(self) -> float:
-        """How long this client's calls retry a command that did not run."""
-        return failover_wait(self._pin().conn)
+        """How long this client's calls retry a command that did not run (its connections'
+        ``failover_wait``, read without taking one)."""
+        return failover_wait(self.client.connection_pool.connection_kwargs)
 
     def _exchange(self, commands: Sequence[Sequence[Any]], count: int) -> list[Any]:
-        pin = self._pin()
         try:
+            pin = self._pin()  # a new one connects at once (redis-py 8)
             pin.ready()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not passing(exc):
+                raise
             raise not_run(exc, "connecting") from None
         conn = pin.conn
         clock = time.perf_counter
@@ -142,7 +145,7 @@ class RoundTrip:
         except BaseException as exc:
             # A half-sent command or a half-read reply must not reach the next call.
             conn.disconnect()  # type: ignore[no-untyped-call]
-            if not sent and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+            if not sent and passing(exc):
                 # Redis never had it whole (the connection was closed under us): not run.
                 raise not_run(exc, "sending") from None
             raise
