@@ -45,6 +45,12 @@ def sentinel_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _token_or_empty(value: str) -> None:
+    """Empty (the default: not set), or a single token (see ``single_token``)."""
+    if value:
+        single_token(value)
+
+
 class _Flag(fields.Boolean):
     """true or false as TOML writes them: ``"yes"`` or ``1`` where a flag belongs is a typo."""
 
@@ -74,11 +80,11 @@ class RedisSettings:
     key_prefix: str = setting("tw", fields.String(validate=validate.Length(min=1)))
     #: Sentinels to ask for the master of ``master_name``; empty: ``url`` is the Redis.
     sentinels: tuple[str, ...] = setting((), _Sentinels())
-    master_name: str = setting("", fields.String(validate=single_token))
+    master_name: str = setting("", fields.String(validate=_token_or_empty))
     #: The sentinels' own ACL user and password (``requirepass`` in sentinel.conf), and TLS
     #: to them (the master's come from ``url``).
-    sentinel_username: str = setting("", fields.String(validate=single_token))
-    sentinel_password: str = setting("", fields.String(validate=single_token))
+    sentinel_username: str = setting("", fields.String(validate=_token_or_empty))
+    sentinel_password: str = setting("", fields.String(validate=_token_or_empty))
     sentinel_ssl: bool = setting(False, _Flag())
     #: Replicas that must hold an enqueue before track() returns (Redis WAIT): 0 never waits.
     wait_replicas: int = setting(
