@@ -6,10 +6,10 @@ Redis by ``redis.url``'s host: it is a name no resolver knows."""
 from __future__ import annotations
 
 import asyncio
-import re
 import base64
 import json
 import os
+import re
 import signal
 import sys
 import urllib.request
