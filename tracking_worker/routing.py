@@ -38,44 +38,13 @@ def make_queue(name: str) -> Queue:
 
 def send_deliver(app: Celery, provider: str, *, flush: bool) -> None:
     """Ask a worker to run ``deliver(provider)`` (flush: also partial batches)."""
-    with app.producer_or_acquire() as producer:
-        try:
-            app.send_task(
-                DELIVER_TASK,
-                args=[provider],
-                kwargs={"flush": flush},
-                queue=make_queue(queue_name(provider)),
-                serializer="json",  # whatever the host app's default (one may pickle)
-                producer=producer,
-            )
-        except Exception as exc:
-            if demoted(exc):
-                drop_sockets(producer.channel)
-            raise
-
-
-def demoted(exc: BaseException) -> bool:
-    """Whether a broker call failed because its node is no longer a writable master
-    (``READONLY`` after a failover), anywhere in the chain kombu and Celery wrap it in."""
-    from .store.failover import not_master
-
-    seen: BaseException | None = exc
-    while seen is not None:
-        if not_master(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def drop_sockets(channel: Any) -> None:
-    """Close the idle Redis connections of a kombu Redis channel. After a failover behind one
-    address (a managed endpoint, a proxy) they still reach the demoted master, which answers
-    every publish with READONLY, a reply error that neither redis-py nor kombu reconnects on;
-    the next publish connects again, to the node the address leads to now. (A Sentinel
-    broker's connections drop themselves: redis-py's Sentinel connection does it.)"""
-    pool = getattr(channel, "_pool", None)
-    if pool is not None:
-        pool.disconnect(inuse_connections=False)
+    app.send_task(
+        DELIVER_TASK,
+        args=[provider],
+        kwargs={"flush": flush},
+        queue=make_queue(queue_name(provider)),
+        serializer="json",  # whatever the host app's default (an app of your own may pickle)
+    )
 
 
 def prepare(app: Celery) -> None:
