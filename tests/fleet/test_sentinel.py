@@ -1,6 +1,7 @@
 """Through Sentinel, as configured in production (``redis.sentinels`` and ``master_name``, a
 password on every node and sentinel): track() and atrack() enqueue, a Celery worker and beat
-deliver to the sandbox, and the commands read the master the sentinels name. Nothing reaches
+deliver to the sandbox, and the commands, the exporter and Flower read the master the sentinels
+name. Nothing reaches
 Redis by ``redis.url``'s host: it is a name no resolver knows."""
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import generate_latest
+
 from tests.fleet.topology import SentinelGroup
 from tests.helpers import wait_for
 from tests.ops.support import cli
 from tests.ops.test_flower import CREDENTIALS, get, start_flower
 from tests.system import System
 from tracking_worker.devtools import free_port
+from tracking_worker.ops.exporter import registry
 from tracking_worker.producer.async_tracker import AsyncTracker
 from tracking_worker.sandbox import SandboxServer
+from tracking_worker.store.connection import scrape_client
 
 PROVIDERS = ["graspil", "grampixel"]
 
@@ -59,7 +64,7 @@ def test_track_atrack_and_a_worker_deliver_through_sentinel(
     master.close()
 
 
-def test_check_and_status_read_the_master_the_sentinels_name(
+def test_check_status_and_metrics_read_the_master_the_sentinels_name(
     group: SentinelGroup, make_system: Callable[..., System]
 ) -> None:
     system = make_system(
@@ -72,6 +77,9 @@ def test_check_and_status_read_the_master_the_sentinels_name(
     status = cli(system.env, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["graspil"]["enqueued"] >= 1, status.stdout
+    scrape = generate_latest(registry(system.settings, scrape_client(system.settings))).decode()
+    assert "tracking_worker_up 1.0" in scrape, scrape[:500]
+    assert 'tracking_worker_enqueued_events_total{provider="graspil"} 1.0' in scrape
 
 
 def test_flower_as_the_procfile_runs_it_reaches_the_workers_through_sentinel(
