@@ -11,6 +11,8 @@ from collections import Counter
 from typing import Any
 
 from tests.helpers import pause_until
+from tests.system import System
+from tracking_worker.errors import TrackingUnavailable
 from tracking_worker.producer.tracker import Tracker
 from tracking_worker.sandbox import SandboxServer
 
@@ -82,3 +84,13 @@ def accepted(sandbox: SandboxServer, provider: str) -> list[tuple[float, list[in
 def received(sandbox: SandboxServer, provider: str) -> Counter[int]:
     """How many times each event reached the provider."""
     return Counter(n for _, ids in accepted(sandbox, provider) for n in ids)
+
+
+def drained(system: System) -> bool:
+    """What the stream's last calls left in the spool, moved into Redis (as the next calls
+    would)."""
+    try:
+        system.tracker.drain_spool()
+    except TrackingUnavailable:
+        return False
+    return not system.tracker.spool.has_events()

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.fleet.stream import PROVIDERS, Stream, accepted, received
+from tests.fleet.stream import PROVIDERS, Stream, accepted, drained, received
 from tests.fleet.topology import SentinelGroup
 from tests.helpers import pause_until, wait_for
 from tests.system import System
-from tracking_worker.errors import TrackingUnavailable
 from tracking_worker.sandbox import SandboxServer
 
 #: Requests sent in this last second before the kill may have been settled on the master
@@ -76,16 +75,6 @@ def figures_of(
         duplicated=sum(count - 1 for count in got.values()),
         in_flight=sum(len(ids) for ids in in_flight),
     )
-
-
-def drained(system: System) -> bool:
-    """What the stream's last calls left in the spool, moved into Redis (as the next calls
-    would)."""
-    try:
-        system.tracker.drain_spool()
-    except TrackingUnavailable:
-        return False
-    return not system.tracker.spool.has_events()
 
 
 @pytest.mark.parametrize("plan", PLANS)

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.proxy import Endpoint
-from tests.fleet.stream import Stream, received
-from tests.fleet.test_failover import drained
+from tests.fleet.stream import Stream, accepted, drained, received
 from tests.helpers import pause_until, wait_for
 from tests.system import System
 from tracking_worker.devtools import EmbeddedRedis
@@ -85,8 +84,6 @@ def test_a_failover_behind_one_address(
 def accepted_after(
     sandbox: SandboxServer, provider: str, tracked: dict[int, float], moment: float
 ) -> list[tuple[float, list[int]]]:
-    from tests.fleet.stream import accepted
-
     return [
         (t, ids)
         for t, ids in accepted(sandbox, provider)
