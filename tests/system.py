@@ -36,6 +36,7 @@ class System:
         delivery: dict[str, Any] | None = None,
         producer: dict[str, Any] | None = None,
         provider_overrides: dict[str, dict[str, Any]] | None = None,
+        redis: dict[str, Any] | None = None,
         beat: bool = True,
         concurrency: int = 2,
         loglevel: str = "WARNING",
@@ -51,7 +52,7 @@ class System:
         write_config(
             self.config,
             {
-                "redis": {"url": redis_url},
+                "redis": {"url": redis_url, **(redis or {})},
                 "delivery": {**FAST_DELIVERY, **(delivery or {})},
                 "producer": {"spool_dir": str(home / "spool"), **(producer or {})},
                 "providers": chosen,

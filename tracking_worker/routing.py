@@ -8,6 +8,7 @@ it sends with has no tasks registered, only the broker and the queue layout.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
+#: Seconds a broker waits on a sentinel for the master's address (kombu sets no bound: a
+#: sentinel that accepts and never answers would hold a worker's reconnect forever).
+SENTINEL_TIMEOUT = 5.0
 #: Beat's tick and anything not bound to one provider.
 CONTROL_QUEUE = "tracking"
 DELIVER_TASK = "tracking_worker.deliver"
@@ -64,6 +68,44 @@ def message_config() -> dict[str, Any]:
     }
 
 
+def broker_url(settings: Settings) -> str:
+    """Celery's broker: ``redis.url``, or with sentinels kombu's ``sentinel://`` form, one per
+    sentinel, each with the master's credentials and database from ``redis.url`` (kombu may
+    move on to any of them)."""
+    conf = settings.redis
+    if not conf.sentinels:
+        return conf.url
+    parts = urlsplit(conf.url)
+    auth = parts.netloc.rpartition("@")[0]
+    prefix = f"{auth}@" if auth else ""
+    db = parts.path.strip("/") or "0"
+    return ";".join(f"sentinel://{prefix}{address}/{db}" for address in conf.sentinels)
+
+
+def broker_config(settings: Settings, *, timeout: float = SENTINEL_TIMEOUT) -> dict[str, Any]:
+    """The Celery settings every app of ours (worker, beat, Flower, web triggers) takes for
+    its broker: ``broker_url``, and with sentinels the master's name, the sentinels' own
+    password and TLS in the transport options (asked within ``timeout``), and TLS to the
+    master (``rediss://``)."""
+    config = message_config()
+    config["broker_url"] = broker_url(settings)
+    conf = settings.redis
+    if not conf.sentinels:
+        return config
+    from .store.connection import master_options, sentinel_options
+
+    waits = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    sentinel_kwargs = sentinel_options(settings, waits)
+    config["broker_transport_options"].update(
+        master_name=conf.master_name, sentinel_kwargs=sentinel_kwargs
+    )
+    master = master_options(settings)
+    if master.pop("ssl", False):
+        tls = {k: v for k, v in master.items() if k.startswith("ssl_")}
+        config["broker_use_ssl"] = tls or {"ssl_cert_reqs": "required"}
+    return config
+
+
 def trigger_app(settings: Settings) -> Celery:
     """A task-less Celery app for sending triggers from web requests: one attempt, bounded
     waits. ``broker_connection_timeout`` bounds only kombu's connection retries; a broker that
@@ -72,8 +114,8 @@ def trigger_app(settings: Settings) -> Celery:
     from celery import Celery
 
     timeout = settings.redis.socket_timeout
-    app = Celery("tracking_worker.producer", broker=settings.redis.url, set_as_current=False)
-    config = message_config()
+    config = broker_config(settings, timeout=timeout)
+    app = Celery("tracking_worker.producer", broker=config.pop("broker_url"), set_as_current=False)
     config["broker_transport_options"].update(
         socket_timeout=timeout, socket_connect_timeout=timeout
     )

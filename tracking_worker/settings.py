@@ -21,12 +21,12 @@ from urllib.parse import SplitResult, urlsplit
 
 import marshmallow as ma
 from marshmallow import fields, validate
-from redis.connection import parse_url
 
 from .errors import ConfigurationError
 from .providers import REGISTRY, Provider
 from .providers.base import DELIVERY_MODES, ProviderSettings, single_token
 from .redact import Redactor
+from .redis_settings import RedisSchema, RedisSettings
 from .sections import SectionSchema, schema_for, setting
 
 if sys.version_info >= (3, 11):
@@ -68,19 +68,6 @@ class _Delays(fields.Field[tuple[float, ...]]):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         return tuple(float(item) for item in self._list.deserialize(value))
-
-
-def _redis_url(value: str) -> None:
-    """What redis-py or Celery's broker would refuse when the first client connects
-    (``localhost:6379`` without a scheme, a bad port or db; unix:// too, which redis-py takes
-    but Celery's Redis transport does not), refused at start-up with the key named."""
-    single_token(value)
-    if not value.startswith(("redis://", "rediss://")):
-        raise ma.ValidationError("Must start with redis:// or rediss://.")
-    try:
-        parse_url(value)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-    except ValueError as exc:
-        raise ma.ValidationError(str(exc)) from None
 
 
 def _sentry_dsn(value: str | None) -> None:
@@ -127,14 +114,6 @@ class _EmptyIsNone(fields.String):
 
 # Each section: a frozen dataclass declaring every key once (sections.py): its type, its
 # default and, in ``setting``'s second argument, how a source's value is checked.
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    url: str = setting("redis://localhost:6379/0", fields.String(validate=_redis_url))
-    #: Bounds how long track() may wait on Redis before spooling (or raising).
-    socket_timeout: float = setting(0.5, _float(validate=_POSITIVE))
-    key_prefix: str = setting("tw", fields.String(validate=validate.Length(min=1)))
 
 
 @dataclass(frozen=True)
@@ -220,7 +199,7 @@ class ObservabilitySettings:
 
 _SECTIONS: Mapping[str, type[SectionSchema]] = MappingProxyType(
     {
-        "redis": schema_for(RedisSettings),
+        "redis": RedisSchema,
         "delivery": schema_for(DeliverySettings),
         "producer": schema_for(ProducerSettings),
         "observability": schema_for(ObservabilitySettings),
@@ -256,9 +235,10 @@ class Settings:
         )
 
     def _own_secrets(self) -> list[str]:
-        """The Redis password, the Sentry DSN (it authorises sending events), the hash key."""
-        seen = self.observability
-        found = [urlsplit(self.redis.url).password, seen.sentry_dsn, seen.hash_key]
+        """The Redis and sentinel passwords, the Sentry DSN (it authorises sending events), the
+        hash key."""
+        redis, seen = self.redis, self.observability
+        found = [redis.password, redis.sentinel_password, seen.sentry_dsn, seen.hash_key]
         return [s for s in found if s]
 
 

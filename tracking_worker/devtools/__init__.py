@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from .demo import demo_event, demo_providers, demo_settings, write_config
 from .redis_server import EmbeddedRedis, free_port, redis_binary
+from .sentinel import EmbeddedSentinel, Watch
 from .supervisor import Child, beat_args, sandbox_args, wait_http, worker_args
 
 __all__ = [
     "Child",
     "EmbeddedRedis",
+    "EmbeddedSentinel",
+    "Watch",
     "beat_args",
     "demo_event",
     "demo_providers",

@@ -13,6 +13,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -54,19 +55,47 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    """Starts, stops and restarts one redis-server child process on loopback."""
+    """Starts, stops and restarts one redis-server child process on loopback. ``password``:
+    clients must give it, and as a replica it gives it to its master (a Sentinel group's
+    nodes share one)."""
 
     def __init__(
-        self, data_dir: str | Path, port: int | None = None, *, appendonly: bool = True
+        self,
+        data_dir: str | Path,
+        port: int | None = None,
+        *,
+        appendonly: bool = True,
+        password: str = "",
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.password = password
         self.child: Child | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.password or None, **kwargs)
+
+    def follow(self, master: EmbeddedRedis | None, timeout: float = 10.0) -> None:
+        """Replicate ``master`` (REPLICAOF) until the link is up; None: be a master again."""
+        client = self.client()
+        try:
+            if master is None:
+                client.execute_command("REPLICAOF", "NO", "ONE")  # type: ignore[no-untyped-call]
+                return
+            client.execute_command("REPLICAOF", "127.0.0.1", master.port)  # type: ignore[no-untyped-call]
+            deadline = time.monotonic() + timeout
+            while client.info("replication").get("master_link_status") != "up":
+                if time.monotonic() >= deadline:
+                    raise ConfigurationError(f"replica on {self.port}: no link to {master.port}")
+                time.sleep(0.05)  # polling the link within the deadline
+        finally:
+            client.close()
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +120,8 @@ class EmbeddedRedis:
             "--logfile",
             str((self.data_dir / "redis.log").resolve()),
         ]
+        if self.password:
+            args += ["--requirepass", self.password, "--masterauth", self.password]
         # Its own session (as every Child): a Ctrl-C in the terminal reaches our process, which
         # stops Redis last, after the workers, not Redis first.
         self.child = Child("redis-server", args).start()
@@ -102,7 +133,7 @@ class EmbeddedRedis:
         return self.child is not None and self.child.alive
 
     def _wait_ready(self, timeout: float) -> None:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = self.client(socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.child is not None and not self.child.alive:

@@ -30,6 +30,7 @@ from prometheus_client.utils import floatToGoString
 
 from ..errors import StoreError
 from ..settings import Settings
+from ..store.connection import scrape_client
 from ..store.metrics import BUCKETS, STATUS_CLASSES
 from ..store.status import OUTCOMES, ProviderStatus, Snapshot, collect
 
@@ -185,16 +186,6 @@ def registry(settings: Settings, client: redis.Redis) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(TrackingCollector(settings, client))
     return reg
-
-
-def scrape_client(settings: Settings, timeout: float | None = None) -> redis.Redis:
-    """Bounded waits: a scrape must answer (``up 0``) before Prometheus' own timeout (its
-    default 10 s; ``timeout`` is ``metrics --timeout``, 5 s when not given)."""
-    return redis.Redis.from_url(
-        settings.redis.url,
-        socket_timeout=timeout or 5,
-        socket_connect_timeout=min(timeout or 2, 2),
-    )
 
 
 class _Quiet(WSGIRequestHandler):

@@ -18,6 +18,7 @@ One AsyncTracker per event loop: redis.asyncio connections belong to the loop th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import time
@@ -29,15 +30,16 @@ from typing import Any, ClassVar
 
 import redis
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from ..errors import StoreError, StoreUnavailable, TrackingUnavailable
 from ..events import Normalized
 from ..settings import Settings, load_settings
-from ..store.connection import converted
-from ..store.intake import Admitted, Limits, Route, admitted, call_args
-from ..store.lua_scripts import Arg, Scripts, is_noscript
+from ..store.async_roundtrip import exchange, retry_not_run
+from ..store.connection import async_producer_client, converted
+from ..store.failover import NotRun
+from ..store.intake import Admitted, Limits, Route, admitted, call_args, laid_out, read_back
+from ..store.lua_scripts import Scripts, is_noscript
+from ..store.replication import Replication
 from .enqueue import Answers, Applied, EnqueuePlan
 from .outage import Outage, partial_failure
 from .tracker import Tracker
@@ -51,62 +53,71 @@ log = logging.getLogger("tracking_worker")
 MAX_IN_FLIGHT = 4
 
 
-def async_producer_client(settings: Settings) -> aioredis.Redis:
-    """As ``producer_client``: bounded waits, no silent retries. The library version is given
-    once: redis-py 8 otherwise reads it from the package metadata on disk for every new
-    connection (about a millisecond, on the loop)."""
-    timeout = settings.redis.socket_timeout
-    return aioredis.Redis.from_url(
-        settings.redis.url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        **_driver_info(),
-    )
-
-
-def _driver_info() -> dict[str, Any]:
-    try:  # redis-py >= 7
-        from redis.driver_info import DriverInfo
-    except ImportError:  # older ones read the version once, at import
-        return {}
-    return {"driver_info": DriverInfo(lib_version=redis.__version__)}
-
-
 class AsyncIntake:
     """``Intake.enqueue`` over redis.asyncio, with its layout of each provider's
-    ``enqueue.lua`` call and its reading of each answer; sent the way it sends them (one script
-    alone, several in one MULTI/EXEC), repeated once after a NOSCRIPT."""
+    ``enqueue.lua`` call and of the round trip (``laid_out``), its reading of the replies
+    (``read_back``), its WAIT and its retries after a failover; repeated once after a
+    NOSCRIPT."""
 
-    def __init__(self, client: aioredis.Redis, scripts: Scripts, key_prefix: str) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        scripts: Scripts,
+        key_prefix: str,
+        replication: Replication | None = None,
+        *,
+        wait: float = 0.0,
+    ) -> None:
         self.client = client
         self.scripts = scripts
         self.key_prefix = key_prefix
+        self.replication = replication or Replication(0)
+        #: Seconds a call retries after a failover (the caller bounds it too).
+        self.wait = wait
 
     async def enqueue(
         self, routes: Mapping[str, Route], limits: Limits
     ) -> dict[str, Admitted | StoreError]:
-        calls = [call_args(name, route, limits, self.key_prefix) for name, route in routes.items()]
+        deadline = time.monotonic() + self.wait
         with converted("enqueue"):
-            answers = await self._once(calls)
-            if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
-                for source in self.scripts.source.values():
-                    await self.client.script_load(source)
-                answers = await self._once(calls)
+            try:
+                answers = await self._tries(routes, limits, deadline)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if isinstance(exc, NotRun) or time.monotonic() >= deadline:
+                    raise
+                # Lost after Redis had it: again with each id looked up, as Intake does.
+                checked = dataclasses.replace(limits, check=True)
+                answers = await self._tries(routes, checked, deadline)
         return {name: admitted(answer) for name, answer in zip(routes, answers, strict=True)}
 
-    async def _once(self, calls: list[tuple[list[str], list[Arg]]]) -> list[Any]:
-        if len(calls) == 1:  # one script is atomic by itself, as in Intake._once
-            keys, args = calls[0]
-            sha = self.scripts.sha["enqueue"]
-            try:
-                return [await self.client.evalsha(sha, len(keys), *keys, *args)]
-            except redis.ResponseError as exc:  # the script's own error, as a pipeline gives it
-                return [exc]
-        pipe = self.client.pipeline(transaction=True)
-        for keys, args in calls:
-            self.scripts.queue_call(pipe, "enqueue", keys, args)
-        return list(await pipe.execute(raise_on_error=False))
+    async def _tries(
+        self, routes: Mapping[str, Route], limits: Limits, deadline: float
+    ) -> list[Any]:
+        return await retry_not_run(lambda: self._loaded(routes, limits, deadline), deadline)
+
+    async def _loaded(
+        self, routes: Mapping[str, Route], limits: Limits, deadline: float
+    ) -> list[Any]:
+        answers = await self._once(routes, limits, deadline)
+        if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
+            for source in self.scripts.source.values():
+                await self.client.script_load(source)
+            answers = await self._once(routes, limits, deadline)
+        return answers
+
+    async def _once(
+        self, routes: Mapping[str, Route], limits: Limits, deadline: float
+    ) -> list[Any]:
+        sha = self.scripts.sha["enqueue"]
+        calls = [
+            ("EVALSHA", sha, len(keys), *keys, *args)
+            for keys, args in (
+                call_args(name, route, limits, self.key_prefix) for name, route in routes.items()
+            )
+        ]
+        wait = self.replication.command(deadline)
+        replies = await exchange(self.client, laid_out(calls, wait))
+        return read_back(replies, len(calls), wait, self.replication)
 
 
 class AsyncTracker:
@@ -127,7 +138,11 @@ class AsyncTracker:
         self.client = async_producer_client(self.settings)
         # The same Scripts object as the sync Intake's: one source and SHA1 of enqueue.lua.
         self.intake = AsyncIntake(
-            self.client, tracker.intake.scripts, self.settings.redis.key_prefix
+            self.client,
+            tracker.intake.scripts,
+            self.settings.redis.key_prefix,
+            tracker.intake.replication,
+            wait=self.settings.redis.socket_timeout,
         )
         self.producer = tracker.producer  # plan and apply only: nothing of it is per call
         self.outage = Outage(self.settings.producer.on_unavailable, tracker.spool.directory)

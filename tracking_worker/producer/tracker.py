@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..store.connection import producer_client
 from ..store.intake import Intake
 from ..store.lua_scripts import Scripts
+from ..store.replication import Replication
 from ..store.roundtrip import RoundTrip
 from .enqueue import Answers, Applied, EnqueuePlan, Producer
 from .outage import SPOOL_CHUNK, Outage, partial_failure
@@ -56,6 +57,7 @@ class Tracker:
             RoundTrip(self.client, settings.producer.reply_spin),
             Scripts(),
             settings.redis.key_prefix,
+            Replication(settings.redis.wait_replicas),
         )
         self.producer = Producer(
             settings.build_providers(),

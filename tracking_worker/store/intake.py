@@ -1,10 +1,13 @@
 """Appending new events to the providers' pending lists: one MULTI/EXEC round trip of
-``enqueue.lua`` calls, whatever the number of providers and events."""
+``enqueue.lua`` calls, whatever the number of providers and events (and WAIT after it, in the
+same write, with ``redis.wait_replicas``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +18,10 @@ from ..errors import StoreError
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .codec import Enqueue, enqueue_args
 from .connection import converted
+from .failover import NotRun, not_master, retry_not_run
 from .lua_scripts import Arg, Scripts, is_noscript
-from .roundtrip import RoundTrip
+from .replication import Replication
+from .roundtrip import RoundTrip, executed
 
 
 @dataclass
@@ -67,10 +72,17 @@ class Limits:
 class Intake:
     """The producer's door into the store."""
 
-    def __init__(self, trips: RoundTrip, scripts: Scripts, key_prefix: str) -> None:
+    def __init__(
+        self,
+        trips: RoundTrip,
+        scripts: Scripts,
+        key_prefix: str,
+        replication: Replication | None = None,
+    ) -> None:
         self.trips = trips
         self.scripts = scripts
         self.key_prefix = key_prefix
+        self.replication = replication or Replication(0)
 
     def enqueue(
         self, routes: Mapping[str, Route], limits: Limits
@@ -79,30 +91,64 @@ class Intake:
         lost its scripts). MULTI/EXEC does not roll back when one command fails, so each
         provider's answer comes back on its own: what Redis did for it, or why it failed (the
         caller spools only that part). A failure of the whole call raises StoreError or
-        StoreUnavailable."""
+        StoreUnavailable.
+
+        Within the client's ``failover_wait`` (``socket_timeout`` on the web side), a call that
+        did not run is sent again (``failover.py``); one whose reply was lost once Redis had it
+        is sent again with each id looked up (``Limits.check``), so it adds nothing twice."""
+        deadline = time.monotonic() + self.trips.failover_wait()
         with converted("enqueue"):
-            answers = self._once(routes, limits)
-            if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
-                self.scripts.load(self.trips.client)
-                answers = self._once(routes, limits)
+            try:
+                answers = retry_not_run(lambda: self._loaded(routes, limits, deadline), deadline)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if isinstance(exc, NotRun) or time.monotonic() >= deadline:
+                    raise
+                checked = dataclasses.replace(limits, check=True)
+                answers = retry_not_run(lambda: self._loaded(routes, checked, deadline), deadline)
         return {name: admitted(answer) for name, answer in zip(routes, answers, strict=True)}
 
-    def _once(self, routes: Mapping[str, Route], limits: Limits) -> list[Any]:
-        sha = self.scripts.sha["enqueue"]
+    def _loaded(self, routes: Mapping[str, Route], limits: Limits, deadline: float) -> list[Any]:
+        """One try, and one more after a NOSCRIPT (Redis restarted and lost its scripts)."""
+        answers = self._once(routes, limits, deadline)
+        if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
+            self.scripts.load(self.trips.client)
+            answers = self._once(routes, limits, deadline)
+        return answers
+
+    def _once(self, routes: Mapping[str, Route], limits: Limits, deadline: float) -> list[Any]:
         calls = [
-            ("EVALSHA", sha, len(keys), *keys, *args)
+            ("EVALSHA", self.scripts.sha["enqueue"], len(keys), *keys, *args)
             for keys, args in (
                 call_args(name, route, limits, self.key_prefix) for name, route in routes.items()
             )
         ]
-        if len(calls) == 1:
-            # One script is atomic by itself: no MULTI/EXEC to send and parse (a web request's
-            # most common case: one provider configured, or one asked for).
-            try:
-                return [self.trips.call(*calls[0])]
-            except redis.ResponseError as exc:  # the script's own error, as a pipeline gives it
-                return [exc]
-        return self.trips.transaction(calls)
+        wait = self.replication.command(deadline)
+        replies = self.trips.exchange(laid_out(calls, wait), deadline)
+        return read_back(replies, len(calls), wait, self.replication)
+
+
+def laid_out(calls: list[tuple[Any, ...]], wait: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The commands of one enqueue round trip (shared with the async path): one script alone
+    (atomic by itself: a web request's most common case, one provider), several in one
+    MULTI/EXEC; then the WAIT, if any, in the same write (WAIT cannot run inside MULTI)."""
+    if len(calls) == 1:
+        return [calls[0], *wait]
+    return [("MULTI",), *calls, ("EXEC",), *wait]
+
+
+def read_back(
+    replies: list[Any], count: int, wait: list[tuple[Any, ...]], replication: Replication
+) -> list[Any]:
+    """Each script's answer from the round trip's replies (``laid_out``'s), after recording
+    what WAIT said. A node that is not a writable master ran none of them: NotRun (the
+    exchange has dropped its connection)."""
+    answers = replies[:1] if count == 1 else executed(replies, count)
+    refused = next((answer for answer in answers if not_master(answer)), None)
+    if refused is not None:
+        raise NotRun(f"enqueue: {refused}")
+    if not any(isinstance(answer, Exception) for answer in answers):
+        replication.record(bool(wait), replies[-1] if wait else None)
+    return answers
 
 
 def call_args(

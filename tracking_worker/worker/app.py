@@ -28,7 +28,7 @@ from .tasks import register
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app wired to ``settings`` (loaded from the environment when omitted)."""
     settings = settings or load_settings()
-    app = Celery("tracking_worker", broker=settings.redis.url, set_as_current=False)
+    app = Celery("tracking_worker", broker=routing.broker_url(settings), set_as_current=False)
     app.conf.update(celery_config(settings))
 
     def send(provider: str, flush: bool) -> None:
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Celery:
 def celery_config(settings: Settings) -> dict[str, Any]:
     delivery = settings.delivery
     return {
-        **routing.message_config(),
+        **routing.broker_config(settings),
         "task_ignore_result": True,
         "broker_connection_retry_on_startup": True,
         # Redis errors never stop the worker for good. A Redis that refuses (OOM, READONLY,

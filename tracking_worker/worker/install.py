@@ -126,11 +126,11 @@ def _merge(app: Celery, ours: Mapping[str, Any], settings: Settings) -> None:
         for name, entry in ours["beat_schedule"].items()
     }
     conf.beat_schedule = {**(conf.beat_schedule or {}), **beat}
-    if conf.broker_url and conf.broker_url != settings.redis.url:
+    if conf.broker_url and conf.broker_url != routing.broker_url(settings):
         log.warning(
-            "this Celery app's broker is not tracking_worker's redis.url: track() sends its "
-            "full-batch triggers to redis.url, which this app's workers do not read, so "
-            "deliveries start on beat's tick only (every %.1f s)",
+            "this Celery app's broker is not tracking_worker's (redis.url, or its sentinels): "
+            "track() sends its full-batch triggers to that one, which this app's workers do not "
+            "read, so deliveries start on beat's tick only (every %.1f s)",
             settings.delivery.flush_interval / 2,
         )
 
