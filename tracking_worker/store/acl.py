@@ -22,8 +22,8 @@ from .connection import converted
 STORE = (
     "time", "ping", "get", "set", "del", "exists", "expire", "pexpire", "pexpireat",
     "expireat", "ttl", "hset", "hget", "hmget", "hdel", "hincrby", "hlen", "hexists", "hsetnx",
-    "hgetall", "hkeys", "hscan", "lpush", "rpush", "llen", "lrange", "lset", "lrem", "lpop", "zadd", "zrem",
-    "zrange", "zrangebyscore", "zremrangebyscore", "zcount", "zcard", "zscore", "xadd", "xlen",
+    "hgetall", "hkeys", "hscan", "lpush", "rpush", "llen", "lrange", "lset", "lrem", "lpop",
+    "zadd", "zrem", "zrange", "zrangebyscore", "zremrangebyscore", "zcount", "zcard", "zscore", "xadd", "xlen",
     "xdel", "xtrim", "xrange", "xrevrange", "eval", "evalsha", "script|load", "multi", "exec",
     "scan",
 )  # fmt: skip
