@@ -54,6 +54,7 @@ def test_install_keeps_the_hosts_settings_and_adds_ours(
     assert (conf.task_time_limit, conf.worker_prefetch_multiplier) == (300, 4)
     assert [q.name for q in conf.task_queues] == ["host", "tracking", "tracking.graspil"]
     assert set(conf.beat_schedule) == {"host-heartbeat", "tracking-tick"}
+    assert "TrackingPresence" in {step.__name__ for step in app.steps["worker"]}
 
     deliver, host_task = app.tasks[routing.DELIVER_TASK], app.tasks["host.record"]
     assert deliver.serializer == "json" and deliver.time_limit == 320.0

@@ -19,6 +19,7 @@ from .. import routing
 from ..errors import StoreUnavailable
 from ..settings import Settings, load_settings
 from .observability import add_redaction, setup_sentry
+from .presence import presence_step
 from .process import ProcessState, warn_if_evicting
 from .quiet import QuietRepeats, quiet_task_chatter
 from .startup import connect_idle_check
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Celery:
 
     register(app, ProcessState(settings, send))
     connect_idle_check(app, settings)
+    app.steps["worker"].add(presence_step(settings))
     return app
 
 
@@ -66,6 +68,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queues": [routing.make_queue(routing.CONTROL_QUEUE)]
         + [routing.make_queue(routing.queue_name(p)) for p in settings.providers],
         "worker_prefetch_multiplier": 1,
+        # A node takes a message only when a process of its own is free to run it (Celery >=
+        # 5.6, Redis): a run recruits help with one message, which a node whose processes
+        # were all busy held for up to run_seconds while another node sat idle.
+        "worker_disable_prefetch": True,
         "task_soft_time_limit": delivery.run_seconds + 4 * delivery.lease_seconds,
         "task_time_limit": delivery.run_seconds + 5 * delivery.lease_seconds,
         "beat_schedule": {

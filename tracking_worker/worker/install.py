@@ -8,8 +8,14 @@ serializer, routes, time limits and schedule:
 - our queues, added to the app's (its default queue kept when it had none listed);
 - ``json`` added to ``accept_content`` when missing: beat's tick and the web side's triggers
   are JSON (a host that pickles keeps pickling its own tasks);
-- our beat entry, added to ``beat_schedule``;
+- our beat entry, added to ``beat_schedule``, and each worker node's presence (a bootstep),
+  which sizes our delivery runs;
 - secret-scrubbing of the worker's log handlers, and the start-up warning about Redis eviction.
+
+Set ``worker_disable_prefetch = True`` in the app (Celery >= 5.6) for our runs to spread over
+several nodes: without it a node whose processes are all busy may hold the message that asks
+another process to help (see the README). It is left to the host: it changes how the node
+takes every task's messages.
 
 Sentry is left to the host, which initialises it once for the whole process.
 
@@ -31,6 +37,7 @@ from ..errors import ConfigurationError
 from ..settings import Settings, load_settings
 from .app import celery_config
 from .observability import add_redaction
+from .presence import presence_step
 from .process import ProcessState, warn_if_evicting
 from .quiet import quiet_task_chatter
 from .startup import connect_idle_check
@@ -66,6 +73,7 @@ def install(app: Celery, settings: Settings | None = None, *, flask_app: Any = N
         app.on_after_configure.connect(merge, weak=False, dispatch_uid=f"tw-install-{id(app)}")
     _connect_signals(app, settings)
     connect_idle_check(app, settings)
+    app.steps["worker"].add(presence_step(settings))
     return queues
 
 

@@ -19,9 +19,9 @@ from ..settings import Settings
 from ..store.circuit import Circuit
 from ..store.connection import eviction_policy, worker_client
 from ..store.lua_scripts import Scripts
-from ..store.metrics import mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
+from ..store.runs import mark_tick
 from .observability import report_to_sentry
 from .quiet import OncePerMinute
 from .stopping import Stopping
@@ -107,13 +107,16 @@ class WorkerProcess:
         if dry:  # once per worker process: a dry run must not be forgotten
             log.warning("dry run of %s: requests are logged, never sent", ", ".join(dry))
 
-    def deliver(self, name: str, *, flush: bool) -> RunReport | None:
+    def deliver(self, name: str, *, flush: bool, node: str = "") -> RunReport | None:
+        """Run a delivery of ``name`` on worker ``node`` (its Celery hostname)."""
         deliverer = self.deliverers.get(name)
         if deliverer is None:
             log.error("deliver(%s): provider not configured in this worker", name)
             return None
         deliverer.queue.clear_trigger()
-        report = deliverer.run(flush=flush, recruit=lambda: self.trigger(name, flush=flush))
+        report = deliverer.run(
+            flush=flush, recruit=lambda: self.trigger(name, flush=flush), node=node
+        )
         if report.more:
             self.trigger(name, flush=flush)
         return report
