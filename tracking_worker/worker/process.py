@@ -21,10 +21,10 @@ from ..store.connection import eviction_policy, worker_client
 from ..store.lua_scripts import Scripts
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
-from ..store.runs import mark_tick
 from .observability import report_to_sentry
 from .quiet import OncePerMinute
 from .stopping import Stopping
+from .ticker import Tickable, Ticker
 
 log = logging.getLogger("tracking_worker.runtime")
 
@@ -51,7 +51,7 @@ class ProcessState:
 
 
 class WorkerProcess:
-    """Deliverers per provider plus the beat tick, over one Redis client."""
+    """Deliverers per provider, over one Redis client."""
 
     def __init__(
         self,
@@ -121,25 +121,20 @@ class WorkerProcess:
             self.trigger(name, flush=flush)
         return report
 
-    def tick(self) -> dict[str, int]:
-        """Reap expired leases and start a flushing delivery wherever work is due. Every time
-        involved is Redis's, so a tick host whose clock is off reaps no live lease."""
-        started: dict[str, int] = {}
-        mark_tick(self.client, self.settings.redis.key_prefix)  # "no tick for a minute" alert
-        for name, deliverer in self.deliverers.items():
-            # Once per process, as a run does before its first claim: a pause that changed
-            # settings lifted puts its parked events back, so a provider with nothing else
-            # pending gets its run from this tick.
-            deliverer.pauses.start()
-            reaped = deliverer.queue.reap()
-            if reaped:
-                log.warning("%s: %d batch(es) lost their worker; returned to retry", name, reaped)
-            due = deliverer.queue.due(
-                full=deliverer.claim_size, wait=self.settings.delivery.flush_interval
-            )
-            if due and self.trigger(name, flush=True):
-                started[name] = 1
-        return started
+    def tick(self, *, force: bool = False) -> dict[str, int] | None:
+        """The tick (worker/ticker.py) from a worker process: ``tracking-worker tick``, and a
+        tick task an older beat sent. None when another tick came within its interval."""
+        parts = {
+            name: Tickable(d.queue, d.pauses, d.claim_size) for name, d in self.deliverers.items()
+        }
+        ticker = Ticker(
+            self.settings,
+            self.client,
+            self.scripts,
+            parts,
+            lambda name: self.trigger(name, flush=True),
+        )
+        return ticker.tick(force=force)
 
     def trigger(self, name: str, *, flush: bool) -> bool:
         """Send deliver(name) unless one is already queued (at most one in flight)."""

@@ -39,14 +39,16 @@ def register(app: Celery, state: ProcessState) -> None:
         return asdict(report) if report else None
 
     @app.task(name=routing.TICK_TASK, ignore_result=True, shared=False)
-    def tick(quiet: bool = True) -> dict[str, int]:
-        """Beat's tick; ``quiet=False`` (``tracking-worker tick``) lets a Redis error out."""
+    def tick(quiet: bool = True, force: bool = False) -> dict[str, int]:
+        """The tick in a worker process: ``tracking-worker tick`` (``quiet=False``: a Redis
+        error is let out; ``force``: tick whatever the last one), or an older beat's message
+        (beat now ticks in its own process: worker/beat.py)."""
         try:
-            started = state.current().tick()
+            started = state.current().tick(force=force)
         except StoreUnavailable as exc:
             if not quiet:
                 raise
             state.quiet.failed("tick", exc)
             return {}
         state.quiet.succeeded("tick")
-        return started
+        return started or {}
