@@ -202,7 +202,7 @@ def test_a_slow_provider_gives_a_nodes_second_process_back_after_one_round(
     k = d.queue.keys
     beat_node(redis_client, d.queue.scripts, k, node="a", processes=2, lapse=5)
     enqueue(d, purchases(600))
-    sandbox.set_latency("graspil", 1.2)  # a round takes longer than FAST_ROUND
+    sandbox.set_latency("graspil", 1.2)  # slower than FAST_REQUEST
     recruited: list[int] = []
     report = d.run(flush=True, recruit=lambda: recruited.append(1), node="a")
     assert report.delivered == 100 and report.more and recruited == []  # run_seconds: over

@@ -36,9 +36,11 @@ from .transport import Transport
 
 log = logging.getLogger("tracking_worker.delivery")
 
-#: A round that took at most this long shows a provider quick enough for more than one run
-#: per worker node while a backlog waits; a slower one keeps to one process per node.
-FAST_ROUND = 1.0
+#: A provider whose quickest request of a healthy round answered within this many seconds is
+#: quick: it may have more than one run per worker node while a backlog waits; a slower one
+#: keeps to one process per node. Judged by its answers, not by a round's length, which grows
+#: with the claim (a one-event provider's round sends 8 requests per connection).
+FAST_REQUEST = 1.0
 
 #: Reports a failure worth a human's attention: kind, provider, reason, how many events.
 Report = Callable[[str, str, str, int], object]
@@ -199,7 +201,7 @@ class Deliverer:
                     self.circuit.release_probe()
                 return
             send = functools.partial(self._process, probe=probe)
-            healthy, started, cpu = True, time.monotonic(), time.process_time()
+            healthy, cpu = True, time.process_time()
             quickest: list[float] = []
             for settled, health, fastest in self.rounds.map(send, batches):
                 healthy = healthy and health.kind in (SUCCESS, NOTHING, REJECTED)
@@ -211,14 +213,15 @@ class Deliverer:
                     report.count(settled)
                 if fastest is not None:
                     quickest.append(fastest)
+            latency = min(quickest, default=None)
             width = policy.next_width(
                 width,
                 healthy=healthy,
-                latency=min(quickest, default=None),
+                latency=latency,
                 cpu=(time.process_time() - cpu) / len(batches),
                 most=self.parallel,
             )
-            fast = healthy and time.monotonic() - started <= FAST_ROUND
+            fast = healthy and (latency is None or latency <= FAST_REQUEST)
             beat.report(fast=fast)
             if not (fast or first):
                 return  # slow: the node's first run goes on, this process goes back
