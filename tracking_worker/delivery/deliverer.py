@@ -150,10 +150,11 @@ class Deliverer:
         slot returns at once, and the running ones see its work. ``node`` is the worker node
         this run is on: a node runs a second run of the provider only while it answers
         quickly, so a slow provider holds one process per node, never all of them (its
-        concurrency is its own ``max_connections``). After a quick round, while the slots
-        allow more runs, ``recruit`` sends one more message so another process joins in (at
-        most one waits: the trigger mark); a run that found no slot sends nothing, so
-        messages never ping-pong. The slot is held by a heartbeat (delivery/heartbeat.py).
+        concurrency is its own ``max_connections``). While the slots allow more runs,
+        ``recruit`` sends one more message so another process joins in (at most one waits:
+        the trigger mark): as the run starts, and after each quick round; a run that found no
+        slot sends nothing, so messages never ping-pong. The slot is held by a heartbeat
+        (delivery/heartbeat.py).
         """
         report = RunReport()
         slot = RunSlot(
@@ -172,6 +173,8 @@ class Deliverer:
         every, lapse = self.delivery.heartbeat_seconds, self.delivery.lapse_seconds
         with RunHeartbeat(slot, taken, every=every, lapse=lapse) as beat:
             self.pauses.start()
+            if recruit is not None and taken.room > 0:
+                recruit()  # another node's first run needs no word on speed: ask at once
             self._loop(flush, report, beat, recruit, first=taken.rank == 0)
         return report
 
