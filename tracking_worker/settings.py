@@ -164,9 +164,8 @@ class DeliverySettings:
     #: one 10-minute bucket (store/receipts.py); 0: none. An hour: receipts answer "what
     #: happened to this event just now" and cost Redis memory for every event sent.
     receipts_ttl: float = setting(3600.0, _float(validate=validate.Range(min=0)))
-    #: Most delivery runs of one provider at once, across all workers. Below it, a provider
-    #: gets as many as its backlog calls for and the live worker processes can run; a slow
-    #: one at most one per worker node (store/lua/run_slot.lua).
+    #: Most delivery runs of one provider at once, across all workers (how many it gets below
+    #: that: store/lua/run_slot.lua).
     max_runs: int = setting(16, _int(validate=validate.Range(min=1, max=64)))
     #: Seconds between a run's renewals of its slot and a worker node's of its presence.
     heartbeat_seconds: float = setting(1.0, _float(validate=validate.Range(min=0.1, max=60)))
@@ -178,17 +177,14 @@ class DeliverySettings:
 
     @property
     def lapse_seconds(self) -> float:
-        """How long a run slot, a worker node's presence and a trigger mark outlive their last
-        renewal: three heartbeats (a GC pause or a slow Redis misses one or two), and at least
-        5 s; never a lease, so a holder that died (SIGKILL, a lost host, keys replicated to a
-        new master) blocks its provider for seconds."""
+        """How long a run slot, a node's presence and a trigger mark outlive their last renewal:
+        three heartbeats (one or two may be missed), at least 5 s, never a lease."""
         return max(5.0, 3 * self.heartbeat_seconds)
 
     @property
     def trigger_ttl_ms(self) -> int:
-        """A trigger mark lapses as a run slot does: a message lost with its worker or a failover
-        holds back the next trigger a few seconds; one that still waits behind busy workers
-        costs one more message per lapse, which returns at once if no slot is free."""
+        """A trigger mark lapses as a slot does: a lost message holds the next back seconds; one
+        still waiting behind busy workers costs one more message per lapse (busy at once)."""
         return int(self.lapse_seconds * 1000)
 
 
