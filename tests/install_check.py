@@ -8,24 +8,31 @@ no pytest, no source tree on the path).
 (c) the pytest plugin is registered: an entry point ``tracking_worker`` in group ``pytest11``
     naming ``tracking_worker.testing``, which imports without pytest (pytest is not installed
     here, so its metadata is what is checked) and captures a ``track()``.
+(d) the Procfile's other processes, its own lines through a shell, beside (a)'s worker: the
+    metrics exporter serves ``tracking_worker_up 1`` and Flower answers its API with the
+    credentials (and 401 without): a plain install runs every process of the Procfile.
 
-Exit 0 when both hold; otherwise the reason and the children's logs, exit 1.
+Exit 0 when all hold; otherwise the reason and the children's logs, exit 1.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PROVIDERS = ("graspil", "tganalytics", "grampixel", "giosg", "vibetrace")
 BIN = Path(sys.executable).parent
+PROCFILE = Path(__file__).resolve().parents[1] / "Procfile"
 
 
 def main() -> int:
@@ -93,7 +100,7 @@ def check_worker_and_beat(home: Path) -> str | None:
         for role in ("worker", "beat"):
             args = [str(BIN / "celery"), "-A", "tracking_worker", role, "--loglevel=INFO"]
             children.append(_spawn(home, role, args, env))
-        return _track_and_see(home, env, sandbox_url)
+        return _track_and_see(home, env, sandbox_url) or _procfile_rest(home, env, children)
     finally:
         for child in reversed(children):
             child.terminate()
@@ -129,6 +136,59 @@ def _track_and_see(home: Path, env: dict[str, str], sandbox_url: str) -> str | N
         f"(a) worker + beat from the wheel delivered event {event_id} to {len(PROVIDERS)} providers"
     )
     return None
+
+
+def _procfile_rest(home: Path, env: dict[str, str], children: list[Any]) -> str | None:
+    """(d): the Procfile's metrics and flower lines, as honcho or foreman runs them."""
+    from tracking_worker.devtools import free_port
+
+    metrics_port, flower_port = free_port(), free_port()
+    env = {
+        **env,
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "METRICS_PORT": str(metrics_port),
+        "PORT": str(flower_port),
+        "FLOWER_BASIC_AUTH": "ops:install-check",
+    }
+    lines = dict(line.split(":", 1) for line in PROCFILE.read_text().splitlines() if ":" in line)
+    for name in ("metrics", "flower"):
+        children.append(_spawn(home, name, ["/bin/sh", "-c", lines[name].strip()], env))
+    scraped: list[str] = []
+
+    def metrics_up() -> bool:
+        scraped[:] = [_text(f"http://127.0.0.1:{metrics_port}/metrics") or ""]
+        return "tracking_worker_up 1.0" in scraped[0]
+
+    if not _wait(metrics_up, 30, "the metrics exporter"):
+        return f"the Procfile's metrics process serves no tracking_worker_up 1\n{_logs(home)}"
+    api = f"http://127.0.0.1:{flower_port}/api/workers"
+    if not _wait(lambda: _status(api, "ops:install-check") == 200, 30, "flower"):
+        return f"the Procfile's flower does not answer its API\n{_logs(home)}"
+    if _status(api, None) != 401:
+        return "the Procfile's flower answers without credentials"
+    print("(d) the Procfile's metrics and flower run from the wheel (flower behind its auth)")
+    return None
+
+
+def _text(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return None
+
+
+def _status(url: str, auth: str | None) -> int:
+    request = urllib.request.Request(url)
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
 
 
 def check_dev_demo(home: Path) -> str | None:

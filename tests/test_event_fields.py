@@ -51,8 +51,10 @@ def test_given_keywords_drop_none_and_list_the_providers() -> None:
 
 
 def test_send_has_an_argument_or_option_per_declared_field() -> None:
-    params = {p.name: p for p in send.params}
+    # The declared fields in their order, then send's own options (--json, --timeout).
+    params = {p.name: p for p in send.params if p.name in NAMES}
     assert list(params) == NAMES
+    assert {p.name for p in send.params} - set(NAMES) == {"as_json", "timeout"}
     assert params["name"].param_type_name == "argument"
     assert params["properties"].opts == ["--property"] and params["properties"].multiple
     assert params["order_id"].opts == ["--order-id"]

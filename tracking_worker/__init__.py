@@ -27,6 +27,7 @@ from .event_fields import TrackFields
 from .events import Event, Normalized
 from .producer.tracker import Tracker
 from .settings import Settings, load_settings
+from .suppression import suppress, suppressions, unsuppress
 
 if sys.version_info >= (3, 11):
     from typing import Unpack
@@ -62,8 +63,11 @@ __all__ = [
     "receipt",
     "set_deferral",
     "set_lookup",
+    "suppress",
+    "suppressions",
     "track",
     "track_many",
+    "unsuppress",
     "use_settings",
 ]
 
@@ -167,6 +171,7 @@ def forget(
     user_id: str | int | Iterable[str | int] | None = None,
     visitor_id: str | Iterable[str] | None = None,
     settings: Settings | None = None,
+    suppress: bool = False,
 ) -> ForgetReport:
     """Remove one person's events (any event holding any identifier given; e-mails compared
     trimmed, ASCII letters in any case) from every configured provider's pending list, retry
@@ -176,18 +181,34 @@ def forget(
     Safe while workers run: none of the events is sent after it returns (one a worker was
     sending may have gone before). Repeating it removes nothing more. Events already delivered
     are the providers' (README, "Personal data"). ``settings``: default, ``get_tracker()``'s.
+    ``suppress``: first put the person on the suppression list (``suppress()``), so what is
+    tracked of them from now on is dropped at the door.
     Raises PersonError when no identifier is given, StoreError when Redis cannot answer."""
     from .erasure import forget_person
+    from .people import each_members
     from .person import Person
     from .store.connection import worker_client
+    from .store.suppression import Suppressions
 
     person = Person.of(telegram_id=telegram_id, email=email, user_id=user_id, visitor_id=visitor_id)
     chosen = settings or get_tracker().settings
     client = worker_client(chosen)
     try:
+        if suppress:
+            given = {"telegram_id": telegram_id, "email": email, "user_id": user_id}
+            raw = {**given, "visitor_id": visitor_id}
+            many = {k: _values(v) for k, v in raw.items() if v is not None}
+            Suppressions(client, chosen).add(each_members(many))
         return forget_person(person, chosen, client)
     finally:
         client.close()
+
+
+def _values(value: object) -> list[object]:
+    """One value or several, as forget() takes each identifier."""
+    if isinstance(value, (str, int)):
+        return [value]
+    return list(value) if isinstance(value, Iterable) else [value]
 
 
 def set_deferral(defer: Deferral | None) -> Deferral | None:

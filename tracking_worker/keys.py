@@ -105,6 +105,13 @@ class Keys:
         return f"{self.base}:ids:"
 
     @property
+    def suppressed(self) -> str:
+        """The people whose events enqueue.lua drops: a hash, hashed identifier (people.py)
+        -> events of theirs dropped for this provider. Every provider has its own copy, so the
+        enqueue reads it within its provider's slot."""
+        return f"{self.base}:suppressed"
+
+    @property
     def receipts_prefix(self) -> str:
         return f"{self.base}:receipts:"
 

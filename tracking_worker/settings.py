@@ -46,6 +46,7 @@ _DIGITS = re.compile(r"[0-9]+")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ON_UNAVAILABLE = ("spool", "raise")
 _NOT_EMPTY = validate.Length(min=1, error="Must not be empty.")
+_HASH_KEY = validate.Length(min=16, error="At least 16 characters: ids must not be guessed.")
 
 
 def _float(**kwargs: Any) -> fields.Float:
@@ -160,6 +161,9 @@ class DeliverySettings:
     not_yet_delays: tuple[float, ...] = setting((30.0, 120.0, 300.0, 600.0), _Delays())
     max_pending: int = setting(1_000_000, _int(validate=_COUNT))
     dead_max: int = setting(100_000, _int(validate=_COUNT))
+    #: Seconds a dead letter is kept (30 days): older ones are trimmed at each dead-letter
+    #: write and by the tick, counted as ``dead_aged``. They hold personal data.
+    dead_ttl: float = setting(2_592_000.0, _float(validate=validate.Range(min=60)))
     #: How long each event's delivery receipt (``tracking-worker trace``) is kept, give or take
     #: one 10-minute bucket (store/receipts.py); 0: none. An hour: receipts answer "what
     #: happened to this event just now" and cost Redis memory for every event sent.
@@ -196,6 +200,9 @@ class ProducerSettings:
     #: different directories share one spool; a relative path from ``configure()``, or this
     #: default, is relative to the process's working directory.
     spool_dir: str = setting(".tracking/spool", fields.String(validate=_NOT_EMPTY))
+    #: Seconds a quarantine file (spool lines no drain could read) is kept after its last
+    #: write (30 days): ``spool drain`` and the tick remove older ones.
+    quarantine_ttl: float = setting(2_592_000.0, _float(validate=_POSITIVE))
     dedupe_ttl: float = setting(86400.0, _float(validate=_POSITIVE))
     #: Seconds every event id is remembered per provider, so that enqueueing it again (a spool
     #: drained after a round trip that timed out once Redis had run it) is a no-op: about 10
@@ -214,6 +221,10 @@ class ObservabilitySettings:
     log_level: str = setting("INFO", _UpperString(validate=validate.OneOf(LOG_LEVELS)))
     #: None disables Sentry (an empty string in a source means the same).
     sentry_dsn: str | None = setting(None, _EmptyIsNone(allow_none=True, validate=_sentry_dsn))
+    #: Telegram, user and visitor ids in log lines and Sentry events replaced by a hash keyed
+    #: with ``hash_key`` (a secret, needed then): one person's lines still correlate.
+    hash_ids: bool = setting(False, fields.Boolean())
+    hash_key: str | None = setting(None, _EmptyIsNone(allow_none=True, validate=_HASH_KEY))
 
 
 _SECTIONS: Mapping[str, type[SectionSchema]] = MappingProxyType(
@@ -254,8 +265,9 @@ class Settings:
         )
 
     def _own_secrets(self) -> list[str]:
-        """The Redis password and the Sentry DSN (its key authorises sending events)."""
-        found = [urlsplit(self.redis.url).password or "", self.observability.sentry_dsn or ""]
+        """The Redis password, the Sentry DSN (it authorises sending events), the hash key."""
+        seen = self.observability
+        found = [urlsplit(self.redis.url).password, seen.sentry_dsn, seen.hash_key]
         return [s for s in found if s]
 
 
@@ -286,6 +298,8 @@ def build_settings(data: Mapping[str, Any]) -> Settings:
     providers = _load_providers(data.get("providers") or {})
     settings = Settings(**sections, providers=MappingProxyType(providers))
     _check_lease(settings.delivery, providers)
+    if settings.observability.hash_ids and not settings.observability.hash_key:
+        raise ConfigurationError("observability.hash_key: required when hash_ids = true")
     return settings
 
 

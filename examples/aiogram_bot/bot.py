@@ -1,6 +1,8 @@
 """A Telegram bot (aiogram 3) that reports sign-ups and purchases with tracking_worker.
 
-    BOT_TOKEN=... TRACKING_CONFIG=tracking.toml python bot.py
+    BOT_TOKEN=... GRASPIL_API_KEY=... TRACKING_CONFIG=tracking.toml python bot.py
+
+(``tracking.toml``, beside this file, sends sign-ups and purchases to Graspil.)
 
 ``atrack`` never blocks the event loop: one round trip over redis.asyncio, or the local spool
 (written in a thread) when Redis is down.

@@ -131,6 +131,7 @@ COMMANDS = {
     "render": [],
     "sandbox": [],
     "send": [],
+    "suppress": ["add", "remove", "list"],
     "spool": ["count", "drain"],
     "status": [],
     "tick": [],

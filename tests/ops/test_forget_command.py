@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+import redis
 
+import tracking_worker
 from tests.ops.support import ALL, cli, event, offline_env
+from tracking_worker.keys import Keys
 from tracking_worker.producer.tracker import Tracker
 from tracking_worker.settings import load_settings
 
@@ -63,3 +66,31 @@ def test_forget_without_a_usable_identifier_changes_nothing(
     done = cli(env, "forget", *args)
     assert done.returncode in (1, 2) and "Traceback" not in done.stderr
     assert json.loads(cli(env, "status", "--json").stdout)["graspil"]["pending"] == 5
+
+
+def test_forget_with_suppress_also_drops_what_is_tracked_after(
+    env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    """`forget --suppress`: Ann's queued events go, and her next one is dropped at the door
+    (counted suppressed), while another person's still goes in; tracking_worker.forget(...,
+    suppress=True) does the same from Python."""
+    done = cli(env, "forget", "--email", "user5@example.test", "--suppress", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "1 identifier(s) suppressed" in done.stdout
+    report = json.loads(done.stdout.split("\n", 1)[1])
+    assert report["removed"] == 10
+    settings = load_settings(environ=env)
+    tracker = Tracker(settings)
+    tracker.trigger = lambda name: None
+    tracker.track_many([event(5), event(9)])
+    tracker.close()
+    for name in ALL:
+        k = Keys(name)
+        assert redis_client.llen(k.pending) == 4  # 6, 7, 8 and 9: not Ann's
+        assert redis_client.hget(k.stats, "suppressed") == b"1"
+    tracking_worker.forget(telegram_id=6, suppress=True, settings=settings)
+    tracker = Tracker(settings)
+    tracker.trigger = lambda name: None
+    tracker.track("purchase", telegram_id=6, value=1.0, currency="usd")
+    tracker.close()
+    assert redis_client.hget(Keys("graspil").stats, "suppressed") == b"2"

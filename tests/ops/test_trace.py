@@ -40,14 +40,18 @@ def test_a_receipt_per_provider_from_pending_to_delivered_or_dead(
     bad = system.tracker.track("purchase", telegram_id=7, value=1.0, currency="USD")
     first = receipt_of(system.tracker.client, system.settings, good)  # a partial batch waits
     assert first["graspil"]["state"] == first["grampixel"]["state"] == "pending"
-    assert first["giosg"]["state"] == "skipped"  # no visitor_id: giosg cannot take it
+    # giosg cannot take it, and its receipt (written by the enqueue) says why
+    assert first["giosg"]["state"] == "skipped"
+    assert first["giosg"]["reason"] == "no visitor_id (giosg visitor_identity)"
     assert first["graspil"]["attempts"] == 0 and first["graspil"]["updated_at"] > 0
-    assert not redis_client.keys("*receipt*")  # pending: found in the list, no receipt written
+    # pending: found in the list, no receipt written; only giosg's skip has one
+    assert {k.decode().split(":")[1] for k in redis_client.keys("*receipt*")} == {"{giosg}"}
     wait_for(lambda: system.settled("graspil", 2) and system.settled("grampixel", 2), 30)
 
     done = json.loads(trace(system, good, "--json").stdout)
     assert done["graspil"]["state"] == done["grampixel"]["state"] == "delivered"
     assert done["graspil"]["attempts"] == 1 and done["giosg"]["state"] == "skipped"
+    assert "no visitor_id" in trace(system, good).stdout  # the table's detail column
     dead = json.loads(trace(system, bad, "--json").stdout)
     assert dead["graspil"]["state"] == "dead" and "Graspil" in dead["graspil"]["reason"]
     assert dead["grampixel"]["state"] == "delivered"

@@ -84,7 +84,8 @@ def test_a_line_cut_short_by_a_crash_is_quarantined(tmp_path: Path) -> None:
     got: list[Normalized] = []
     assert spool.drain(got.extend) == 2
     assert got == items(2)
-    [line] = (tmp_path / "quarantine" / "quarantine.jsonl").read_text().splitlines()
+    [quarantined] = Spool(tmp_path).quarantine.files()
+    [line] = quarantined.read_text().splitlines()
     record = json.loads(line)
     assert record["file"] == path.name and record["line"] == 3
     assert record["raw"] == '{"event": {"event_id": "x"' and record["reason"].startswith("not JSON")

@@ -16,6 +16,7 @@ from tracking_worker.person import Person
 from tracking_worker.producer import spool_erasure
 from tracking_worker.producer.spool import Spool
 from tracking_worker.producer.spool_erasure import FilesErased, erase_files
+from tracking_worker.quarantine import Quarantine
 
 ANN = Person.of(telegram_id=777, email="ÄNN@example.com")
 
@@ -112,6 +113,7 @@ def test_quarantined_lines_of_the_person_go_whole_or_cut_short(tmp_path: Path) -
 
     assert erase_files(tmp_path, ANN) == FilesErased(str(tmp_path), spool=0, quarantine=2)
 
-    [kept] = (tmp_path / "quarantine" / "quarantine.jsonl").read_bytes().splitlines()
+    [today] = Quarantine(tmp_path / "quarantine").files()  # one file per UTC day
+    [kept] = today.read_bytes().splitlines()
     assert b'\\"telegram_id\\":1004' in kept
-    assert [p.name for p in (tmp_path / "quarantine").iterdir()] == ["quarantine.jsonl"]
+    assert [p.name for p in (tmp_path / "quarantine").iterdir()] == [today.name]

@@ -50,7 +50,7 @@ def spool_with(directory: Path, *lines: bytes, before: int = 2, after: int = 2) 
 
 
 def quarantine(directory: Path) -> list[dict[str, Any]]:
-    path = directory / "quarantine" / "quarantine.jsonl"
+    [path] = Spool(directory).quarantine.files()  # today's
     return [json.loads(line) for line in path.read_bytes().splitlines()]
 
 
@@ -146,7 +146,7 @@ def test_the_quarantine_is_never_read_back_as_spool_input(tmp_path: Path) -> Non
     spool = spool_with(tmp_path, b"{not json")
     got: list[Normalized] = []
     assert spool.drain(got.extend) == 4
-    path = tmp_path / "quarantine" / "quarantine.jsonl"
+    [path] = spool.quarantine.files()
     kept = path.read_bytes()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it holds event data
     assert not spool.has_events() and spool.count() == 0

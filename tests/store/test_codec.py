@@ -21,7 +21,7 @@ from tracking_worker.store.lua_scripts import NAMES
 
 LUA = resources.files("tracking_worker.store") / "lua"
 #: Shared code put before scripts, not a script of its own.
-LIBRARIES = {"receipts_lib", "forget_lib"}
+LIBRARIES = {"receipts_lib", "forget_lib", "dead_lib"}
 #: A header local naming script arguments: ``local a, b = ARGV[1], tonumber(ARGV[2])``.
 NAMED = re.compile(r"^local ([\w, ]+) = (.*(KEYS|ARGV)\[\d+\].*)$")
 
@@ -33,8 +33,8 @@ BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
     bool: st.booleans(),
 }
 PAIRS = st.lists(st.tuples(TEXT, TEXT)).map(lambda ps: tuple(x for p in ps for x in p))
-#: enqueue's events: (id key, caller id, serialized event).
-TRIPLES = st.lists(st.tuples(st.binary(min_size=8, max_size=8), TEXT, TEXT)).map(
+#: enqueue's events: (id key, caller id, serialized event, people).
+QUADRUPLES = st.lists(st.tuples(st.binary(min_size=8, max_size=8), TEXT, TEXT, st.binary())).map(
     lambda ts: tuple(x for t in ts for x in t)
 )
 
@@ -120,10 +120,11 @@ def test_a_fixed_layout_reads_back_what_it_writes(name: str) -> None:
         dedupe_ttl=BY_TYPE[float],
         window=BY_TYPE[float],
         check=BY_TYPE[bool],
-        events=TRIPLES,
+        skips=BY_TYPE[str],
+        events=QUADRUPLES,
     )
 )
-def test_enqueue_reads_back_its_event_triples(call: codec.Enqueue) -> None:
+def test_enqueue_reads_back_its_event_quadruples(call: codec.Enqueue) -> None:
     check_round_trip(call)
 
 
@@ -201,6 +202,13 @@ def test_a_layout_refuses_an_argument_list_of_the_wrong_length() -> None:
         codec.Replay.parse(["0", "600", "tw:{g}:receipts:", "1-0"])
     with pytest.raises(ValueError, match="needles_len"):
         codec.ForgetGuard.parse(["token", "60", "4", "telegram_id", "1", "1"])
+    with pytest.raises(ValueError, match="groups of 4"):
+        codec.Enqueue.parse(["1", "1", "1", "0", "1", "1", "0", "", b"12345678", "", "{}"])
+
+
+@given(st.lists(st.binary(min_size=9, max_size=9)).map(tuple), st.sampled_from(["add", "remove"]))
+def test_suppress_reads_back_its_members(members: tuple[bytes, ...], action: str) -> None:
+    check_round_trip(codec.Suppress(action=action, members=members))
 
 
 def test_keys_follow_the_declared_order() -> None:
@@ -215,20 +223,36 @@ def test_keys_follow_the_declared_order() -> None:
         k.circuit,
         k.routes,
     ]
-    assert codec.Enqueue.keys(k) == [k.pending, k.stats, k.trigger, k.seen, k.since, k.ids_prefix]
+    assert codec.Enqueue.keys(k) == [
+        k.pending,
+        k.stats,
+        k.trigger,
+        k.seen,
+        k.since,
+        k.ids_prefix,
+        k.suppressed,
+    ]
 
 
 def test_the_producer_s_enqueue_call_is_the_codec_s_layout() -> None:
     a, b = codec.id_key("a"), codec.id_key("b")
-    events: list[codec.Arg] = [a, "a", '{"event_id":"a"}', b, "", '{"event_id":"b"}']
-    route = Route(events=events, skipped=2)
+    events: list[codec.Arg] = [a, "a", '{"event_id":"a"}', b"", b, "", '{"event_id":"b"}', b"e1"]
+    route = Route(events=events, skipped=2, skips=[("c", "no telegram_id"), ("d", "XTR")])
     limits = Limits(
-        max_pending=1000, trigger_ttl_ms=5000, dedupe_ttl=60.0, full_batch={"g": 50}, window=900.0
+        max_pending=1000,
+        trigger_ttl_ms=5000,
+        dedupe_ttl=60.0,
+        full_batch={"g": 50},
+        window=900.0,
+        receipts_ttl=3600.0,
     )
     keys, args = call_args("g", route, limits, "tw")
     assert keys == codec.Enqueue.keys(Keys("g", "tw"))
-    expected = codec.Enqueue(1000, 50, 5000, 2, 60.0, 900.0, False, tuple(events))
+    skips = '[3600.0, 600, "tw:{g}:receipts:", [["c", "no telegram_id"], ["d", "XTR"]]]'
+    expected = codec.Enqueue(1000, 50, 5000, 2, 60.0, 900.0, False, skips, tuple(events))
     assert codec.Enqueue.parse(args) == expected
+    off = dataclasses.replace(limits, receipts_ttl=0.0)  # receipts off: no skip receipts
+    assert codec.Enqueue.parse(call_args("g", route, off, "tw")[1]).skips == ""
 
 
 @pytest.mark.parametrize("raw", [["{}"], ['{"a":1}', '{"b":"x\\\\ny"}', ""]])

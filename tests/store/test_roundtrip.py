@@ -3,6 +3,7 @@ to them, go back to the pool with their thread, and the spin stops where it cann
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -18,12 +19,25 @@ def trips(redis_url: str) -> RoundTrip:
     return RoundTrip(redis.Redis.from_url(redis_url, socket_timeout=2), spin=0.0002)
 
 
-def busy_for(micros: int) -> str:
-    """A script that keeps Redis busy ``micros`` µs, then returns 1."""
-    return (
-        "local t = redis.call('TIME') local start = t[1] * 1e6 + t[2] "
-        f"repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - start > {micros} return 1"
-    )
+LOOP = "for i = 1, {n} do end return 1"
+
+
+@functools.cache
+def loops_per_second(url: str) -> float:
+    """How fast this server runs an empty Lua loop: a script cannot watch the clock (TIME is
+    frozen inside a script on Valkey and newer Redis), so a busy script counts instead."""
+    client = redis.Redis.from_url(url)
+    n = 2_000_000
+    started = time.perf_counter()
+    client.eval(LOOP.format(n=n), 0)
+    elapsed = time.perf_counter() - started
+    client.close()
+    return n / elapsed
+
+
+def busy_for(url: str, micros: int) -> str:
+    """A script that keeps Redis busy at least ``micros`` µs (twice the calibrated count)."""
+    return LOOP.format(n=int(2 * loops_per_second(url) * micros / 1e6) + 1)
 
 
 def my_id(trips: RoundTrip) -> int:
@@ -66,7 +80,7 @@ def test_a_reply_not_read_in_time_never_reaches_the_next_call(redis_url: str) ->
     trips = RoundTrip(redis.Redis.from_url(redis_url, socket_timeout=0.03), spin=0.0002)
     first = my_id(trips)
     with pytest.raises(redis.TimeoutError):
-        trips.call("EVAL", busy_for(100_000), 0)  # its reply comes after the timeout
+        trips.call("EVAL", busy_for(redis_url, 100_000), 0)  # its reply comes after the timeout
     deadline = time.monotonic() + 5
     while True:  # Redis answers again once the script ends
         try:
@@ -143,11 +157,12 @@ def test_a_transaction_gives_each_answer_in_place_and_raises_when_refused_whole(
 
 
 def test_the_spin_stops_while_replies_take_longer_than_it_and_resumes_after(
-    trips: RoundTrip,
+    trips: RoundTrip, redis_url: str
 ) -> None:
     trips.spin = 0.0002  # as on two or more cores, whatever this machine has
+    busy = busy_for(redis_url, 2000)
     for _ in range(12):
-        trips.call("EVAL", busy_for(2000), 0)  # slower than the spin
+        trips.call("EVAL", busy, 0)  # slower than the spin
     assert trips.within < 0.5  # stopped: a remote or busy Redis would only burn CPU
     deadline = time.monotonic() + 10
     while trips.within < 0.5 and time.monotonic() < deadline:

@@ -45,3 +45,17 @@ def age_receipts(client: redis.Redis, keys: Keys, buckets: int = 1) -> None:
 def redis_now(client: redis.Redis) -> float:
     seconds, micros = client.time()
     return seconds + micros / 1e6
+
+
+def age_dead_letters(client: redis.Redis, keys: Keys, seconds: float) -> None:
+    """Move every dead letter of the provider ``seconds`` into the past: a stream id is the
+    Redis time its entry was written (ms), so the stream is written anew, oldest first, with
+    each id (and its ``dead_at``) that much earlier."""
+    entries = client.xrange(keys.dead)
+    client.delete(keys.dead)
+    shift = int(seconds * 1000)
+    for entry_id, fields in entries:
+        ms, _, seq = entry_id.decode().partition("-")
+        if b"dead_at" in fields:
+            fields[b"dead_at"] = float(fields[b"dead_at"]) - seconds
+        client.xadd(keys.dead, fields, id=f"{int(ms) - shift}-{seq}")

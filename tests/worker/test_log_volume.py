@@ -55,7 +55,7 @@ def test_idle_trickle_and_backfill_log_volume(
 
     for n in range(1, 11):  # a trickle: each event alone, delivered one by one
         system.tracker.track("purchase", telegram_id=n, ad_session_id=f"gp_{n}")
-        # By both providers before the next comes: else the next may join this one's batch.
+        # both providers: the next event must not join this one in a batch of two
         wait_for(
             lambda: all(system.counts(p)["delivered"] == n for p in ("graspil", "grampixel")),  # noqa: B023
             20,

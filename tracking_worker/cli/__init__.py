@@ -21,6 +21,7 @@ from .events import import_events, send
 from .privacy import forget
 from .render import render
 from .status import status
+from .suppress import suppress
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -50,6 +51,7 @@ for command in (
     metrics,
     queues,
     forget,
+    suppress,
 ):
     cli.add_command(command)
 cli.add_command(sandbox)
@@ -77,6 +79,7 @@ for command in (
     tick,
     metrics,
     forget,
+    suppress,
 ):
     _timeout_on(command)
 _timeout_on(spool.commands["drain"])  # `spool count` reads files only

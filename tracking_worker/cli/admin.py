@@ -23,28 +23,42 @@ if TYPE_CHECKING:
     from ..store.routes import Routes
 
 
-@click.command(short_help="Validate the configuration and reach Redis.")
+@click.command(short_help="Validate the configuration, reach Redis, probe its ACL.")
 @click.option("--json", "as_json", is_flag=True, help='{"ok": ..., "providers"|"error": ...}.')
 def check(as_json: bool) -> int:
-    """Load the settings as a worker would and ping Redis. With --json the answer is one
-    JSON object on stdout either way (exit 1 when not ok), for deploy scripts."""
-    from ..errors import TrackingError
-    from ..store.connection import converted
+    """Load the settings as a worker would, reach Redis, and run each command the worker,
+    beat and the CLI need once on scratch keys: a Redis ACL user that lacks one is named here,
+    not at the first delivery. With --json the answer is one JSON object on stdout either way
+    (exit 1 when not ok), for deploy scripts."""
+    from ..errors import ConfigurationError, TrackingError
+    from ..store.acl import probe
 
     try:
         settings, client = load()
-        with converted("reaching Redis"):
-            client.ping()
+        found = probe(client, settings.redis.key_prefix)
+        if found.refused:
+            names = " ".join(f"+{c}" for c in found.refused)
+            raise ConfigurationError(
+                f"Redis refuses this user {len(found.refused)} command(s) tracking_worker "
+                f"needs: {names} (README: Redis ACL)"
+            )
     except TrackingError as exc:
         if not as_json:
             raise
         click.echo(json.dumps({"ok": False, "error": str(exc)}))
         return 1
     if as_json:
-        click.echo(json.dumps({"ok": True, "providers": list(settings.providers)}))
+        answer = {"ok": True, "providers": list(settings.providers)}
+        click.echo(json.dumps({**answer, "optional_refused": list(found.optional_refused)}))
         return 0
     names = ", ".join(settings.providers) or "none"
     click.echo(f"configuration valid; Redis reachable; providers: {names}")
+    if found.optional_refused:
+        click.echo(
+            f"tracking-worker: Redis refuses {', '.join(found.optional_refused)}: the worker "
+            "cannot see Redis's eviction policy (no warning if it may evict queued events)",
+            err=True,
+        )
     return 0
 
 
@@ -159,15 +173,20 @@ def spool_count() -> int:
 
 @spool.command("drain", short_help="Enqueue every spooled event now.")
 def spool_drain() -> int:
-    """Exit 1 when events are left or unreadable lines were quarantined."""
+    """Also removes quarantine files older than producer.quarantine_ttl. Exit 1 when events
+    are left or unreadable lines were quarantined."""
     from ..producer.tracker import Tracker
     from ..settings import load_settings
 
-    tracker = Tracker(enqueue_settings(load_settings()))
+    settings = enqueue_settings(load_settings())
+    tracker = Tracker(settings)
     drained = tracker.drain_spool()
     store = tracker.spool
     left = store.count()
     click.echo(f"{drained} spooled event(s) enqueued; {left} left in {store.directory}")
+    aged = store.quarantine.remove_older_than(settings.producer.quarantine_ttl)
+    if aged:
+        click.echo(f"{aged} quarantine file(s) older than producer.quarantine_ttl removed")
     if store.quarantined_now:
         click.echo(
             f"tracking-worker: {store.quarantined_now} unreadable line(s) quarantined in "

@@ -112,7 +112,7 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
         as_table: bool,
     ) -> int:
         """Time, provider, event name, event id, the provider's reason and attempts; e-mail
-        addresses masked."""
+        addresses and phone numbers masked."""
         from ..ops.views import dead_letters_table, make_console, masked_entry, render_text
 
         scope = Scope(provider_arg, providers, reason, since)
@@ -141,10 +141,11 @@ def make_group(name: str, *, legacy: bool) -> click.Group:
     @group.command("show", short_help="One dead letter, whole.")
     @click.argument("key")
     @click.option("--provider", "-p", "providers", multiple=True, help="Look only here.")
-    @click.option("--reveal", is_flag=True, help="Do not mask e-mail addresses.")
+    @click.option("--reveal", is_flag=True, help="Do not mask e-mail addresses and phone numbers.")
     def show(key: str, providers: tuple[str, ...], reveal: bool) -> int:
-        """Every field of one dead letter, the event decoded. KEY is its event id (as `list`
-        shows it) or its stream entry id (`list --json` shows both)."""
+        """Every field of one dead letter, the event decoded, e-mail addresses and phone
+        numbers masked (in the properties and context too) unless --reveal. KEY is its event
+        id (as `list` shows it) or its stream entry id (`list --json` shows both)."""
         from ..errors import TrackingError
         from ..ops.views import masked_entry
 

@@ -129,9 +129,10 @@ def import_events(file: Path, rate: float | None, skip_invalid: bool, jobs: int 
     if done.stopped:
         return _stopped(done)
     elapsed = time.perf_counter() - started
-    handled = done.enqueued + done.present
+    handled = done.enqueued + done.present + done.suppressed
+    dropped = f"{done.suppressed} of suppressed people dropped, " if done.suppressed else ""
     click.echo(
-        f"{done.enqueued} event(s) enqueued, {done.present} already present, "
+        f"{done.enqueued} event(s) enqueued, {done.present} already present, {dropped}"
         f"{len(validated.errors)} invalid line(s) skipped, from {file} in {elapsed:.1f}s "
         f"({handled / max(elapsed, 1e-9):.0f}/s)"
     )

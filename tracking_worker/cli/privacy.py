@@ -37,12 +37,19 @@ PLACES = (
 @click.option("--email", "emails", multiple=True, help="E-mail, any case (repeatable).")
 @click.option("--user-id", "user_ids", multiple=True, help="Your user id (repeatable).")
 @click.option("--visitor-id", "visitor_ids", multiple=True, help="Visitor id (repeatable).")
+@click.option(
+    "--suppress",
+    "and_suppress",
+    is_flag=True,
+    help="Also drop their future events at the door (suppress add), before removing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 def forget(
     telegram_ids: tuple[int, ...],
     emails: tuple[str, ...],
     user_ids: tuple[str, ...],
     visitor_ids: tuple[str, ...],
+    and_suppress: bool,
     as_json: bool,
 ) -> int:
     """Remove every event holding any identifier given from each provider's pending list,
@@ -62,8 +69,14 @@ def forget(
         telegram_id=telegram_ids, email=emails, user_id=user_ids, visitor_id=visitor_ids
     )
     settings, client = load()
-    # `forget --suppress` (issue 22, item 2) is one flag here and suppress(person) before
-    # forget_person: see erasure.forget_person.
+    if and_suppress:  # first: an event tracked while forget runs is dropped at the door
+        from ..people import each_members
+        from ..store.suppression import Suppressions
+
+        given = {"telegram_id": telegram_ids, "email": emails, "user_id": user_ids}
+        members = each_members({**given, "visitor_id": visitor_ids})
+        Suppressions(client, settings).add(members)
+        click.echo(f"{len(members)} identifier(s) suppressed: their future events are dropped")
     report = forget_person(person, settings, client)
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))

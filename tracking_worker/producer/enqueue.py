@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import StoreError, TrackingUnavailable, ValidationError
 from ..events import EventSchema, Normalized, normalize, time_of
+from ..people import event_members
 from ..providers.base import Provider
 from ..settings import DeliverySettings
 from ..store.codec import Arg, batch_key, id_key, new_batch
@@ -70,6 +71,10 @@ class Applied:
     deduplicated: dict[str, int] = dataclasses.field(default_factory=dict)
     #: The plan's routes these answers are for (which events went where).
     routes: dict[str, Route] = dataclasses.field(default_factory=dict)
+    #: Per provider that dropped events of suppressed people: how many.
+    suppressed: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: The ids of those events (dropped for at least one provider).
+    suppressed_ids: frozenset[str] = frozenset()
 
 
 class Producer:
@@ -91,6 +96,7 @@ class Producer:
             trigger_ttl_ms=delivery.trigger_ttl_ms,
             dedupe_ttl=dedupe_ttl,
             window=window,
+            receipts_ttl=delivery.receipts_ttl,
             # A full batch (what one claim takes) starts a delivery at once.
             full_batch={
                 name: p.claim_size(delivery.lease_seconds) for name, p in providers.items()
@@ -184,18 +190,24 @@ class Producer:
             raise TrackingUnavailable(str(next(iter(failed.values()))))
         triggers = []
         deduplicated = {}
+        suppressed: dict[str, int] = {}
         for name, result in answers.items():
             if isinstance(result, StoreError):
                 continue
             if result.deduplicated:
                 deduplicated[name] = result.deduplicated
+            if result.suppressed:
+                suppressed[name] = len(result.suppressed)
             if result.dropped:
                 self._warn_dropped(name, result.dropped)
             if result.trigger:
                 triggers.append(name)
         parts = _parts_for(plan.valid, set(failed), tuple(self.providers))
         enqueued = [name for name in answers if name not in failed]
-        return Applied(triggers, parts, enqueued, failed, deduplicated, plan.routes)
+        ids = _suppressed_ids(plan, answers) if suppressed else frozenset()
+        return Applied(
+            triggers, parts, enqueued, failed, deduplicated, plan.routes, suppressed, ids
+        )
 
     def _check_requested(self, requested: tuple[str, ...]) -> None:
         unknown = sorted(set(requested) - set(self.providers))
@@ -212,7 +224,7 @@ class Producer:
         everyone = tuple(self.providers)
         #: Per providers asked for (most events ask for none): their routes and providers.
         targets: dict[tuple[str, ...], list[tuple[Route, Provider]]] = {}
-        for item in valid:
+        for index, item in enumerate(valid):
             asked = item.providers or everyone
             chosen = targets.get(asked)
             if chosen is None:
@@ -224,11 +236,15 @@ class Producer:
             event_id = item.event.event_id
             key: Arg = call_key or (batch_key(item.batch) if item.batch else id_key(event_id))
             caller = event_id if item.caller_id else ""
+            people = event_members(item.event)
             for route, provider in chosen:
-                if provider.skip_reason(item.event) is None:
-                    route.events += (key, caller, raw)
+                why = provider.skip_reason(item.event)
+                if why is None:
+                    route.events += (key, caller, raw, people)
+                    route.items.append(index)
                 else:
                     route.skipped += 1
+                    route.skips.append((event_id, why))
         return routes
 
     def _configured(self, names: tuple[str, ...]) -> list[str]:
@@ -248,6 +264,20 @@ class Producer:
                 self.limits.max_pending,
                 dropped,
             )
+
+
+def _suppressed_ids(
+    plan: EnqueuePlan, answers: Mapping[str, Admitted | StoreError]
+) -> frozenset[str]:
+    """The ids of the events some provider dropped as a suppressed person's."""
+    found: set[str] = set()
+    for name, result in answers.items():
+        if isinstance(result, Admitted):
+            items = plan.routes[name].items
+            found.update(
+                plan.valid[items[position]].event.event_id for position in result.suppressed
+            )
+    return frozenset(found)
 
 
 def _parts_for(

@@ -9,8 +9,8 @@ it claims from before the rename until the file is gone: a claimed file whose lo
 left by a crashed drainer (pids would not tell, they are reused after a restart) and the next
 drain takes it over; every drain looks each event up in Redis (enqueue.lua's ``check``), so
 none is enqueued twice within the idempotency window, none lost. A line without an event (cut
-short, not JSON, NaN, wrong shape...) goes to quarantine with where it was and why. Names:
-``spool-<pid>-<seq>.jsonl``, claimed ``....<random>-<pid>.draining``, ``quarantine/*.jsonl``.
+short, not JSON, NaN, wrong shape...) goes to quarantine with where it was and why (see
+quarantine.py). Names: ``spool-<pid>-<seq>.jsonl``, claimed ``....<random>-<pid>.draining``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ..events import Event, Normalized, format_time
+from ..quarantine import QUARANTINE_DIR as QUARANTINE_DIR  # re-exported: spool users import it here
+from ..quarantine import QUARANTINE_RAW_BYTES, Quarantine
 
 log = logging.getLogger("tracking_worker.spool")
 
@@ -39,8 +41,6 @@ SUFFIX = ".jsonl"
 CLAIMED = ".draining"
 #: Events per file: what one drain step of a web request moves at most.
 MAX_LINES = 100
-#: Where bad lines go, under the spool directory (never read back), and how much of each.
-QUARANTINE_DIR, QUARANTINE_FILE, QUARANTINE_RAW_BYTES = "quarantine", "quarantine.jsonl", 4096
 
 Enqueue = Callable[[list[Normalized]], None]
 
@@ -57,6 +57,7 @@ class Spool:
             raise ValueError("max_lines must be at least 1")
         self.directory = Path(directory)
         self.quarantine_dir = self.directory / QUARANTINE_DIR
+        self.quarantine = Quarantine(self.quarantine_dir)
         self.max_lines = max_lines
         self.quarantined_now = 0  # lines this instance's drains quarantined: see quarantined()
         self._lock = threading.Lock()
@@ -93,7 +94,7 @@ class Spool:
 
     def quarantined(self) -> int:
         """Lines in quarantine, counted from the files: right in any process, the CLI's too."""
-        return _count_lines(self.quarantine_dir / QUARANTINE_FILE)
+        return self.quarantine.count()
 
     def has_events(self) -> bool:
         """Cheap: stops at the first spool file of the listing."""
@@ -193,14 +194,7 @@ class Spool:
         """Append the bad lines read so far to the quarantine, fsync'd, before the events read
         with them are enqueued (or the file is deleted), and count them."""
         if bad:
-            self.quarantine_dir.mkdir(mode=0o700, exist_ok=True)
-            path = self.quarantine_dir / QUARANTINE_FILE
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # other drainers hold it for one write at most
-                _write(fd, [json.dumps(record, separators=(",", ":")).encode() for record in bad])
-            finally:
-                os.close(fd)
+            self.quarantine.add(bad, _write)
             for record in bad:
                 log.error("spool %(file)s line %(line)d quarantined: %(reason)s", record)
             with self._lock:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import redis
 
 from ..errors import StoreError
-from ..keys import Keys
+from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .codec import Enqueue, enqueue_args
 from .connection import converted
 from .lua_scripts import Arg, Scripts, is_noscript
@@ -20,11 +21,16 @@ from .roundtrip import RoundTrip
 
 @dataclass
 class Route:
-    """What one provider gets from one call: (id key, caller event id or "", serialized event)
-    triples (``codec.Enqueue``), and how many events it cannot take (only counted)."""
+    """What one provider gets from one call: (id key, caller event id or "", serialized event,
+    people) quadruples (``codec.Enqueue``), and how many events it cannot take (only counted).
+    ``items`` are the events in the same order, for reading back which ones enqueue.lua
+    dropped (their indexes into the call's valid events)."""
 
     events: list[Arg] = field(default_factory=list)
     skipped: int = 0
+    items: list[int] = field(default_factory=list)
+    #: (event id, why) of each event the provider cannot take: a ``skipped`` receipt each.
+    skips: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class Admitted:
     trigger: bool
     #: Events not enqueued because the provider had their id already (a caller's id repeated).
     deduplicated: int
+    #: Events dropped because their person is suppressed: their positions in the route, from 0.
+    suppressed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,8 @@ class Limits:
     window: float
     #: The events may have been enqueued already (a spool drain): each id is looked up.
     check: bool = False
+    #: ``delivery.receipts_ttl``: a skipped event gets a receipt saying why; 0: none.
+    receipts_ttl: float = 0.0
 
 
 class Intake:
@@ -108,9 +118,18 @@ def call_args(
         limits.dedupe_ttl,
         limits.window,
         limits.check,
+        skip_receipts(route, limits, name, key_prefix),
         route.events,
     )
     return list(_enqueue_keys(name, key_prefix)), args
+
+
+def skip_receipts(route: Route, limits: Limits, name: str, key_prefix: str) -> str:
+    """enqueue.lua's ``skips``: "" unless receipts are on and some events were skipped."""
+    if not route.skips or limits.receipts_ttl <= 0:
+        return ""
+    where = Keys(name, key_prefix).receipts_prefix
+    return json.dumps([limits.receipts_ttl, RECEIPT_BUCKET_SECONDS, where, route.skips])
 
 
 @functools.lru_cache(maxsize=256)
@@ -123,4 +142,7 @@ def admitted(answer: Any) -> Admitted | StoreError:
     """One provider's part of an enqueue, as Redis answered it (shared with the async path)."""
     if isinstance(answer, Exception):
         return StoreError(f"enqueue failed: {answer}")
-    return Admitted(int(answer[0]), int(answer[1]), bool(int(answer[2])), int(answer[3]))
+    suppressed = tuple(int(n) - 1 for n in answer[4]) if len(answer) > 4 else ()
+    return Admitted(
+        int(answer[0]), int(answer[1]), bool(int(answer[2])), int(answer[3]), suppressed
+    )

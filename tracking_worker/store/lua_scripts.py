@@ -41,6 +41,8 @@ NAMES = (
     "forget_list",
     "forget_batches",
     "forget_dead",
+    "suppress",
+    "dead_trim",
 )
 
 #: Run before every script: ``NOW`` is Redis's own clock (TIME, in seconds), so leases, retry
@@ -53,9 +55,12 @@ PRELUDE = (
 
 #: Shared Lua put before some scripts (after the prelude): the receipt writer of settle, reap
 #: and replay (and its ``event_id``); forget_lib, which events are a person's (forget_*.lua),
-#: and the guard replay and route_resume read while a forget runs.
+#: and the guard replay and route_resume read while a forget runs; dead_lib, the dead letters'
+#: age limit of settle and dead_trim.
 LIBRARIES = {
-    "settle": ("receipts_lib",),
+    "enqueue": ("receipts_lib",),
+    "settle": ("receipts_lib", "dead_lib"),
+    "dead_trim": ("dead_lib",),
     "reap": ("receipts_lib",),
     "replay": ("receipts_lib", "forget_lib"),
     "route_resume": ("forget_lib",),

@@ -36,6 +36,8 @@ COUNTERS = (
     "lost",
     "dead_trimmed",
     "dry_run",
+    "dead_aged",
+    "suppressed",
 )
 
 
@@ -105,12 +107,15 @@ class ProviderQueue:
         *,
         dead_max: int = 100_000,
         receipts_ttl: float = 0.0,
+        dead_ttl: float = 0.0,
     ) -> None:
         self.client = client
         self.scripts = scripts
         self.keys = keys
         self.dead_max = dead_max
         self.receipts_ttl = receipts_ttl
+        #: Seconds a dead letter is kept; 0: no age limit.
+        self.dead_ttl = dead_ttl
         #: The receipt arguments settle and reap take (see receipts_lib.lua).
         self._receipts: dict[str, Any] = {
             "receipts_ttl": receipts_ttl,
@@ -141,7 +146,9 @@ class ProviderQueue:
 
     def settle(self, batch: Batch, result: Settlement) -> bool:
         """Record the batch's outcomes; False when the lease was lost (batch resent later)."""
-        done, trimmed = self.scripts.call(self.client, self._settle_call(batch, result), self.keys)
+        done, trimmed, _aged = self.scripts.call(
+            self.client, self._settle_call(batch, result), self.keys
+        )
         if int(trimmed):
             log.error(
                 "%s: dead letters are at dead_max=%d: the %d oldest were trimmed (counted as "
@@ -168,6 +175,7 @@ class ProviderQueue:
             count_attempt=result.count_attempt,
             last_error=result.last_error[:1000],
             dead_max=self.dead_max,
+            dead_ttl=self.dead_ttl,
             delivered_ids=json.dumps(result.delivered_ids),
             closes_circuit=result.closes_circuit,
             parked_prefix=self.keys.parked_prefix,
@@ -188,6 +196,14 @@ class ProviderQueue:
             ),
             **self._receipts,
         )
+
+    def trim_dead(self) -> int:
+        """Remove the dead letters older than ``dead_ttl`` (settle does it at each write; the
+        tick calls this so an idle provider's go too); returns how many."""
+        if self.dead_ttl <= 0:
+            return 0
+        call = codec.DeadTrim(dead_ttl=self.dead_ttl)
+        return int(self.scripts.call(self.client, call, self.keys))
 
     def renew(self, batch: Batch, *, lease: float) -> bool:
         """Extend the lease; False when it was lost (reaped: another worker may send it)."""

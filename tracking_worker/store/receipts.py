@@ -115,7 +115,7 @@ def parse_receipt(value: str) -> Receipt:
     except ValueError:
         raise StoreError(f"reading receipts failed: not a receipt: {value[:100]!r}") from None
     if text:
-        out["reason" if state in ("dead", "dropped") else "error"] = text
+        out["reason" if state in ("dead", "dropped", "skipped") else "error"] = text
     return out
 
 

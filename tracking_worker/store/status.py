@@ -53,6 +53,7 @@ OUTCOMES = (
     "dropped",
     "lost",
     "dry_run",
+    "suppressed",
 )
 
 
@@ -76,10 +77,14 @@ class ProviderStatus:
     lost: int = 0
     #: Rendered and logged by a dry run (``delivery.mode``), never sent.
     dry_run: int = 0
+    #: Events of suppressed people dropped at the door (``tracking-worker suppress``).
+    suppressed: int = 0
     enqueued: int = 0
     requests: int = 0
     #: Dead letters trimmed off the bounded stream (``dead_max``), never to be replayed.
     dead_trimmed: int = 0
+    #: Dead letters removed for their age (``dead_ttl``).
+    dead_aged: int = 0
     circuit: Shown = "closed"
     #: Redis time the pause ends, when open (or throttled); None otherwise.
     circuit_until: float | None = None
@@ -191,9 +196,11 @@ def _provider(
         dropped=counters.get("dropped", 0),
         lost=counters.get("lost", 0),
         dry_run=counters.get("dry_run", 0),
+        suppressed=counters.get("suppressed", 0),
         enqueued=counters.get("enqueued", 0),
         requests=counters.get("requests", 0),
         dead_trimmed=counters.get("dead_trimmed", 0),
+        dead_aged=counters.get("dead_aged", 0),
         circuit=state,
         circuit_until=until,
         circuit_reason=breaker.get("reason", "") if state != "closed" else "",

@@ -1,5 +1,6 @@
-"""Logging and Sentry, set up once per process, with every configured secret scrubbed and
-e-mail addresses masked (they are personal data, and dead-letter reasons echo them).
+"""Logging and Sentry, set up once per process, with every configured secret scrubbed,
+e-mail addresses masked (they are personal data, and dead-letter reasons echo them) and, with
+``observability.hash_ids``, people's ids replaced by a keyed hash (idhash.py).
 
 ``TRACKING_LOG_FORMAT=json`` writes one JSON object per line, for log shippers that would
 otherwise have to parse free text; ``text`` (the default) keeps the human format.
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..idhash import IdHasher
 from ..redact import Redactor
 from ..settings import Settings
 
@@ -24,6 +26,13 @@ LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+#: A phone number as people write one: international (``+`` and 8 to 15 digits, spaces, dots,
+#: dashes or brackets between them) or North American with separators (``(415) 555-2671``,
+#: ``415-555-2671``). Bare runs of digits are left alone: they are ids, times, amounts.
+_PHONE = re.compile(
+    r"(?<![\w+])\+\d(?:[\s().-]{0,2}\d){7,14}(?!\d)"
+    r"|(?<![\w(])(?:\(\d{3}\)\s?|\d{3}[.-])\d{3}[.-]\d{4}(?!\d)"
+)
 #: What every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -45,16 +54,37 @@ def mask_emails(text: str) -> str:
     return _EMAIL.sub(r"\1***@\2", text) if "@" in text else text
 
 
-class RedactingFilter(logging.Filter):
-    """Masks secret values and e-mails in every record before any handler formats it."""
+def mask_phones(text: str) -> str:
+    """``+49 170 1234567`` -> ``+***67``: the last two digits, to tell two numbers apart."""
+    return _PHONE.sub(_masked_phone, text)
 
-    def __init__(self, redact: Redactor) -> None:
+
+def _masked_phone(match: re.Match[str]) -> str:
+    number = match.group(0)
+    digits = [c for c in number if c.isdigit()]
+    return ("+" if number.startswith("+") else "") + "***" + "".join(digits[-2:])
+
+
+def id_hasher(settings: Settings) -> IdHasher | None:
+    """The hasher of people's ids when ``observability.hash_ids`` is on."""
+    seen = settings.observability
+    return IdHasher(seen.hash_key) if seen.hash_ids and seen.hash_key else None
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secret values and e-mails (and hashes ids, given ``ids``) in every record before
+    any handler formats it."""
+
+    def __init__(self, redact: Redactor, ids: IdHasher | None = None) -> None:
         super().__init__()
         self.redact = redact
+        self.ids = ids
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_emails(self.redact(message) if self.redact.secrets else message)
+        if self.ids is not None:
+            masked = self.ids(masked)
         if masked != message or self.redact.secrets:
             record.msg = masked
             record.args = None
@@ -65,9 +95,10 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, ``extra=`` fields,
     exception; every string scrubbed, so a traceback's text cannot leak a key either."""
 
-    def __init__(self, redact: Redactor) -> None:
+    def __init__(self, redact: Redactor, ids: IdHasher | None = None) -> None:
         super().__init__()
         self.redact = redact
+        self.ids = ids
 
     def format(self, record: logging.LogRecord) -> str:
         moment = datetime.fromtimestamp(record.created, timezone.utc)
@@ -84,7 +115,7 @@ class JsonFormatter(logging.Formatter):
             data["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             data["stack"] = self.formatStack(record.stack_info)
-        cleaned = scrub(data, self.redact, emails=True)
+        cleaned = scrub(data, self.redact, emails=True, ids=self.ids)
         return json.dumps(cleaned, ensure_ascii=False, default=repr)
 
 
@@ -107,22 +138,24 @@ def setup_logging(settings: Settings) -> None:
 
 
 def add_redaction(logger: logging.Logger, settings: Settings) -> None:
-    """Mask every configured secret and e-mail in what ``logger``'s handlers write; with
-    ``TRACKING_LOG_FORMAT=json`` they write JSON lines."""
+    """Mask every configured secret and e-mail (and hash ids, with ``hash_ids``) in what
+    ``logger``'s handlers write; with ``TRACKING_LOG_FORMAT=json`` they write JSON lines."""
     logging.getLogger("tracking_worker").setLevel(settings.observability.log_level.upper())
     redact = Redactor(settings.secrets())
-    redacting = RedactingFilter(redact)
+    ids = id_hasher(settings)
+    redacting = RedactingFilter(redact, ids)
     as_json = log_format() == "json"
     for handler in logger.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(redacting)
         if as_json:
-            handler.setFormatter(JsonFormatter(redact))
+            handler.setFormatter(JsonFormatter(redact, ids))
 
 
 def setup_sentry(settings: Settings, *, transport: Any = None) -> bool:
     """Initialise Sentry when a DSN is configured; events are scrubbed of secrets and
-    e-mails. ``transport`` replaces the HTTP one (tests capture what would be sent)."""
+    e-mails, and their ids hashed with ``hash_ids``. ``transport`` replaces the HTTP one
+    (tests capture what would be sent)."""
     dsn = settings.observability.sentry_dsn
     if not dsn:
         return False
@@ -131,12 +164,13 @@ def setup_sentry(settings: Settings, *, transport: Any = None) -> bool:
     from sentry_sdk.integrations.logging import LoggingIntegration
 
     redact = Redactor(settings.secrets())
+    ids = id_hasher(settings)
 
     def before_send(event: Any, hint: Any) -> Any:
         record = (hint or {}).get("log_record")
         if getattr(record, "sentry_reported", False):
             return None  # report_to_sentry already sent it, grouped
-        return scrub(event, redact, emails=True)
+        return scrub(event, redact, emails=True, ids=ids)
 
     options: dict[str, Any] = {"transport": transport} if transport is not None else {}
     options.update(_no_personal_data(sentry_sdk.VERSION))
@@ -182,16 +216,22 @@ def report_to_sentry(kind: str, provider: str, reason: str, *, count: int = 1) -
         return sentry_sdk.capture_message(f"{provider}: {count} {title}: {reason}")
 
 
-def scrub(value: Any, redact: Redactor, *, emails: bool = False) -> Any:
-    """Recursively mask secrets (and with ``emails``, e-mail addresses) in a Sentry event or
-    a log object: strings anywhere in the structure."""
+def scrub(
+    value: Any, redact: Redactor, *, emails: bool = False, ids: IdHasher | None = None
+) -> Any:
+    """Recursively mask secrets (and with ``emails``, e-mail addresses; with ``ids``, people's
+    ids, in text and under their keys) in a Sentry event or a log object: strings anywhere in
+    the structure."""
     if isinstance(value, str):
         value = redact(value)
-        return mask_emails(value) if emails else value
+        value = mask_emails(value) if emails else value
+        return ids(value) if ids is not None else value
     if isinstance(value, dict):
-        return {k: scrub(v, redact, emails=emails) for k, v in value.items()}
+        if ids is not None:
+            value = {k: ids.value(k, v) for k, v in value.items()}
+        return {k: scrub(v, redact, emails=emails, ids=ids) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [scrub(v, redact, emails=emails) for v in value]
+        return [scrub(v, redact, emails=emails, ids=ids) for v in value]
     return value
 
 

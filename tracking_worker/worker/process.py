@@ -6,6 +6,7 @@ own Redis pool, HTTP sessions and thread pools.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -79,6 +80,7 @@ class WorkerProcess:
                 keys,
                 dead_max=settings.delivery.dead_max,
                 receipts_ttl=settings.delivery.receipts_ttl,
+                dead_ttl=settings.delivery.dead_ttl,
             )
             circuit = Circuit(self.client, self.scripts, keys, settings.delivery)
             transport = Transport(
@@ -121,20 +123,19 @@ class WorkerProcess:
             self.trigger(name, flush=flush)
         return report
 
-    def tick(self, *, force: bool = False) -> dict[str, int] | None:
+    @functools.cached_property
+    def ticker(self) -> Ticker:
         """The tick (worker/ticker.py) from a worker process: ``tracking-worker tick``, and a
-        tick task an older beat sent. None when another tick came within its interval."""
+        tick task an older beat sent; built once, so its retention runs once a minute."""
         parts = {
             name: Tickable(d.queue, d.pauses, d.claim_size) for name, d in self.deliverers.items()
         }
-        ticker = Ticker(
-            self.settings,
-            self.client,
-            self.scripts,
-            parts,
-            lambda name: self.trigger(name, flush=True),
-        )
-        return ticker.tick(force=force)
+        trigger = functools.partial(self.trigger, flush=True)
+        return Ticker(self.settings, self.client, self.scripts, parts, trigger)
+
+    def tick(self, *, force: bool = False) -> dict[str, int] | None:
+        """One tick; None when another came within its interval (``force``: tick anyway)."""
+        return self.ticker.tick(force=force)
 
     def trigger(self, name: str, *, flush: bool) -> bool:
         """Send deliver(name) unless one is already queued (at most one in flight)."""

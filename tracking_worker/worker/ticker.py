@@ -1,5 +1,6 @@
 """The tick: reap leases whose worker went silent, put back what changed settings resumed,
-and start a flushing delivery wherever work is due, for every provider.
+and start a flushing delivery wherever work is due, for every provider; once a minute, trim
+what outlived its retention.
 
 Beat runs it in its own process (worker/beat.py), never as a task queued behind deliveries:
 with every worker process busy delivering, a queued tick waited, expired unrun, and "last
@@ -14,11 +15,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
 from ..delivery.pauses import Pauses
 from ..keys import Keys
+from ..quarantine import QUARANTINE_DIR, Quarantine
 from ..settings import Settings
 from ..store.circuit import Circuit
 from ..store.lua_scripts import Scripts
@@ -31,6 +34,9 @@ log = logging.getLogger("tracking_worker.runtime")
 #: A tick comes no sooner than this share of its interval after the last one (any beat's):
 #: the beats' timers drift apart, and a claim must not skip the tick that is due.
 MIN_GAP = 0.75
+#: Seconds between two retention passes of a process's tick: data ages in days, and a pass
+#: costs a round trip per provider.
+RETENTION_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class Ticker:
         self.scripts = scripts
         self.providers = providers
         self.trigger = trigger
+        self.quarantine = Quarantine(Path(settings.producer.spool_dir) / QUARANTINE_DIR)
+        self._retention_at = 0.0  # time.monotonic() of the next retention pass
 
     @property
     def interval(self) -> float:
@@ -87,7 +95,25 @@ class Ticker:
             due = provider.queue.due(full=provider.claim_size, wait=wait)
             if due and self.trigger(name):
                 started[name] = 1
+        self.retention()
         return started
+
+    def retention(self, *, now: float | None = None) -> None:
+        """At most once per RETENTION_EVERY: dead letters older than ``delivery.dead_ttl``
+        (an idle provider's too: settle trims only when it writes one), and the quarantine
+        files of the host that ticks (beat's) older than ``producer.quarantine_ttl``."""
+        now = time.monotonic() if now is None else now
+        if now < self._retention_at:
+            return
+        self._retention_at = now + RETENTION_EVERY
+        for name, provider in self.providers.items():
+            aged = provider.queue.trim_dead()
+            if aged:
+                log.info("%s: %d dead letter(s) older than dead_ttl removed", name, aged)
+        try:
+            self.quarantine.remove_older_than(self.settings.producer.quarantine_ttl)
+        except OSError as exc:  # a spool folder this process may not touch: say, go on
+            log.warning("quarantine %s: %s", self.quarantine.directory, exc)
 
 
 def tickables(settings: Settings, client: redis.Redis, scripts: Scripts) -> dict[str, Tickable]:
@@ -102,6 +128,7 @@ def tickables(settings: Settings, client: redis.Redis, scripts: Scripts) -> dict
             keys,
             dead_max=delivery.dead_max,
             receipts_ttl=delivery.receipts_ttl,
+            dead_ttl=delivery.dead_ttl,
         )
         circuit = Circuit(client, scripts, keys, delivery)
         routes = Routes(client, scripts, keys)

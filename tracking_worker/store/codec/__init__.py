@@ -14,11 +14,13 @@ the tick), ``erasure`` those that remove a person's events.
 from __future__ import annotations
 
 from .batch import (
+    EVENT_ARGS,
     JSON,
     LINES,
     Claim,
     Claimed,
     DeadEntry,
+    DeadTrim,
     Enqueue,
     Reap,
     Renew,
@@ -41,6 +43,7 @@ from .control import (
     RateTake,
     RouteResume,
     RunSlot,
+    Suppress,
     Tick,
 )
 from .erasure import ForgetBatches, ForgetDead, ForgetGuard, ForgetList
@@ -52,6 +55,7 @@ for _layout in LAYOUTS.values():
     _layout.FIXED = _fixed(_layout)
 
 __all__ = [
+    "EVENT_ARGS",
     "JSON",
     "LAYOUTS",
     "LINES",
@@ -63,6 +67,7 @@ __all__ = [
     "Claim",
     "Claimed",
     "DeadEntry",
+    "DeadTrim",
     "Due",
     "Enqueue",
     "ForgetBatches",
@@ -78,6 +83,7 @@ __all__ = [
     "RouteResume",
     "RunSlot",
     "Settle",
+    "Suppress",
     "Tick",
     "batch_events",
     "batch_key",

@@ -19,12 +19,16 @@ from .layout import Arg, Layout, _pairs, as_bytes
 LINES, JSON = "lines", "json"
 
 
+#: Arguments per event of an enqueue (see ``Enqueue.events``).
+EVENT_ARGS = 4
+
+
 @dataclass(frozen=True)
 class Enqueue(Layout):
     """Append events to the pending list (track()'s one script)."""
 
     SCRIPT = "enqueue"
-    KEYS = ("pending", "stats", "trigger", "seen", "since", "ids_prefix")
+    KEYS = ("pending", "stats", "trigger", "seen", "since", "ids_prefix", "suppressed")
     TAIL = ("events",)
     max_pending: int
     claim_size: int
@@ -33,8 +37,11 @@ class Enqueue(Layout):
     dedupe_ttl: float
     window: float
     check: bool
-    #: (id key, caller event id or "", serialized event) triples, flat, as ``intake.Route``
-    #: holds them; the id key is ``id_key(event_id)``, 8 bytes.
+    #: "" or the skipped events' receipts, JSON (enqueue.lua's header; ``skip_receipts``).
+    skips: str
+    #: (id key, caller event id or "", serialized event, people) quadruples, flat, as
+    #: ``intake.Route`` holds them; the id key is ``id_key(event_id)``, 8 bytes; people the
+    #: event's hashed identifiers (``people.event_members``), b"" for none.
     events: tuple[Arg, ...] = ()
 
     def args(self) -> list[Arg]:
@@ -46,15 +53,18 @@ class Enqueue(Layout):
             self.dedupe_ttl,
             self.window,
             self.check,
+            self.skips,
             self.events,
         )
 
     @classmethod
     def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
-        if len(tail) % 3:
-            raise ValueError(f"{cls.SCRIPT}: events come in triples")
+        if len(tail) % EVENT_ARGS:
+            raise ValueError(f"{cls.SCRIPT}: events come in groups of {EVENT_ARGS}")
         return {
-            "events": tuple(as_bytes(a) if i % 3 == 0 else as_text(a) for i, a in enumerate(tail))
+            "events": tuple(
+                as_bytes(a) if i % EVENT_ARGS in (0, 3) else as_text(a) for i, a in enumerate(tail)
+            )
         }
 
 
@@ -66,11 +76,13 @@ def enqueue_args(
     dedupe_ttl: float,
     window: float,
     check: bool,
+    skips: str,
     events: Sequence[Arg],
 ) -> list[Arg]:
     """``Enqueue``'s ARGV without an ``Enqueue`` built first: track()'s hot path calls this."""
     flag = 1 if check else 0
-    return [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, window, flag, *events]
+    head: list[Arg] = [max_pending, claim_size, trigger_ttl_ms, skipped, dedupe_ttl, window, flag]
+    return [*head, skips, *events]
 
 
 def new_batch() -> str:
@@ -181,6 +193,8 @@ class Settle(Layout):
     delivered_as: str = "delivered"
     #: Events a before_send hook dropped, a JSON array of [event id, reason]; "" when none.
     dropped: str = ""
+    #: Seconds a dead letter is kept (``delivery.dead_ttl``); 0: no age limit.
+    dead_ttl: float = 0.0
     #: Latency histogram increments: field and amount pairs, flat (``metrics.histogram_fields``).
     histogram: tuple[str | int, ...] = ()
     dead: tuple[DeadEntry, ...] = ()
@@ -212,6 +226,15 @@ def _dead(group: Sequence[Arg]) -> DeadEntry:
     return DeadEntry(
         as_text(event), as_text(reason), code, as_text(excerpt), int(attempts), as_text(kind)
     )
+
+
+@dataclass(frozen=True)
+class DeadTrim(Layout):
+    """Remove the dead letters older than ``dead_ttl`` (the tick's part of the age limit)."""
+
+    SCRIPT = "dead_trim"
+    KEYS = ("dead", "stats")
+    dead_ttl: float
 
 
 @dataclass(frozen=True)

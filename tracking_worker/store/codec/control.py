@@ -1,5 +1,6 @@
 """The layouts of the scripts that guard a provider: its circuit, rate limit, runs and the
-worker nodes that size them, the due check, and the tick that claims its interval."""
+worker nodes that size them, the due check, its suppression list, and the tick that claims
+its interval."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from ...keys import Keys
 from ..connection import as_text
-from .layout import Arg, Layout
+from .layout import Arg, Layout, as_bytes
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,26 @@ class RouteResume(Layout):
             raise ValueError(f"{cls.SCRIPT}: routes come in pairs")
         text = [as_text(a) for a in tail]
         return {"routes": tuple(zip(text[::2], text[1::2], strict=True))}
+
+
+@dataclass(frozen=True)
+class Suppress(Layout):
+    """Add people to, or remove them from, one provider's suppression list."""
+
+    SCRIPT = "suppress"
+    KEYS = ("suppressed",)
+    TAIL = ("members",)
+    #: "add" or "remove".
+    action: str
+    #: Hashed identifiers (``people.member``, binary).
+    members: tuple[bytes, ...] = ()
+
+    def tail(self) -> list[Arg]:
+        return list(self.members)
+
+    @classmethod
+    def parse_tail(cls, tail: Sequence[Arg]) -> dict[str, Any]:
+        return {"members": tuple(as_bytes(a) for a in tail)}
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ local now = math.floor(NOW * 1000)
 
 if processes > 0 then
   redis.call('HSET', nodes, node, string.format('%d|%d', now + milliseconds, processes))
-  if redis.call('PTTL', nodes) < milliseconds then redis.call('PEXPIRE', nodes, milliseconds) end
 else
   redis.call('HDEL', nodes, node)
 end
 
-local total = 0
+-- The live nodes' processes; lapsed entries go, and the hash lapses with its last entry.
+local total, latest = 0, 0
 local listed = redis.call('HGETALL', nodes)
 for i = 1, #listed, 2 do
   local lapses, count = string.match(listed[i + 1], '^(%d+)|(%d+)$')
@@ -26,6 +26,8 @@ for i = 1, #listed, 2 do
     redis.call('HDEL', nodes, listed[i])
   else
     total = total + tonumber(count)
+    latest = math.max(latest, tonumber(lapses))
   end
 end
+if latest > 0 then redis.call('PEXPIREAT', nodes, string.format('%d', latest)) end
 return total

@@ -32,7 +32,7 @@ end
 
 -- The other live runs: how many, how many on this node, whether one found the provider quick.
 -- Lapsed entries are removed as they are met.
-local others, here, quick, held = 0, 0, false, false
+local others, here, quick, held, latest = 0, 0, false, false, 0
 local entries = redis.call('HGETALL', runs)
 for i = 1, #entries, 2 do
   local lapses, on, says = string.match(entries[i + 1], '^(%d+)|(.*)|([01])$')
@@ -42,6 +42,7 @@ for i = 1, #entries, 2 do
     held = true
   else
     others = others + 1
+    latest = math.max(latest, tonumber(lapses))
     if on == node then here = here + 1 end
     if says == '1' then quick = true end
   end
@@ -64,9 +65,10 @@ local backlog = redis.call('LLEN', pending)
 local wanted = math.max(1, math.floor(backlog / math.max(1, per_run)))
 local allowed = math.min(cap, math.max(1, processes), wanted)
 
+-- The hash lapses with its last entry: a provider nobody delivers leaves no key behind.
 local function record(says)
   redis.call('HSET', runs, token, string.format('%d|%s|%s', now + milliseconds, node, says))
-  if redis.call('PTTL', runs) < milliseconds then redis.call('PEXPIRE', runs, milliseconds) end
+  redis.call('PEXPIREAT', runs, string.format('%d', math.max(latest, now + milliseconds)))
 end
 
 if action == 'hold' then

@@ -34,6 +34,7 @@
 --       dropped              events a before_send hook dropped, JSON [[event id, reason], ...],
 --                            '' none: counted as dropped (and dropped:before_send), receipted
 --                            dropped with the hook's reason, never sent
+--       dead_ttl             seconds a dead letter is kept (dead_lib.lua); 0: no age limit
 --       histogram_len        n, then from FIRST_HISTOGRAM n arguments: latency histogram
 --                            increments, field and amount pairs (see store/metrics.py); a latency
 --                            key of the wrong type is left alone, never an error: a metric must
@@ -42,16 +43,17 @@
 --                            attempts, kind (each kind is also counted: dead:<kind>, e.g.
 --                            dead:expired, dead:rejected)
 -- The dead stream keeps dead_max entries: the oldest beyond are trimmed, counted as
--- dead_trimmed, and reported to the caller, never silently.
+-- dead_trimmed, and reported to the caller, never silently. Letters older than dead_ttl go at
+-- each write too, counted as dead_aged.
 -- Events a forget removed while the batch was leased (its field `forgotten`, forget_batches.lua)
 -- are neither retried, dead-lettered nor parked, and get no receipt: the worker's arguments
 -- still hold them, this batch's own field says which they are.
 -- Receipts (receipts_lib.lua): delivered (or dry_run), with the attempts the batch had used
 -- plus this one; dead, with the entry's attempts and reason; retry, with the batch's new count
 -- and the error; dropped, with the hook's reason.
--- Returns {1, trimmed}, or {-1, 0} when the lease was lost (reaped and maybe claimed again):
--- nothing changes, the batch will be sent again (at-least-once); the requests were made all
--- the same, so the circuit and the histogram are written first.
+-- Returns {1, trimmed, aged}, or {-1, 0, 0} when the lease was lost (reaped and maybe claimed
+-- again): nothing changes, the batch will be sent again (at-least-once); the requests were made
+-- all the same, so the circuit and the histogram are written first.
 local batch, leases, retry, dead, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local latency, circuit, routes = KEYS[6], KEYS[7], KEYS[8]
 local batch_id, token, not_before = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -61,9 +63,9 @@ local count_attempt, last_error, dead_max = ARGV[9], ARGV[10], ARGV[11]
 local receipts_ttl, receipt_bucket, receipts_prefix = ARGV[12], ARGV[13], ARGV[14]
 local delivered_ids, closes_circuit = ARGV[15], ARGV[16]
 local parked_prefix, parked, delivered_as = ARGV[17], ARGV[18], ARGV[19]
-local dropped = ARGV[20]
-local histogram_len = tonumber(ARGV[21])
-local FIRST_HISTOGRAM = 22
+local dropped, dead_ttl = ARGV[20], ARGV[21]
+local histogram_len = tonumber(ARGV[22])
+local FIRST_HISTOGRAM = 23
 local first_dead = FIRST_HISTOGRAM + histogram_len
 if closes_circuit == '1' then
   -- as circuit_record: a configuration pause or a reject storm holds until a reset, and a
@@ -77,7 +79,7 @@ for f = FIRST_HISTOGRAM, first_dead - 1, 2 do
   redis.pcall('HINCRBY', latency, ARGV[f], ARGV[f + 1])
 end
 local held = redis.call('HMGET', batch, 'token', 'attempts', 'forgotten')
-if held[1] ~= token then return {-1, 0} end
+if held[1] ~= token then return {-1, 0, 0} end
 -- The forgotten events, and their ids; nil when a forget left this batch alone.
 local gone, gone_ids = nil, {}
 if held[3] then
@@ -127,7 +129,7 @@ if dropped ~= '' then
     redis.call('HINCRBY', stats, 'dropped:before_send', counted)
   end
 end
-local dead_count, trimmed = 0, 0
+local dead_count, trimmed, aged = 0, 0, 0
 local before = 0
 if #ARGV >= first_dead + 5 then before = redis.call('XLEN', dead) end
 local i = first_dead
@@ -148,6 +150,7 @@ if dead_count > 0 then
   redis.call('HINCRBY', stats, 'dead', dead_count)
   trimmed = before + dead_count - redis.call('XLEN', dead)
   if trimmed > 0 then redis.call('HINCRBY', stats, 'dead_trimmed', trimmed) end
+  aged = trim_aged(dead, stats, dead_ttl)
 end
 if retry_events ~= '' then
   redis.call('HSET', batch, 'events', retry_events, 'count', retry_count, 'last_error', last_error)
@@ -167,4 +170,4 @@ else
   redis.call('DEL', batch)
 end
 receipt.done()
-return {1, trimmed}
+return {1, trimmed, aged}
