@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import loadgen
+from benchmarks import loadgen, scaling
 from benchmarks.procstat import busy_cores, group_cpu_seconds
 from benchmarks.report import PROVIDER_NAMES, SYSTEMS, Results, chart, table
 from benchmarks.stand import Stand, burst, drain, enqueue_latency
@@ -50,8 +50,6 @@ SCENARIOS = (
     "concurrency",
     "scaling",
 )
-#: The one-event provider's latency in the ``scaling`` scenario (worker processes 1 vs 2).
-SCALING_MS = 50
 LATENCIES_MS = (0, 50, 200)
 
 
@@ -82,9 +80,13 @@ class Sizes:
     )
     #: A longer cap where the backlog needs it (one process drains Graspil's at 0 ms in 6 s).
     caps: dict[tuple[str, int], float] = field(default_factory=lambda: {("graspil", 0): 12.0})
-    #: GramPixel events queued for the ``scaling`` scenario: more than two processes send in
-    #: ``cap`` seconds at ``max_connections / latency`` each, so the rate is never starved.
-    scaling_backlog: int = 5_000
+    #: Events queued per provider for the ``scaling`` scenario: four processes drain them in
+    #: a few seconds (GramPixel at 50 ms: 1,280 events/s; Graspil at 200 ms: 32,000), one
+    #: process runs into ``scaling_cap`` (its rate is counted up to there).
+    scaling_backlog: dict[str, int] = field(
+        default_factory=lambda: {"grampixel": 8_000, "graspil": 240_000}
+    )
+    scaling_cap: float = 10.0
     #: Seconds of load per emulator and request kind when measuring the fake alone.
     load_seconds: float = 2.0
 
@@ -108,7 +110,8 @@ QUICK = Sizes(
         ("grampixel", 200): 300,
     },
     caps={},
-    scaling_backlog=2_500,
+    scaling_backlog={"grampixel": 4_000, "graspil": 100_000},
+    scaling_cap=6.0,
     load_seconds=1.0,
 )
 
@@ -189,13 +192,7 @@ def declare_rows(results: Results, selected: list[str], sizes: Sizes) -> None:
         label = f"redis-server CPU per 1,000 delivered ({PROVIDER_NAMES[provider]}, 0 ms)"
         results.row(f"cpu.{provider}.redis", label, "CPU s/1,000 events", higher_is_better=False)
     if "scaling" in selected:
-        backlog = sizes.scaling_backlog
-        for n in (1, 2):
-            label = (
-                f"GramPixel, {SCALING_MS} ms, --concurrency {n}, first to last delivery "
-                f"({backlog:,} queued)"
-            )
-            results.row(f"scaling.{n}", label, "events/s")
+        scaling.declare_rows(results, sizes.scaling_backlog)
     if drains or "concurrency" in selected or "scaling" in selected:
         label = "worker start → first delivery (every drain run)"
         results.row("startup", label, "s", higher_is_better=False)
@@ -283,28 +280,23 @@ class Runner:
             if "drain.graspil.0" not in self.results.rows:
                 self.guarded(f"{what} c2", lambda: self.concurrency(system, 2, tag))
 
-        elif scenario == "scaling":
-            for n in (1, 2):
-                self.guarded(f"{what} c{n}", functools.partial(self.scaling, system, n, tag))
+        elif scenario == "scaling" and system.key == "ours":  # see benchmarks/scaling.py
+            self.guarded(what, lambda: self.scaling(system, tag))
 
-    def scaling(self, system: System, processes: int, tag: str) -> None:
-        """A one-event provider with latency: the rate from the first delivery on (start-up
-        apart), which each worker process should raise by its own ``max_connections``."""
-        self.counter += 1
-        got = drain(
+    def scaling(self, system: System, tag: str) -> None:
+        def run_name(what: str) -> str:
+            self.counter += 1
+            return f"{self.counter:03d}-{system.key}-{what}"
+
+        scaling.run_round(
             self.stand,
             system,
-            "grampixel",
-            latency=SCALING_MS / 1000,
-            backlog=self.sizes.scaling_backlog,
-            concurrency=processes,
-            cap=self.sizes.cap,
-            run=f"{self.counter:03d}-{system.key}-scaling-c{processes}",
+            self.results,
+            backlogs=self.sizes.scaling_backlog,
+            cap=self.sizes.scaling_cap,
+            run_name=run_name,
+            say=lambda line: say(f"{tag} {line}"),
         )
-        got.update(provider="grampixel", latency_ms=SCALING_MS, concurrency=processes)
-        rate = got.get("steady_events_per_second") or 0.0
-        self.results.rows[f"scaling.{processes}"].add(system.key, rate, got)
-        say(f"{tag} scaling c{processes} · {system.key}: {rate:,.0f} events/s from first delivery")
 
     def enqueue(self, system: System, tag: str) -> None:
         rows = self.results.rows
@@ -489,6 +481,11 @@ def notes(extra: dict[str, Any], results: Results, meta: dict[str, Any], sizes: 
     )
     if capped:
         lines.append("capped (did not drain in time): " + ", ".join(capped))
+    if "scaling.tick" in results.rows:
+        lines.append(
+            f"scaling: from the first delivery to the last; a run stops at its backlog or "
+            f"{sizes.scaling_cap:g} s after start (capped runs count what they delivered)."
+        )
     busy = meta["busy_cores_before"]
     lines.append(f"busy cores in the second before the run: {busy:.2f} of {meta['cpus']}")
     if busy > 0.25 or (foreign and max(foreign) > 0.25):

@@ -21,6 +21,7 @@ from benchmarks.procstat import (
 )
 from benchmarks.systems import System, events
 from tracking_worker.devtools import Child, EmbeddedRedis, free_port
+from tracking_worker.keys import tick_key
 
 FAKE = Path(__file__).resolve().parent / "fake_provider.py"
 POLL = 0.02
@@ -76,6 +77,14 @@ class Stand:
         self.client.flushall()
         self.control("POST", "/_reset", {})
         self.control("POST", "/_latency", {"seconds": latency})
+
+    def tick_age(self) -> float:
+        """Seconds since beat's last tick (Redis time; ``tw:tick``), 0 before the first."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.time()
+        pipe.get(tick_key())
+        (seconds, micros), tick = pipe.execute()
+        return seconds + micros / 1e6 - float(tick) if tick else 0.0
 
     def redis_cpu_seconds(self) -> float:
         """CPU seconds of redis-server (its Lua scripts included)."""
@@ -202,9 +211,12 @@ def drain(
     concurrency: int,
     cap: float,
     run: str,
+    nodes: int = 1,
 ) -> dict[str, Any]:
-    """Pre-fill ``backlog`` events, start the workers, and time deliveries (as the fake counts
-    them) from worker start until all are in or ``cap`` seconds have passed."""
+    """Pre-fill ``backlog`` events, start the workers (``nodes`` of ``concurrency`` each), and
+    time deliveries (as the fake counts them) from worker start until all are in or ``cap``
+    seconds have passed. Worker CPU is the first node's; ``tick_gap`` (ours) is the longest
+    time since beat's last tick seen from the first delivery on."""
     stand.fresh(latency)
     system.use(provider)
     batch = events(backlog)
@@ -212,14 +224,17 @@ def drain(
     system.prefill(batch)
     prefill = time.perf_counter() - started
     t0 = time.monotonic()
-    children = system.start(concurrency, run)
+    children = system.start(concurrency, run, nodes)
     worker, others = children[0], children[1:]
     first: dict[str, Any] | None = None
+    tick_gap: float | None = None
     try:
         while True:
             stats = stand.stats()
             delivered = int(stats["events"][provider])
             now = time.monotonic()
+            if first is not None and system.key == "ours":
+                tick_gap = max(tick_gap or 0.0, stand.tick_age())
             if delivered and first is None:
                 first = {
                     "machine": machine_busy_seconds(),
@@ -249,7 +264,8 @@ def drain(
             first["foreign_cores"] = max(0.0, busy - ours) / max(ended - first["seen_at"], 1e-9)
     finally:
         stop(children)
-    return _drain_result(provider, stats, first, t0, ended, backlog, prefill, cpu, others_cpu)
+    got = _drain_result(provider, stats, first, t0, ended, backlog, prefill, cpu, others_cpu)
+    return {**got, "nodes": nodes, "tick_gap": tick_gap}
 
 
 def _drain_result(

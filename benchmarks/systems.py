@@ -40,9 +40,9 @@ def events(count: int, start: int = 0) -> list[Event]:
     ]
 
 
-def celery_worker(app: str, concurrency: int) -> list[str]:
+def celery_worker(app: str, concurrency: int, hostname: str) -> list[str]:
     """``devtools.worker_args`` with another ``-A`` app, so every system starts alike."""
-    args = worker_args(concurrency=concurrency)
+    args = worker_args(concurrency=concurrency, hostname=hostname)
     args[args.index("-A") + 1] = app
     return args
 
@@ -65,8 +65,9 @@ class System(Protocol):
     def prefill(self, batch: Sequence[Event]) -> None:
         """Queue a backlog before its workers start (not timed)."""
 
-    def start(self, concurrency: int, run: str) -> list[Child]:
-        """Start its worker (first) and whatever else it needs."""
+    def start(self, concurrency: int, run: str, nodes: int = 1) -> list[Child]:
+        """Start its worker (first; ``nodes`` of them, each its own ``-n``, as hosts of a
+        fleet are) and whatever else it needs."""
 
 
 class Ours:
@@ -116,20 +117,23 @@ class Ours:
         for start in range(0, len(batch), 1000):
             tracking_worker.track_many(batch[start : start + 1000])
 
-    def start(self, concurrency: int, run: str) -> list[Child]:
-        worker = Child(
-            "ours-worker",
-            worker_args(concurrency=concurrency),
-            env=self.env,
-            log_path=self.home / f"{run}-worker.log",
-        ).start()
+    def start(self, concurrency: int, run: str, nodes: int = 1) -> list[Child]:
+        workers = [
+            Child(
+                f"ours-worker-{n}",
+                worker_args(concurrency=concurrency, hostname=f"ours{n}@%h"),
+                env=self.env,
+                log_path=self.home / f"{run}-worker{n}.log",
+            ).start()
+            for n in range(nodes)
+        ]
         beat = Child(
             "ours-beat",
             beat_args(self.home / f"{run}-beat-schedule"),
             env=self.env,
             log_path=self.home / f"{run}-beat.log",
         ).start()
-        return [worker, beat]
+        return [*workers, beat]
 
 
 class CeleryTasks:
@@ -193,17 +197,19 @@ class CeleryTasks:
         copy["body"] = base64.b64encode(body).decode()
         return json.dumps(copy)
 
-    def start(self, concurrency: int, run: str) -> list[Child]:
+    def start(self, concurrency: int, run: str, nodes: int = 1) -> list[Child]:
         path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-        worker = Child(
-            f"{self.key}-worker",
-            celery_worker(self.module, concurrency),
-            env=env,
-            log_path=self.home / f"{run}-worker.log",
-            cwd=str(REPO),
-        ).start()
-        return [worker]
+        return [
+            Child(
+                f"{self.key}-worker-{n}",
+                celery_worker(self.module, concurrency, f"{self.key}{n}@%h"),
+                env=env,
+                log_path=self.home / f"{run}-worker{n}.log",
+                cwd=str(REPO),
+            ).start()
+            for n in range(nodes)
+        ]
 
 
 def make_systems(home: Path, redis_url: str, provider_url: str) -> dict[str, System]:

@@ -67,6 +67,7 @@ class System:
         self.loglevel = loglevel
         self.worker: Child | None = None
         self.beat: Child | None = None
+        self.nodes: list[Child] = []
         self.hostname = f"test-{os.getpid()}-{id(self)}@{socket.gethostname()}"
 
     def start(self) -> System:
@@ -90,6 +91,23 @@ class System:
             log_path=self.home / "worker.log",
         ).start()
 
+    def start_node(self, name: str, *, concurrency: int = 1) -> Child:
+        """Another worker node on the same configuration (its own ``-n`` hostname and log): a
+        second host of a fleet. Stopped with the system."""
+        node = Child(
+            f"worker-{name}",
+            worker_args(
+                concurrency=concurrency, hostname=self.node_name(name), loglevel=self.loglevel
+            ),
+            env=self.env,
+            log_path=self.home / f"worker-{name}.log",
+        ).start()
+        self.nodes.append(node)
+        return node
+
+    def node_name(self, name: str) -> str:
+        return f"{name}-{self.hostname}"
+
     def wait_worker_ready(self, timeout: float = 30.0) -> None:
         app = create_app(self.settings)
         wait_for(
@@ -101,7 +119,7 @@ class System:
     def stop(self) -> None:
         """Tests end with a kill, not a warm shutdown: Redis is flushed after each test anyway,
         and the graceful path is what ``tracking-worker dev`` is tested with."""
-        for child in (self.beat, self.worker):
+        for child in (self.beat, self.worker, *self.nodes):
             if child is not None:
                 child.kill()
         self.tracker.close()

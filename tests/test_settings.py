@@ -76,6 +76,8 @@ def test_toml_env_and_configure_in_order(tmp_path: Path) -> None:
         ({"delivery": {"not_yet_delays": [1] * 11}}, "delivery.not_yet_delays"),
         ({"delivery": {"not_yet_delays": 30}}, "delivery.not_yet_delays"),
         ({"delivery": {"not_yet_delays": ["soon"]}}, "delivery.not_yet_delays"),
+        ({"delivery": {"heartbeat_seconds": 0}}, "delivery.heartbeat_seconds"),
+        ({"delivery": {"max_runs": 0}}, "delivery.max_runs"),
         ({"providers": {"graspil": {"targets": {}}}}, "providers.graspil.api_key"),
         ({"providers": {"graspil": {**GRASPIL, "colour": 1}}}, "providers.graspil.colour"),
         (
@@ -94,6 +96,14 @@ def test_errors_name_the_key(overrides: dict[str, object], named: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(overrides, environ={})
     assert named in str(caught.value)
+
+
+def test_slots_and_trigger_marks_lapse_in_three_heartbeats_and_at_least_5_s() -> None:
+    delivery = load_settings(environ={}).delivery
+    assert (delivery.heartbeat_seconds, delivery.lapse_seconds) == (1.0, 5.0)
+    assert delivery.trigger_ttl_ms == 5000  # never a lease (60 s)
+    slow = load_settings({"delivery": {"heartbeat_seconds": 4}}, environ={}).delivery
+    assert (slow.lapse_seconds, slow.trigger_ttl_ms) == (12.0, 12000)
 
 
 def test_not_yet_delays_default_and_given() -> None:

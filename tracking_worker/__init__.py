@@ -327,8 +327,9 @@ def _given(fields: TrackFields, caller: str) -> dict[str, Any]:
 
 
 def install(app: Celery, settings: Settings | None = None, *, flask_app: Any = None) -> list[str]:
-    """Run our delivery in your own Celery app: registers our tasks, queues and beat entry
-    without touching your serializer, routes or other settings (see ``worker/install.py``).
+    """Run our delivery in your own Celery app: registers our tasks, queues, the tick (in your
+    beat's process) and each worker node's presence, without touching your serializer, routes,
+    schedule or other settings (see ``worker/install.py``).
     Settings default to your web side's: ``settings.TRACKING_WORKER`` in a Django project,
     ``flask_app.config["TRACKING_WORKER"]`` when given, else the environment's. Returns the
     queue names your workers must consume."""

@@ -67,14 +67,17 @@ class Keys:
     def rate(self) -> str:
         return f"{self.base}:rate"
 
-    def run_slot(self, index: int) -> str:
-        """One of the ``max_runs`` run locks of this provider."""
-        return f"{self.base}:running:{index}"
+    @property
+    def runs(self) -> str:
+        """The delivery runs of this provider now: a hash, run token -> "<lapses at, ms>|<worker
+        node>|<fast: 0|1>", each renewed by its run's heartbeat (store/lua/run_slot.lua)."""
+        return f"{self.base}:runs"
 
     @property
-    def second_run(self) -> str:
-        """Present while a run has found the provider quick with a backlog left."""
-        return f"{self.base}:running:open"
+    def nodes(self) -> str:
+        """The worker nodes consuming this provider's queue: a hash, node -> "<lapses at,
+        ms>|<processes>", renewed by each node's main process (store/lua/node_beat.lua)."""
+        return f"{self.base}:nodes"
 
     @property
     def latency(self) -> str:

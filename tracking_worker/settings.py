@@ -147,9 +147,11 @@ class DeliverySettings:
     #: one 10-minute bucket (store/receipts.py); 0: none. An hour: receipts answer "what
     #: happened to this event just now" and cost Redis memory for every event sent.
     receipts_ttl: float = setting(3600.0, _float(validate=validate.Range(min=0)))
-    #: Delivery runs of one provider at once, across all workers; beyond the first only while
-    #: a backlog waits, so a steady stream never lets one provider hold every worker slot.
-    max_runs: int = setting(2, _int(validate=validate.Range(min=1, max=64)))
+    #: Most delivery runs of one provider at once, across all workers (how many it gets below
+    #: that: store/lua/run_slot.lua).
+    max_runs: int = setting(16, _int(validate=validate.Range(min=1, max=64)))
+    #: Seconds between a run's renewals of its slot and a worker node's of its presence.
+    heartbeat_seconds: float = setting(1.0, _float(validate=validate.Range(min=0.1, max=60)))
     #: "dry_run": workers render, log and record each request (receipt ``dry_run``) instead
     #: of sending it; a provider's own ``mode`` overrides this.
     mode: Literal["send", "dry_run"] = setting(
@@ -157,9 +159,16 @@ class DeliverySettings:
     )
 
     @property
+    def lapse_seconds(self) -> float:
+        """How long a run slot, a node's presence and a trigger mark outlive their last renewal:
+        three heartbeats (one or two may be missed), at least 5 s, never a lease."""
+        return max(5.0, 3 * self.heartbeat_seconds)
+
+    @property
     def trigger_ttl_ms(self) -> int:
-        """A trigger mark outlives a lost message by a few beat ticks at most."""
-        return int(max(10.0, 5 * self.flush_interval) * 1000)
+        """A trigger mark lapses as a slot does: a lost message holds the next back seconds; one
+        still waiting behind busy workers costs one more message per lapse (busy at once)."""
+        return int(self.lapse_seconds * 1000)
 
 
 @dataclass(frozen=True)

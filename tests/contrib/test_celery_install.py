@@ -1,5 +1,5 @@
-"""``tracking_worker.install(app)``: our tasks, queues and beat entry in a host's own Celery app,
-which keeps its serializer, routes and settings; one worker of that app runs both."""
+"""``tracking_worker.install(app)``: our tasks, queues, tick and presence in a host's own Celery
+app, which keeps its serializer, routes, settings and schedule; one worker of that app runs both."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def test_install_keeps_the_hosts_settings_and_adds_ours(
     assert conf.task_routes == {"host.*": {"queue": "host"}, "*": {"queue": "host-misc"}}
     assert (conf.task_time_limit, conf.worker_prefetch_multiplier) == (300, 4)
     assert [q.name for q in conf.task_queues] == ["host", "tracking", "tracking.graspil"]
-    assert set(conf.beat_schedule) == {"host-heartbeat", "tracking-tick"}
+    assert set(conf.beat_schedule) == {"host-heartbeat"}  # our tick runs in beat, no task
+    assert "TrackingPresence" in {step.__name__ for step in app.steps["worker"]}
 
     deliver, host_task = app.tasks[routing.DELIVER_TASK], app.tasks["host.record"]
     assert deliver.serializer == "json" and deliver.time_limit == 320.0
@@ -73,8 +74,8 @@ def test_a_host_worker_runs_its_own_tasks_and_our_delivery(
     redis_url: str, redis_client: redis.Redis, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     """``celery -A <host app> worker`` and ``beat``: the host's pickled task runs, its beat entry
-    fires, and a single event (no full batch: only our beat tick starts its delivery) reaches
-    the provider's sandbox."""
+    fires, and a single event (no full batch: only our tick, in the host's beat, starts its
+    delivery) reaches the provider's sandbox."""
     system = System(tmp_path, redis_url, sandbox.url, providers=["graspil"])
     # C_FORCE_ROOT: Celery refuses to accept pickle when run as root (as CI containers are).
     env = {**system.env, "HOST_BROKER_URL": redis_url, "C_FORCE_ROOT": "1"}

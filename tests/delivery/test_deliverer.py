@@ -27,6 +27,7 @@ from tracking_worker.settings import load_settings
 from tracking_worker.store.circuit import FAILURE, Circuit
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import ProviderQueue
+from tracking_worker.store.runs import RunSlot, beat_node
 from tracking_worker.worker.observability import JsonFormatter
 
 
@@ -174,30 +175,44 @@ def test_a_batching_provider_has_a_request_in_flight_per_connection(
     assert latency[b"le:0.5"] == b"8"  # each took 0.3 s and a little
 
 
-def test_a_second_run_takes_a_slot_only_for_a_quick_provider_with_a_backlog(
+def test_a_quick_run_recruits_help_while_the_live_processes_allow_more_runs(
     redis_client: redis.Redis, sandbox: SandboxServer
 ) -> None:
-    conf = {**provider_settings(sandbox.url)["graspil"], "max_connections": 2}
-    d = build(redis_client, "graspil", conf, {"max_runs": 2})
+    conf = {**provider_settings(sandbox.url)["graspil"], "max_connections": 1}
+    d = build(redis_client, "graspil", conf, {})
+    assert d.per_run == 200  # two rounds of one batch of 100
     recruited: list[int] = []
 
     def run() -> RunReport:
-        return d.run(flush=True, recruit=lambda: recruited.append(1))
+        return d.run(flush=True, recruit=lambda: recruited.append(1), node="a")
 
-    other = d.queue.run_slot(timeout=60, index=0)
-    assert other.acquire()  # another worker's run holds the first slot
-    enqueue(d, purchases(550))  # >= 2 claims x 2 batches x 100
-    assert run().busy  # a backlog, but no run has shown the provider is quick yet
-    other.release()
-    report = run()  # the first slot: a quick round with a backlog left opens the second
-    assert report.delivered == 550 and recruited == [1]
-    assert d.queue.second_slot_open()
-    assert other.acquire()
-    enqueue(d, purchases(150))
-    assert run().busy  # open, but too little waits for a second run
-    enqueue(d, purchases(400))
-    report = run()
-    assert not report.busy and report.delivered == 550 and recruited == [1]  # last slot: none
+    enqueue(d, purchases(1000))
+    assert run().delivered == 1000 and recruited == []  # no worker node known: one run
+    beat_node(redis_client, d.queue.scripts, d.queue.keys, node="a", processes=2, lapse=5)
+    enqueue(d, purchases(1000))
+    assert run().delivered == 1000 and recruited  # quick rounds, a backlog, a free process
+    assert redis_client.hlen(d.queue.keys.runs) == 0  # released as the run ended
+
+
+def test_a_slow_provider_gives_a_nodes_second_process_back_after_one_round(
+    redis_client: redis.Redis, sandbox: SandboxServer
+) -> None:
+    conf = {**provider_settings(sandbox.url)["graspil"], "max_connections": 1}
+    d = build(redis_client, "graspil", conf, {"run_seconds": 1.0})
+    k = d.queue.keys
+    beat_node(redis_client, d.queue.scripts, k, node="a", processes=2, lapse=5)
+    enqueue(d, purchases(600))
+    sandbox.set_latency("graspil", 1.2)  # slower than FAST_REQUEST
+    recruited: list[int] = []
+    report = d.run(flush=True, recruit=lambda: recruited.append(1), node="a")
+    # One recruit as it started (another node's first run may join whatever the speed), none
+    # after its slow round; then run_seconds was over.
+    assert report.delivered == 100 and report.more and recruited == [1]
+    first = RunSlot(redis_client, d.queue.scripts, k, node="a", lapse=5, cap=16, per_run=200)
+    assert first.take().done and first.hold(fast=True).done  # the node's first run, quick
+    report = d.run(flush=True, recruit=lambda: recruited.append(1), node="a")
+    assert report.delivered == 100 and not report.more  # second on its node, slow: it ends
+    assert recruited == [1] and d.queue.counts()["pending"] == 400
 
 
 def test_dead_letters_and_refused_keys_are_reported_once_per_kind(

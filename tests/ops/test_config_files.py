@@ -23,8 +23,8 @@ from tracking_worker.devtools import demo_providers
 from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.settings import build_settings
-from tracking_worker.store.metrics import mark_tick
 from tracking_worker.store.routes import RoutePause
+from tracking_worker.store.runs import mark_tick
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "config" / "grafana" / "tracking-worker.json"

@@ -27,7 +27,8 @@ from tracking_worker.devtools import demo_providers, free_port, write_config
 from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.settings import Settings, build_settings
-from tracking_worker.store.metrics import mark_tick, status_class
+from tracking_worker.store.metrics import status_class
+from tracking_worker.store.runs import mark_tick
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from tests.helpers import enqueue_call, wait_for
+from tests.helpers import enqueue_call
 from tests.store.timetravel import advance
 from tracking_worker.keys import Keys
 from tracking_worker.store.lua_scripts import Scripts
@@ -246,27 +246,6 @@ def test_dead_letters_beyond_dead_max_are_trimmed_counted_and_logged(
     assert counts["dead"] == 8 and counts["dead_stored"] == 5 and counts["dead_trimmed"] == 3
     assert any("dead_max=5" in r.getMessage() for r in caplog.records)
     assert [json.loads(d["event"]) for d in queue.dead_letters()][-1] == {"n": 3}  # oldest kept
-
-
-def test_a_run_slot_is_one_runs_until_released_or_expired(queue: ProviderQueue) -> None:
-    first = queue.run_slot(timeout=0.2, index=0)
-    second = queue.run_slot(timeout=60, index=0)
-    assert first.acquire()
-    assert not second.acquire()  # held by the first run
-    assert not second.hold() and first.hold()  # only the holder extends it
-    second.release()  # not its own: nothing happens
-    assert not second.acquire()
-    assert 0 < queue.client.pttl(queue.keys.run_slot(0)) <= 200
-    first.release()
-    assert second.acquire()
-    assert not first.hold()  # the first run sees it lost the slot: it hands over
-    assert queue.run_slot(timeout=60, index=1).acquire()  # another index is another slot
-    short = queue.run_slot(timeout=0.05, index=2)
-    assert short.acquire()
-    queue.client.pexpire(queue.keys.run_slot(2), 1)  # as if its worker had died
-    wait_for(lambda: queue.client.exists(queue.keys.run_slot(2)) == 0, 5)
-    assert not short.hold()
-    assert queue.run_slot(timeout=60, index=2).acquire()
 
 
 def test_a_settled_success_closes_a_failing_circuit_but_not_a_held_pause(

@@ -21,7 +21,8 @@ from tracking_worker.settings import load_settings
 from tracking_worker.store.lua_scripts import Scripts
 from tracking_worker.store.queue import DeadEvent, ProviderQueue, Settlement
 from tracking_worker.store.status import collect
-from tracking_worker.worker.process import RETENTION_EVERY, WorkerProcess
+from tracking_worker.worker.process import WorkerProcess
+from tracking_worker.worker.ticker import RETENTION_EVERY
 
 DAY = 86400.0
 TTL = 30 * DAY
@@ -72,10 +73,10 @@ def test_the_tick_trims_an_idle_provider_s_old_letters_once_a_minute(
     ticker = WorkerProcess(settings, lambda p, flush: None)
     queue = ticker.deliverers["graspil"].queue
     kill(queue, "a", "b")
-    ticker.retention(now=0.0)
+    ticker.ticker.retention(now=0.0)
     assert stored(queue) == ["a", "b"]  # younger than dead_ttl
     age_dead_letters(redis_client, queue.keys, TTL + 1)
-    ticker.retention(now=RETENTION_EVERY / 2)  # not yet: once a minute at most
+    ticker.ticker.retention(now=RETENTION_EVERY / 2)  # not yet: once a minute at most
     assert stored(queue) == ["a", "b"]
     ticker.tick()  # no letter written since: the tick alone removes them
     assert stored(queue) == []

@@ -1,7 +1,7 @@
 """Letting time pass in Redis without waiting: every stored moment of a provider (lease
 deadlines, retry due times, dedupe windows, when the oldest pending event came, the circuit's
-pause and probe, the rate limit's last refill) moves ``seconds`` into the past, as if Redis's
-clock had moved on."""
+pause and probe, the rate limit's last refill, when its runs and worker nodes lapse) moves
+``seconds`` into the past, as if Redis's clock had moved on."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def advance(client: redis.Redis, keys: Keys, seconds: float) -> None:
             value = client.hget(key, field)
             if value is not None and float(value) > 0:
                 client.hset(key, field, float(value) - seconds)
+    for key in (keys.runs, keys.nodes):  # "<lapses at, ms>|...": each lapses that much sooner
+        for field, value in client.hgetall(key).items():
+            lapses, rest = value.split(b"|", 1)
+            client.hset(key, field, b"%d|%s" % (int(lapses) - int(seconds * 1000), rest))
 
 
 def age_receipts(client: redis.Redis, keys: Keys, buckets: int = 1) -> None:

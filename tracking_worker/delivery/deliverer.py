@@ -20,13 +20,15 @@ from ..providers.base import Provider
 from ..redact import Redactor
 from ..settings import DeliverySettings
 from ..store.circuit import CONFIGURATION, NOTHING, REJECTED, SUCCESS, Circuit
-from ..store.queue import Batch, ProviderQueue, RunSlot, Settlement
+from ..store.queue import Batch, ProviderQueue, Settlement
 from ..store.ratelimit import RateLimiter
 from ..store.routes import Routes
+from ..store.runs import RunSlot
 from . import hooks, policy
 from .bisect import Item, Round
 from .dry_run import DryRunSender
 from .fingerprint import settings_fingerprint
+from .heartbeat import RunHeartbeat
 from .outcome_log import log_batch, report_dead
 from .pauses import Pauses, log_opened
 from .sender import Sender
@@ -34,9 +36,11 @@ from .transport import Transport
 
 log = logging.getLogger("tracking_worker.delivery")
 
-#: A round that took at most this long shows a provider worth a second run when a backlog
-#: waits; a slower one keeps to one worker slot.
-FAST_ROUND = 1.0
+#: A provider whose quickest request of a healthy round answered within this many seconds is
+#: quick: it may have more than one run per worker node while a backlog waits; a slower one
+#: keeps to one process per node. Judged by its answers, not by a round's length, which grows
+#: with the claim (a one-event provider's round sends 8 requests per connection).
+FAST_REQUEST = 1.0
 
 #: Reports a failure worth a human's attention: kind, provider, reason, how many events.
 Report = Callable[[str, str, str, int], object]
@@ -109,6 +113,8 @@ class Deliverer:
             self.parallel = 1
         else:
             self.parallel = provider.max_connections if provider.batch_size > 1 else 2
+        #: Pending events that make one more run worth a worker process: two full rounds.
+        self.per_run = 2 * self.claim_size * self.parallel
         self.pauses = Pauses(
             provider,
             Routes(queue.client, queue.scripts, queue.keys),
@@ -131,66 +137,60 @@ class Deliverer:
             stopping=stopping,
         )
 
-    def run(self, *, flush: bool, recruit: Callable[[], object] | None = None) -> RunReport:
+    def run(
+        self, *, flush: bool, recruit: Callable[[], object] | None = None, node: str = ""
+    ) -> RunReport:
         """Deliver what is due, then stop: due retries and full batches, and with ``flush`` a
         partial batch whose oldest event has waited ``flush_interval``. A run does not stay to
         collect single events as they arrive (it would hold a worker slot for a trickle);
         ``run_seconds`` bounds a busy one, which then hands over to a new message.
 
-        At most ``max_runs`` runs per provider at a time across all workers, and more than one
-        only while a backlog waits: a slow provider holds one worker slot, never all of them
-        (its concurrency is its own ``max_connections``). A run that finds no slot returns at
-        once; the running ones see its work. A run that took a slot with another still free
-        calls ``recruit`` (send one more message) once a round has shown the provider answers
-        quickly and a backlog waits, so a second worker process shares it; a slow provider
-        never gets a second slot (it would hold every worker while the others wait), and a run
-        that found no slot sends nothing, so messages never ping-pong.
+        A provider has as many runs at once as its backlog calls for and the live worker
+        processes can run, up to ``max_runs`` (store/lua/run_slot.lua); a run that finds no
+        slot returns at once, and the running ones see its work. ``node`` is the worker node
+        this run is on: a node runs a second run of the provider only while it answers
+        quickly, so a slow provider holds one process per node, never all of them (its
+        concurrency is its own ``max_connections``). While the slots allow more runs,
+        ``recruit`` sends one more message so another process joins in (at most one waits:
+        the trigger mark): as the run starts, and after each quick round; a run that found no
+        slot sends nothing, so messages never ping-pong. The slot is held by a heartbeat
+        (delivery/heartbeat.py).
         """
         report = RunReport()
-        taken = self._take_slot()
-        if taken is None:
+        slot = RunSlot(
+            self.queue.client,
+            self.queue.scripts,
+            self.queue.keys,
+            node=node,
+            lapse=self.delivery.lapse_seconds,
+            cap=self.delivery.max_runs,
+            per_run=self.per_run,
+        )
+        taken = slot.take()
+        if not taken.done:
             report.busy = True
             return report
-        index, slot = taken
-        try:
+        every, lapse = self.delivery.heartbeat_seconds, self.delivery.lapse_seconds
+        with RunHeartbeat(slot, taken, every=every, lapse=lapse) as beat:
             self.pauses.start()
-        except BaseException:
-            slot.release()
-            raise
-        if index + 1 >= self.delivery.max_runs:
-            recruit = None  # the last slot: nobody to recruit
-        try:
-            self._loop(flush, report, slot, recruit)
-        finally:
-            slot.release()
+            if recruit is not None and taken.room > 0:
+                recruit()  # another node's first run needs no word on speed: ask at once
+            self._loop(flush, report, beat, recruit, first=taken.rank == 0)
         return report
-
-    def wants_help(self) -> bool:
-        """Whether a backlog waits that a second run (another worker process) should share."""
-        if self.delivery.max_runs < 2:
-            return False
-        return self.queue.backlog() >= 2 * self.claim_size * self.parallel
-
-    def _take_slot(self) -> tuple[int, RunSlot] | None:
-        for index in range(self.delivery.max_runs):
-            if index == 1 and not (self.queue.second_slot_open() and self.wants_help()):
-                return None
-            slot = self.queue.run_slot(timeout=self._lease, index=index)
-            if slot.acquire():
-                return index, slot
-        return None
 
     def _loop(
         self,
         flush: bool,
         report: RunReport,
-        slot: RunSlot,
+        beat: RunHeartbeat,
         recruit: Callable[[], object] | None,
+        *,
+        first: bool,
     ) -> None:
         deadline = self.clock() + self.delivery.run_seconds
         width = 1  # batches per round: see policy.next_width
         while True:
-            if self.stopping() or self.clock() >= deadline or not slot.hold():
+            if self.stopping() or self.clock() >= deadline or not beat.held:
                 report.more = True  # another worker takes over what is left
                 return
             verdict = self.circuit.allow()
@@ -203,8 +203,8 @@ class Deliverer:
                 if probe:
                     self.circuit.release_probe()
                 return
-            send = functools.partial(self._process, slot=slot, probe=probe)
-            healthy, started, cpu = True, time.monotonic(), time.process_time()
+            send = functools.partial(self._process, probe=probe)
+            healthy, cpu = True, time.process_time()
             quickest: list[float] = []
             for settled, health, fastest in self.rounds.map(send, batches):
                 healthy = healthy and health.kind in (SUCCESS, NOTHING, REJECTED)
@@ -216,18 +216,20 @@ class Deliverer:
                     report.count(settled)
                 if fastest is not None:
                     quickest.append(fastest)
+            latency = min(quickest, default=None)
             width = policy.next_width(
                 width,
                 healthy=healthy,
-                latency=min(quickest, default=None),
+                latency=latency,
                 cpu=(time.process_time() - cpu) / len(batches),
                 most=self.parallel,
             )
-            fast = healthy and time.monotonic() - started <= FAST_ROUND
-            if recruit is not None and fast and self.wants_help():
-                self.queue.open_second_slot(self.delivery.run_seconds)
+            fast = healthy and (latency is None or latency <= FAST_REQUEST)
+            beat.report(fast=fast)
+            if not (fast or first):
+                return  # slow: the node's first run goes on, this process goes back
+            if recruit is not None and fast and beat.room > 0:
                 recruit()
-                recruit = None
 
     def _claim(self, flush: bool, *, probe: bool, width: int) -> list[Batch]:
         """What this round sends: up to ``width`` batches that are due. A half-open probe
@@ -248,7 +250,7 @@ class Deliverer:
         return self.delivery.lease_seconds
 
     def _process(
-        self, batch: Batch, slot: RunSlot, *, probe: bool
+        self, batch: Batch, *, probe: bool
     ) -> tuple[Settlement | None, policy.Health, float | None]:
         """Screen, send, judge and settle one batch: the settlement (None when the batch's
         lease was lost), what the round said about the provider, and how long its quickest
@@ -263,7 +265,7 @@ class Deliverer:
         )
         shaped = hooks.shape(self.hook, self.provider, screened.live, self.redact)
         live, parked = self.pauses.set_aside(shaped.live)
-        sent = self._send(batch, live, slot, probe) if live else Round()
+        sent = self._send(batch, live, probe) if live else Round()
         fastest = min((seconds for _, seconds in sent.timings), default=None)
         health = policy.round_health(
             [o for _, o in sent.results], requests=sent.requests, delivery=self.delivery
@@ -344,13 +346,11 @@ class Deliverer:
             )
         return change.open_until, change.opened and health.kind == REJECTED
 
-    def _send(self, batch: Batch, items: list[Item], slot: RunSlot, probe: bool) -> Round:
-        """The batch's events sent; ``keep_alive`` is what one renewal does (the batch's lease
-        and this run's slot), the sender's Lease decides when."""
+    def _send(self, batch: Batch, items: list[Item], probe: bool) -> Round:
+        """The batch's events sent; the sender's Lease renews the batch's lease (the run's slot
+        is its heartbeat's)."""
 
         def keep_alive() -> bool:
-            held = self.queue.renew(batch, lease=self._lease)
-            slot.hold()
-            return held
+            return self.queue.renew(batch, lease=self._lease)
 
         return self.sender.send(items, keep_alive=keep_alive, probe=probe, since=batch.claimed_at)

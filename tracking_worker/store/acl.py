@@ -23,9 +23,9 @@ STORE = (
     "time", "ping", "get", "set", "del", "exists", "expire", "pexpire", "pexpireat",
     "expireat", "ttl", "hset", "hget", "hmget", "hdel", "hincrby", "hlen", "hexists", "hsetnx",
     "hgetall", "hkeys", "hscan", "lpush", "rpush", "llen", "lrange", "lset", "lrem", "lpop",
-    "zadd", "zrem", "zrange", "zrangebyscore", "zremrangebyscore", "zcount", "zcard", "zscore", "xadd", "xlen",
-    "xdel", "xtrim", "xrange", "xrevrange", "eval", "evalsha", "script|load", "multi", "exec",
-    "scan",
+    "zadd", "zrem", "zrange", "zrangebyscore", "zremrangebyscore", "zcount", "zcard", "zscore",
+    "xadd", "xlen", "xdel", "xtrim", "xrange", "xrevrange", "eval", "evalsha", "script|load",
+    "multi", "exec", "scan",
 )  # fmt: skip
 #: Celery's broker on the same Redis (kombu's redis transport: queues, bindings, pidbox and
 #: task events, its binding scripts), and the client name redis-py sets on each connection.

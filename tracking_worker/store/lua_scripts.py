@@ -35,6 +35,8 @@ NAMES = (
     "rate_take",
     "due",
     "run_slot",
+    "node_beat",
+    "tick",
     "forget_guard",
     "forget_list",
     "forget_batches",

@@ -4,25 +4,18 @@ pushgateway, and a worker that restarts loses nothing.
 
 Layout: ``tw:{p}:latency`` is a hash of non-cumulative bucket counters (``le:<bound>``, the
 first bound a request fits under), ``count``, ``sum_us`` (integer microseconds: HINCRBY stays
-exact where a float sum would drift) and ``status:<class>`` request counters. ``tw:tick`` holds
-the Redis time of the last beat tick.
+exact where a float sum would drift) and ``status:<class>`` request counters.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
-from ..keys import tick_key
 from .connection import as_text
-
-log = logging.getLogger("tracking_worker.store")
 
 #: Upper bounds in seconds. Provider APIs answer in tens to hundreds of milliseconds; a read
 #: timeout is seconds. Changing them orphans old fields (they are then ignored, not misread).
@@ -33,11 +26,6 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "error")
 
 #: What HINCRBY can hold: a value outside was not written by a script.
 COUNTER_MIN, COUNTER_MAX = -(2**63), 2**63 - 1
-#: Sets ``tw:tick`` to Redis TIME: the beat host's clock must not decide whether ticks stop.
-_MARK_TICK = (
-    "local t = redis.call('TIME') "
-    "redis.call('SET', KEYS[1], string.format('%d.%06d', t[1], t[2])) return 1"
-)
 
 
 def bucket_field(seconds: float) -> str:
@@ -76,17 +64,6 @@ def counter(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return n if COUNTER_MIN <= n <= COUNTER_MAX else None
-
-
-def mark_tick(client: redis.Redis, prefix: str = "tw") -> bool:
-    """Record that beat's tick ran (what ``tracking_worker_last_tick_timestamp_seconds``
-    reads). Never raises, like ``record``."""
-    try:
-        client.eval(_MARK_TICK, 1, tick_key(prefix))
-    except redis.RedisError as exc:
-        log.debug("tick not recorded: %s", exc)
-        return False
-    return True
 
 
 @dataclass(frozen=True)

@@ -234,26 +234,6 @@ class ProviderQueue:
                 where,
             )
 
-    def run_slot(self, *, timeout: float, index: int = 0) -> RunSlot:
-        """Run slot ``index`` of this provider: ``max_runs`` of them bound how many runs deliver
-        it at once across all workers (each expires if its holder dies)."""
-        return RunSlot(self.client, self.scripts, self.keys.run_slot(index), timeout)
-
-    def open_second_slot(self, seconds: float) -> None:
-        """Let further runs take a slot for ``seconds``: the running one found the provider
-        quick to answer while a backlog waits."""
-        with converted("opening a run slot"):
-            self.client.set(self.keys.second_run, "1", px=max(1, int(seconds * 1000)))
-
-    def second_slot_open(self) -> bool:
-        with converted("reading the run slots"):
-            return bool(self.client.exists(self.keys.second_run))
-
-    def backlog(self) -> int:
-        """Events pending: whether a second run is worth a worker slot."""
-        with converted("reading the backlog"):
-            return int(self.client.llen(self.keys.pending))
-
     def mark_trigger(self, ttl_ms: int) -> bool:
         """Mark a deliver message as sent; False when one is already marked (at most one
         waits per provider, so a burst of events sends one message, not thousands)."""
@@ -293,32 +273,6 @@ class ProviderQueue:
         return [
             {"id": as_text(i), **{as_text(a): as_text(b) for a, b in f.items()}} for i, f in entries
         ]
-
-
-class RunSlot:
-    """One of a provider's run slots, held by one run at a time under a token of its own; it
-    expires ``timeout`` seconds after it was last taken or held."""
-
-    def __init__(self, client: redis.Redis, scripts: Scripts, key: str, timeout: float) -> None:
-        self.client = client
-        self.scripts = scripts
-        self.key = key
-        self.token = uuid.uuid4().hex
-        self.milliseconds = max(1, int(timeout * 1000))
-
-    def acquire(self) -> bool:
-        return self._run("take")
-
-    def hold(self) -> bool:
-        """Extend the slot; False when it was lost (expired), so the run hands over."""
-        return self._run("hold")
-
-    def release(self) -> None:
-        self._run("release")
-
-    def _run(self, action: str) -> bool:
-        args = codec.RunSlot(action=action, token=self.token, milliseconds=self.milliseconds)
-        return bool(int(self.scripts.run(self.client, args.SCRIPT, [self.key], args.args())))
 
 
 def _parked(result: Settlement) -> str:

@@ -1,4 +1,5 @@
-"""The Celery app: JSON only, one queue per provider, the beat tick, time limits.
+"""The Celery app: JSON only, one queue per provider, time limits; the tick in beat's own
+process (worker/beat.py) and each node's presence (worker/presence.py).
 
 Celery messages carry only a provider name: events live in our own Redis keys, so a lost message
 only delays delivery (the next tick starts it again), and retries are scheduled in our own
@@ -18,7 +19,9 @@ from kombu.exceptions import KombuError
 from .. import routing
 from ..errors import StoreUnavailable
 from ..settings import Settings, load_settings
+from .beat import connect_tick
 from .observability import add_redaction, setup_sentry
+from .presence import presence_step
 from .process import ProcessState, warn_if_evicting
 from .quiet import QuietRepeats, quiet_task_chatter
 from .startup import connect_idle_check
@@ -39,6 +42,8 @@ def create_app(settings: Settings | None = None) -> Celery:
 
     register(app, ProcessState(settings, send))
     connect_idle_check(app, settings)
+    app.steps["worker"].add(presence_step(settings))
+    connect_tick(app, settings, send)
     return app
 
 
@@ -66,17 +71,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queues": [routing.make_queue(routing.CONTROL_QUEUE)]
         + [routing.make_queue(routing.queue_name(p)) for p in settings.providers],
         "worker_prefetch_multiplier": 1,
+        # A node takes a message only when a process of its own is free to run it (Celery >=
+        # 5.6, Redis): a run recruits help with one message, which a node whose processes
+        # were all busy held for up to run_seconds while another node sat idle.
+        "worker_disable_prefetch": True,
         "task_soft_time_limit": delivery.run_seconds + 4 * delivery.lease_seconds,
         "task_time_limit": delivery.run_seconds + 5 * delivery.lease_seconds,
-        "beat_schedule": {
-            # Twice per flush_interval: a partial batch goes out at most half an interval
-            # after it has aged; the tick is one cheap script per provider.
-            "tracking-tick": {
-                "task": routing.TICK_TASK,
-                "schedule": delivery.flush_interval / 2,
-                "options": {"queue": routing.CONTROL_QUEUE, "expires": delivery.flush_interval},
-            }
-        },
         "worker_hijack_root_logger": False,
     }
 

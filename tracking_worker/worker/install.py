@@ -6,10 +6,16 @@ serializer, routes, time limits and schedule:
 - our two tasks (``worker.tasks.register``), sending and accepting JSON whatever the app's
   ``task_serializer``, with our time limits (``task_annotations``, ours only);
 - our queues, added to the app's (its default queue kept when it had none listed);
-- ``json`` added to ``accept_content`` when missing: beat's tick and the web side's triggers
+- ``json`` added to ``accept_content`` when missing: the tick's and the web side's triggers
   are JSON (a host that pickles keeps pickling its own tasks);
-- our beat entry, added to ``beat_schedule``;
+- the tick, in the app's beat process (whatever its scheduler: ``beat_init``), and each
+  worker node's presence (a bootstep), which sizes our delivery runs;
 - secret-scrubbing of the worker's log handlers, and the start-up warning about Redis eviction.
+
+Set ``worker_disable_prefetch = True`` in the app (Celery >= 5.6) for our runs to spread over
+several nodes: without it a node whose processes are all busy may hold the message that asks
+another process to help (see the README). It is left to the host: it changes how the node
+takes every task's messages.
 
 Sentry is left to the host, which initialises it once for the whole process.
 
@@ -30,7 +36,9 @@ from .. import routing
 from ..errors import ConfigurationError
 from ..settings import Settings, load_settings
 from .app import celery_config
+from .beat import connect_tick
 from .observability import add_redaction
+from .presence import presence_step
 from .process import ProcessState, warn_if_evicting
 from .quiet import quiet_task_chatter
 from .startup import connect_idle_check
@@ -42,7 +50,7 @@ OUR_TASKS = (routing.DELIVER_TASK, routing.TICK_TASK)
 
 
 def install(app: Celery, settings: Settings | None = None, *, flask_app: Any = None) -> list[str]:
-    """Register our tasks, queues and beat entry in ``app``; returns our queue names (a worker
+    """Register our tasks, queues, tick and presence in ``app``; returns our queue names (a worker
     started with ``-Q`` must list them). ``settings`` default to the web side's: Flask's
     ``flask_app.config["TRACKING_WORKER"]`` when given, else Django's
     ``settings.TRACKING_WORKER`` in a Django project, else the environment's (each merged over
@@ -66,6 +74,8 @@ def install(app: Celery, settings: Settings | None = None, *, flask_app: Any = N
         app.on_after_configure.connect(merge, weak=False, dispatch_uid=f"tw-install-{id(app)}")
     _connect_signals(app, settings)
     connect_idle_check(app, settings)
+    app.steps["worker"].add(presence_step(settings))
+    connect_tick(app, settings, send)
     return queues
 
 
@@ -121,11 +131,6 @@ def _merge(app: Celery, ours: Mapping[str, Any], settings: Settings) -> None:
         for name in OUR_TASKS
     }
     conf.task_annotations = [annotations, *_as_list(conf.task_annotations)]
-    beat = {
-        name: {**entry, "options": {**entry.get("options", {}), "serializer": "json"}}
-        for name, entry in ours["beat_schedule"].items()
-    }
-    conf.beat_schedule = {**(conf.beat_schedule or {}), **beat}
     if conf.broker_url and conf.broker_url != routing.broker_url(settings):
         log.warning(
             "this Celery app's broker is not tracking_worker's (redis.url, or its sentinels): "

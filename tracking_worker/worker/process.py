@@ -6,36 +6,31 @@ own Redis pool, HTTP sessions and thread pools.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from ..delivery.deliverer import Deliverer, RunReport
 from ..delivery.transport import Transport
 from ..keys import Keys
-from ..quarantine import QUARANTINE_DIR, Quarantine
 from ..settings import Settings
 from ..store.circuit import Circuit
 from ..store.connection import eviction_policy, worker_client
 from ..store.lua_scripts import Scripts
-from ..store.metrics import mark_tick
 from ..store.queue import ProviderQueue
 from ..store.ratelimit import RateLimiter
 from .observability import report_to_sentry
 from .quiet import OncePerMinute
 from .stopping import Stopping
+from .ticker import Tickable, Ticker
 
 log = logging.getLogger("tracking_worker.runtime")
 
 #: Sends deliver(provider, flush) to the provider's queue.
 SendDeliver = Callable[[str, bool], None]
-
-#: Seconds between two retention passes of a process's tick: data ages in days, and a pass
-#: costs a round trip per provider.
-RETENTION_EVERY = 60.0
 
 
 class ProcessState:
@@ -57,7 +52,7 @@ class ProcessState:
 
 
 class WorkerProcess:
-    """Deliverers per provider plus the beat tick, over one Redis client."""
+    """Deliverers per provider, over one Redis client."""
 
     def __init__(
         self,
@@ -76,8 +71,6 @@ class WorkerProcess:
         self.scripts = Scripts()
         self.keys: dict[str, Keys] = {}
         self.deliverers: dict[str, Deliverer] = {}
-        self.quarantine = Quarantine(Path(settings.producer.spool_dir) / QUARANTINE_DIR)
-        self._retention_at = 0.0  # time.monotonic() of the next retention pass
         prefix = settings.redis.key_prefix
         for name, provider in settings.build_providers().items():
             keys = self.keys[name] = Keys(name, prefix)
@@ -116,54 +109,33 @@ class WorkerProcess:
         if dry:  # once per worker process: a dry run must not be forgotten
             log.warning("dry run of %s: requests are logged, never sent", ", ".join(dry))
 
-    def deliver(self, name: str, *, flush: bool) -> RunReport | None:
+    def deliver(self, name: str, *, flush: bool, node: str = "") -> RunReport | None:
+        """Run a delivery of ``name`` on worker ``node`` (its Celery hostname)."""
         deliverer = self.deliverers.get(name)
         if deliverer is None:
             log.error("deliver(%s): provider not configured in this worker", name)
             return None
         deliverer.queue.clear_trigger()
-        report = deliverer.run(flush=flush, recruit=lambda: self.trigger(name, flush=flush))
+        report = deliverer.run(
+            flush=flush, recruit=lambda: self.trigger(name, flush=flush), node=node
+        )
         if report.more:
             self.trigger(name, flush=flush)
         return report
 
-    def tick(self) -> dict[str, int]:
-        """Reap expired leases and start a flushing delivery wherever work is due. Every time
-        involved is Redis's, so a tick host whose clock is off reaps no live lease."""
-        started: dict[str, int] = {}
-        mark_tick(self.client, self.settings.redis.key_prefix)  # "no tick for a minute" alert
-        for name, deliverer in self.deliverers.items():
-            # Once per process, as a run does before its first claim: a pause that changed
-            # settings lifted puts its parked events back, so a provider with nothing else
-            # pending gets its run from this tick.
-            deliverer.pauses.start()
-            reaped = deliverer.queue.reap()
-            if reaped:
-                log.warning("%s: %d batch(es) lost their worker; returned to retry", name, reaped)
-            due = deliverer.queue.due(
-                full=deliverer.claim_size, wait=self.settings.delivery.flush_interval
-            )
-            if due and self.trigger(name, flush=True):
-                started[name] = 1
-        self.retention()
-        return started
+    @functools.cached_property
+    def ticker(self) -> Ticker:
+        """The tick (worker/ticker.py) from a worker process: ``tracking-worker tick``, and a
+        tick task an older beat sent; built once, so its retention runs once a minute."""
+        parts = {
+            name: Tickable(d.queue, d.pauses, d.claim_size) for name, d in self.deliverers.items()
+        }
+        trigger = functools.partial(self.trigger, flush=True)
+        return Ticker(self.settings, self.client, self.scripts, parts, trigger)
 
-    def retention(self, *, now: float | None = None) -> None:
-        """At most once per RETENTION_EVERY: dead letters older than ``delivery.dead_ttl``
-        (an idle provider's too: settle trims only when it writes one), and this host's
-        quarantine files older than ``producer.quarantine_ttl``."""
-        now = time.monotonic() if now is None else now
-        if now < self._retention_at:
-            return
-        self._retention_at = now + RETENTION_EVERY
-        for name, deliverer in self.deliverers.items():
-            aged = deliverer.queue.trim_dead()
-            if aged:
-                log.info("%s: %d dead letter(s) older than dead_ttl removed", name, aged)
-        try:
-            self.quarantine.remove_older_than(self.settings.producer.quarantine_ttl)
-        except OSError as exc:  # a spool folder this process may not touch: say, go on
-            log.warning("quarantine %s: %s", self.quarantine.directory, exc)
+    def tick(self, *, force: bool = False) -> dict[str, int] | None:
+        """One tick; None when another came within its interval (``force``: tick anyway)."""
+        return self.ticker.tick(force=force)
 
     def trigger(self, name: str, *, flush: bool) -> bool:
         """Send deliver(name) unless one is already queued (at most one in flight)."""

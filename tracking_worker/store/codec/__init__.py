@@ -7,8 +7,8 @@ names (tests/store/test_codec.py holds the two together). ``args()`` builds a ca
 ``parse`` reads one back, from Python values or from the text Lua sees. Variable-length tails
 (enqueue's and replay's pairs, settle's histogram and dead letters) follow the named fields and
 are encoded and parsed here too. ``layout`` holds the base, ``batch`` the scripts that move
-events and batches, ``control`` those that guard a provider (circuit, rate, slots), ``erasure``
-those that remove a person's events.
+events and batches, ``control`` those that guard a provider (circuit, rate, runs, worker nodes,
+the tick), ``erasure`` those that remove a person's events.
 """
 
 from __future__ import annotations
@@ -39,10 +39,12 @@ from .control import (
     CircuitRelease,
     CircuitReset,
     Due,
+    NodeBeat,
     RateTake,
     RouteResume,
     RunSlot,
     Suppress,
+    Tick,
 )
 from .erasure import ForgetBatches, ForgetDead, ForgetGuard, ForgetList
 from .layout import Arg, Layout, _fixed
@@ -73,6 +75,7 @@ __all__ = [
     "ForgetGuard",
     "ForgetList",
     "Layout",
+    "NodeBeat",
     "RateTake",
     "Reap",
     "Renew",
@@ -81,6 +84,7 @@ __all__ = [
     "RunSlot",
     "Settle",
     "Suppress",
+    "Tick",
     "batch_events",
     "batch_key",
     "claimed",

@@ -1,5 +1,6 @@
-"""The layouts of the scripts that guard a provider: its circuit, rate limit, run slots, the
-due check and its suppression list."""
+"""The layouts of the scripts that guard a provider: its circuit, rate limit, runs and the
+worker nodes that size them, the due check, its suppression list, and the tick that claims
+its interval."""
 
 from __future__ import annotations
 
@@ -125,15 +126,41 @@ class Due(Layout):
 
 @dataclass(frozen=True)
 class RunSlot(Layout):
-    """Take, hold or give back a run slot; its one key is ``Keys.run_slot(index)``, built by
-    the slot's owner (``keys`` does not know the index)."""
+    """Take, hold or give back one of a provider's delivery runs."""
 
     SCRIPT = "run_slot"
-    KEYS = ("run_slot",)
+    KEYS = ("runs", "nodes", "pending")
     action: str
     token: str
+    #: The worker node the run is on (its Celery hostname; "" when none: a run of its own).
+    node: str
     milliseconds: int
+    cap: int
+    per_run: int
+    #: hold: the run's last round was quick.
+    fast: bool = False
+
+
+@dataclass(frozen=True)
+class NodeBeat(Layout):
+    """A worker node alive with so many processes, for one provider's queue it consumes."""
+
+    SCRIPT = "node_beat"
+    KEYS = ("nodes",)
+    node: str
+    processes: int
+    milliseconds: int
+
+
+@dataclass(frozen=True)
+class Tick(Layout):
+    """Claim this tick interval (two beats tick as one); its one key is ``keys.tick_key``,
+    which is no provider's: built by the caller."""
+
+    SCRIPT = "tick"
+    KEYS = ("tick",)
+    min_gap: float
 
     @classmethod
     def keys(cls, k: Keys, batch_id: str = "") -> list[str]:
-        raise TypeError("a run slot's key is Keys.run_slot(index), built by its owner")
+        raise TypeError("the tick's key is keys.tick_key(prefix), built by the caller")
