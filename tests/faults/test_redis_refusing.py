@@ -148,5 +148,9 @@ def test_worker_and_beat_ride_out_a_refusing_redis(
     logged = full_log(system)
     assert "Traceback" not in logged, logged
     said = Counter(re.findall(r"/(\S+)\] (.+?): Redis unavailable or refusing", logged))
-    assert said and max(said.values()) == 1, said  # once a minute per component and process
+    assert max(said.values(), default=0) <= 1, said  # once a minute per component and process
+    if fault == "oom":  # waiting is what cures it: the worker's components say so
+        assert said, logged
+    # READONLY is what a failover answers: a worker's commands reconnect and retry for up to
+    # 10 s (store/failover.py), so this 3 s spell is ridden out without a word.
     admin.close()

@@ -73,7 +73,11 @@ def test_check_status_and_metrics_read_the_master_the_sentinels_name(
     system.tracker.track("purchase", telegram_id=7, value=1.0, currency="USD")
     checked = cli(system.env, "check", "--json")
     assert checked.returncode == 0, checked.stderr
-    assert json.loads(checked.stdout) == {"ok": True, "providers": PROVIDERS}
+    assert json.loads(checked.stdout) == {
+        "ok": True,
+        "providers": PROVIDERS,
+        "optional_refused": [],
+    }
     status = cli(system.env, "status", "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["graspil"]["enqueued"] >= 1, status.stdout
