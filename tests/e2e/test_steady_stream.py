@@ -4,15 +4,14 @@ every provider within flush_interval + 3 s, also while one provider answers 503 
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from tests.fleet.stream import ids_in
 from tests.helpers import pause_until, wait_for
 from tests.system import System
 from tracking_worker.sandbox import SandboxServer
@@ -41,23 +40,12 @@ def produce(system: System, tracked: dict[int, float], events: int) -> None:
         )
 
 
-def ids_in(provider: str, body: Any) -> list[int]:
-    """The event numbers one request carried (this test's events only)."""
-    items = body if isinstance(body, list) else [body]
-    if provider in ("graspil", "tganalytics"):
-        return [int(i["user_id"]) for i in items]
-    if provider == "grampixel":
-        return [int(i["telegram_id"]) for i in items]
-    marks = [i["visitor_identity"] if provider == "giosg" else i["user"]["email"] for i in items]
-    return [int(m) for m in re.findall(r"steady-(\d+)", " ".join(marks))]
-
-
 def delays(sandbox: SandboxServer, provider: str, tracked: dict[int, float]) -> list[float]:
     """Per event: from track() to the first request that delivered it."""
     first: dict[int, float] = {}
     for record in sandbox.requests(provider):
         if record.get("outcome") == "accepted":
-            for n in ids_in(provider, record["body"]):
+            for n in ids_in(provider, record["body"], "steady"):
                 first.setdefault(n, record["timestamp"])
     missing = set(tracked) - set(first)
     assert not missing, f"{provider}: {len(missing)} events not delivered"

@@ -61,15 +61,16 @@ class Stream:
             self.tracked[n] = time.time()
 
 
-def ids_in(provider: str, body: Any) -> list[int]:
-    """The event numbers one request carried."""
+def ids_in(provider: str, body: Any, mark: str = "fleet") -> list[int]:
+    """The event numbers one request carried (events marked ``<mark>-<n>`` for the providers
+    that carry an e-mail or a visitor id, as ``purchase`` marks them)."""
     items = body if isinstance(body, list) else [body]
     if provider in ("graspil", "tganalytics"):
         return [int(i["user_id"]) for i in items]
     if provider == "grampixel":
         return [int(i["telegram_id"]) for i in items]
     marks = [i["visitor_identity"] if provider == "giosg" else i["user"]["email"] for i in items]
-    return [int(m) for m in re.findall(r"fleet-(\d+)", " ".join(marks))]
+    return [int(m) for m in re.findall(rf"{mark}-(\d+)", " ".join(marks))]
 
 
 def accepted(sandbox: SandboxServer, provider: str) -> list[tuple[float, list[int]]]:
