@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -27,6 +27,9 @@ STORE = (
     "xadd", "xlen", "xdel", "xtrim", "xrange", "xrevrange", "eval", "evalsha", "script|load",
     "multi", "exec", "scan",
 )  # fmt: skip
+
+if TYPE_CHECKING:
+    from .connection import Client
 #: Celery's broker on the same Redis (kombu's redis transport: queues, bindings, pidbox and
 #: task events, its binding scripts), and the client name redis-py sets on each connection.
 BROKER = (
@@ -53,7 +56,7 @@ class Probe:
     optional_refused: tuple[str, ...]
 
 
-def probe(client: redis.Redis, prefix: str) -> Probe:
+def probe(client: Client, prefix: str) -> Probe:
     """Run each command once, harmlessly, on scratch keys ``<prefix>:{acl-check}:*`` (removed
     after), and collect those refused for lack of permission; any other error means allowed.
     Raises StoreUnavailable when Redis cannot be reached."""
@@ -109,7 +112,7 @@ def _calls(base: str) -> list[tuple[str, tuple[Any, ...]]]:
     ]  # fmt: skip
 
 
-def _separately(client: redis.Redis, base: str) -> list[tuple[str, bool]]:
+def _separately(client: Client, base: str) -> list[tuple[str, bool]]:
     """A transaction, and the pub/sub commands (each needs a connection of its own)."""
     found: list[tuple[str, bool]] = []
     try:

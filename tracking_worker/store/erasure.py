@@ -24,9 +24,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..person import Person
@@ -34,6 +32,9 @@ from . import codec
 from .connection import as_text, converted
 from .deadletters import _after
 from .lua_scripts import Scripts
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 #: Pending or parked events read per script call. Measured on 100,000 pending events of
 #: about 250 bytes (tests/store/test_erasure.py prints it): a call takes 0.6 ms for one
@@ -87,7 +88,7 @@ class ProviderErasure:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         scripts: Scripts,
         keys: Keys,
         person: Person,

@@ -1,7 +1,9 @@
 """The Lua scripts of ``store/lua/``, loaded once per Redis client and called by name.
 
 Calls go through EVALSHA; after a Redis restart (empty script cache) a NOSCRIPT answer loads
-the scripts again and the call is repeated, so a restart never loses a write.
+the scripts again and the call is repeated, so a restart never loses a write. On a Redis
+Cluster the call goes to the node of its first key (every key of a call shares its slot), and
+a NOSCRIPT loads the scripts on that node.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ import hashlib
 import weakref
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from ..keys import Keys
 from .codec import Arg as Arg
 from .codec import Layout
 from .connection import converted
 from .roundtrip import RoundTrip
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 NAMES = (
     "enqueue",
@@ -89,13 +95,23 @@ class Scripts:
         #: not spin for replies: their CPU is worth more than a few microseconds of latency.
         self._trips: weakref.WeakKeyDictionary[redis.Redis, RoundTrip] = weakref.WeakKeyDictionary()
 
-    def load(self, client: redis.Redis) -> None:
+    def load(self, client: Client) -> None:
+        """Every script into Redis's cache (on a cluster: every master's)."""
         with converted("loading the Lua scripts"):
             for source in self.source.values():
                 client.script_load(source)
 
-    def run(self, client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    def load_on(self, client: RedisCluster, key: str) -> None:
+        """Every script into the cache of the cluster node holding ``key``'s slot."""
+        with converted("loading the Lua scripts"):
+            node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+            for source in self.source.values():
+                client.execute_command("SCRIPT LOAD", source, target_nodes=node)  # type: ignore[no-untyped-call]
+
+    def run(self, client: Client, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run one script atomically; redis errors leave as StoreError (see ``converted``)."""
+        if isinstance(client, RedisCluster):
+            return self._run_on_cluster(client, name, keys, args)
         sha = self.sha[name]
         trips = self._trips.get(client)
         if trips is None:
@@ -109,7 +125,22 @@ class Scripts:
                 self.load(client)
                 return trips.call("EVALSHA", sha, len(keys), *keys, *args)
 
-    def call(self, client: redis.Redis, layout: Layout, keys: Keys) -> Any:
+    def _run_on_cluster(
+        self, client: RedisCluster, name: str, keys: Sequence[str], args: Sequence[Arg]
+    ) -> Any:
+        """``run`` through redis-py's cluster client, which routes EVALSHA by its first key and
+        follows the node's redirections (pinned connections would bypass both)."""
+        command = ("EVALSHA", self.sha[name], len(keys), *keys, *args)
+        with converted(name):
+            try:
+                return client.execute_command(*command)  # type: ignore[no-untyped-call]
+            except redis.ResponseError as exc:
+                if not is_noscript(exc):
+                    raise
+            self.load_on(client, keys[0])
+            return client.execute_command(*command)  # type: ignore[no-untyped-call]
+
+    def call(self, client: Client, layout: Layout, keys: Keys) -> Any:
         """Run the script ``layout`` holds the arguments of, on the provider of ``keys``."""
         script_keys = layout.keys(keys, getattr(layout, "batch_id", ""))
         return self.run(client, layout.SCRIPT, script_keys, layout.args())

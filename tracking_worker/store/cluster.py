@@ -1,0 +1,105 @@
+"""The event store on a Redis Cluster (``redis.cluster``): its clients, and what the store asks
+of its topology.
+
+Every key of a provider carries the hash tag ``{provider}``, so each script touches one slot and
+runs on a cluster as it is; what spans providers (an enqueue to all of them, ``status``) is sent
+per node, never as one transaction. redis-py's ``RedisCluster`` follows MOVED and ASK replies and
+refreshes its map of the slots after a node fails; our own per-node round trips
+(``cluster_intake.py``) send what a node redirected through it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+
+if TYPE_CHECKING:
+    import redis.asyncio.cluster as aiocluster
+
+    from ..settings import Settings
+
+#: Keyword arguments a node's connections cannot take: ours (``failover.py``), and redis-py's
+#: per-client retry, which a cluster client takes as a whole.
+_NODE_ONLY = ("failover_wait", "health_check_interval", "connection_class")
+
+
+class DeferredCluster(RedisCluster):
+    """A ``RedisCluster`` that discovers the cluster at its first command, not when built.
+
+    redis-py's asks the nodes for their slots in its constructor: a web app, a worker or beat
+    started while the cluster is away would fail to start, where ``track()`` must spool and a
+    worker wait. Until then the instance holds only its options; the first attribute it lacks
+    (any command needs several) builds it, under a lock, and a failure to reach the cluster is
+    raised there, inside the caller's ``converted``, and tried again at the next command."""
+
+    def __init__(self, **options: Any) -> None:
+        self.__dict__["_tw_options"] = options
+        self.__dict__["_tw_building"] = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_tw_") or "_tw_options" not in self.__dict__:
+            raise AttributeError(name)
+        with self.__dict__["_tw_building"]:
+            options = self.__dict__.get("_tw_options")
+            if options is not None:
+                super().__init__(**options)
+                del self.__dict__["_tw_options"]
+        return object.__getattribute__(self, name)
+
+    @property
+    def discovered(self) -> bool:
+        """Whether the cluster has been reached (its slots are known)."""
+        return "_tw_options" not in self.__dict__
+
+    def close(self) -> None:
+        if self.discovered:
+            super().close()
+
+
+def cluster_client(settings: Settings, **options: Any) -> DeferredCluster:
+    """A cluster client of ``redis.url`` (a node, and the credentials and TLS of all) and
+    ``redis.cluster_nodes``, with ``options``' waits; ``retry`` is the whole client's (redis-py
+    gives a node's own connections none)."""
+    conf = settings.redis
+    kept = {key: value for key, value in options.items() if key not in _NODE_ONLY}
+    node: Any = ClusterNode  # redis-py leaves it unannotated
+    extra = [node(host, port) for host, port in conf.cluster_addresses[1:]]
+    return DeferredCluster(url=conf.url, startup_nodes=extra, **kept)
+
+
+def async_cluster_client(settings: Settings, **options: Any) -> aiocluster.RedisCluster:
+    """As ``cluster_client`` for redis.asyncio (``atrack()``): it discovers the cluster at its
+    first command by itself."""
+    from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    conf = settings.redis
+    node: Any = AsyncClusterNode  # redis-py leaves it unannotated
+    extra = [node(host, port) for host, port in conf.cluster_addresses[1:]]
+    return AsyncRedisCluster.from_url(conf.url, startup_nodes=extra, **options)
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` reaches a Redis Cluster (redis-py's sync or async cluster client)."""
+    if isinstance(client, RedisCluster):
+        return True
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    return isinstance(client, AsyncRedisCluster)
+
+
+def is_cluster_node(client: redis.Redis) -> bool:
+    """Whether the one Redis ``client`` reaches is a node of a cluster (``cluster_enabled:1``):
+    a client that is not a cluster client then fails at the first key of another node's."""
+    found: dict[str, Any] = client.info("cluster")
+    return bool(int(found.get("cluster_enabled", 0) or 0))
+
+
+def node_clients(client: RedisCluster) -> list[tuple[ClusterNode, redis.Redis]]:
+    """Each master of the cluster with a client of its own (commands that must reach every
+    node: the ACL probe)."""
+    primaries: list[ClusterNode] = client.get_primaries()  # type: ignore[no-untyped-call]
+    return [(node, client.get_redis_connection(node)) for node in primaries]
