@@ -1,6 +1,6 @@
 """Appending new events to the providers' pending lists: one MULTI/EXEC round trip of
 ``enqueue.lua`` calls, whatever the number of providers and events (and WAIT after it, in the
-same write, with ``redis.wait_replicas``)."""
+same write, with ``redis.wait_replicas``). On a Redis Cluster: ``cluster_intake.py``."""
 
 from __future__ import annotations
 
