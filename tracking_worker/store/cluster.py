@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
     from ..settings import Settings
 
+#: The TIME of the node holding KEYS[1]'s slot, where Redis time is compared with a
+#: provider's stored times: TIME itself names no key, so on a cluster it reaches any node
+#: (each has its own clock), and cluster pipelines refuse it.
+TIME_AT = "return redis.call('TIME')"
+
 #: Keyword arguments a node's connections cannot take: ours (``failover.py``), and redis-py's
 #: per-client retry, which a cluster client takes as a whole.
 _NODE_ONLY = ("failover_wait", "health_check_interval", "connection_class")
@@ -82,6 +87,12 @@ def async_cluster_client(settings: Settings, **options: Any) -> aiocluster.Redis
     return AsyncRedisCluster.from_url(conf.url, startup_nodes=extra, **options)
 
 
+def redis_time(answer: Any) -> float:
+    """TIME as a script returns it (seconds and microseconds, as text), in seconds."""
+    seconds, micros = answer
+    return int(seconds) + int(micros) / 1_000_000
+
+
 def is_cluster(client: Any) -> bool:
     """Whether ``client`` reaches a Redis Cluster (redis-py's sync or async cluster client)."""
     if isinstance(client, RedisCluster):
@@ -93,9 +104,18 @@ def is_cluster(client: Any) -> bool:
 
 def is_cluster_node(client: redis.Redis) -> bool:
     """Whether the one Redis ``client`` reaches is a node of a cluster (``cluster_enabled:1``):
-    a client that is not a cluster client then fails at the first key of another node's."""
-    found: dict[str, Any] = client.info("cluster")
+    a client that is not a cluster client then fails at the first key of another node's. An
+    ACL user refused INFO (not a command tracking_worker needs) is told nothing."""
+    try:
+        found: dict[str, Any] = client.info("cluster")
+    except redis.exceptions.NoPermissionError:
+        return False
     return bool(int(found.get("cluster_enabled", 0) or 0))
+
+
+def node_of(client: Any, key: str) -> Any:
+    """The master holding ``key``'s slot, as the cluster client (sync or async) last saw."""
+    return client.get_node_from_key(key)
 
 
 def node_clients(client: RedisCluster) -> list[tuple[ClusterNode, redis.Redis]]:

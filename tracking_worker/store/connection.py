@@ -152,6 +152,14 @@ def _client(settings: Settings, **options: Any) -> Client:
     return client
 
 
+def broker_client(settings: Settings, timeout: float) -> redis.Redis:
+    """A client of Celery's own Redis (``redis.broker_url``, beside a cluster), for ``check``:
+    Celery itself reaches it through kombu (``routing.broker_config``)."""
+    return redis.Redis.from_url(
+        settings.redis.broker_url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+
+
 def master_options(settings: Settings) -> dict[str, Any]:
     """What ``redis.url`` says of the master when the sentinels name its address: credentials,
     database, TLS (``ssl``: True for rediss://) and TLS options."""
@@ -239,7 +247,7 @@ def eviction_policy(client: Client) -> str | None:
     """Redis's ``maxmemory-policy``, or None where CONFIG is not allowed (managed Redis)."""
     try:
         answer: dict[Any, Any] = dict(client.config_get("maxmemory-policy"))
-    except redis.RedisError:
+    except (redis.RedisError, redis.exceptions.RedisClusterException):
         return None
     found = {as_text(k): as_text(v) for k, v in answer.items()}
     return found.get("maxmemory-policy")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..person import Person
 from . import codec
+from .cluster import TIME_AT, redis_time
 from .connection import as_text, converted
 from .deadletters import _after
 from .lua_scripts import Scripts
@@ -200,12 +201,12 @@ class ProviderErasure:
         while held:
             with converted("waiting for leased batches to be settled"):
                 pipe = self.client.pipeline(transaction=False)
-                pipe.time()
+                pipe.execute_command("EVAL", TIME_AT, 1, self.keys.leases)  # the leases' node
                 for batch_id, _ in held:
                     pipe.hget(self.keys.batch(batch_id), "token")
                     pipe.zscore(self.keys.leases, batch_id)
                 now_parts, *answers = pipe.execute()
-            now = now_parts[0] + now_parts[1] / 1e6
+            now = redis_time(now_parts)
             held = [
                 (batch_id, token)
                 for (batch_id, token), got, deadline_at in zip(

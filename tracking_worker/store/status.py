@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..keys import Keys, tick_key
 from ..settings import Settings
 from .circuit import as_state
+from .cluster import TIME_AT, redis_time
 from .connection import as_text, converted
 from .metrics import Latency, counter
 from .routes import RoutePause
@@ -33,8 +34,6 @@ _IN_FLIGHT = (
     "local t = redis.call('TIME') "
     "return {n, bad, t[1], t[2]}"
 )
-#: The TIME of the node holding KEYS[1]'s slot.
-NOW_AT = "return redis.call('TIME')"
 
 if TYPE_CHECKING:
     from .connection import Client
@@ -133,7 +132,7 @@ def collect(settings: Settings, client: Client) -> Snapshot:
     keyset = {name: Keys(name, prefix) for name in settings.providers}
     with converted("reading status"):
         pipe = client.pipeline(transaction=False)
-        pipe.execute_command("EVAL", NOW_AT, 1, tick_key(prefix))
+        pipe.execute_command("EVAL", TIME_AT, 1, tick_key(prefix))
         pipe.get(tick_key(prefix))
         for k in keyset.values():
             pipe.hgetall(k.stats)
@@ -153,12 +152,6 @@ def collect(settings: Settings, client: Client) -> Snapshot:
         part = answers[2 + i * per : 2 + (i + 1) * per]
         providers[name] = _provider(*part)
     return Snapshot(now, providers, tick)
-
-
-def redis_time(answer: Any) -> float:
-    """TIME as a script returns it (seconds and microseconds, as text), in seconds."""
-    seconds, micros = answer
-    return int(seconds) + int(micros) / 1_000_000
 
 
 def _provider(
