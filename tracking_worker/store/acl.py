@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
+from .cluster import node_clients, node_of
 from .connection import converted
 
 #: Our Lua scripts and our own calls (lower case, ``command|subcommand``).
@@ -39,6 +41,8 @@ BROKER = (
 #: Used when allowed: the worker's start-up warning about Redis evicting keys reads the
 #: ``maxmemory-policy`` (a managed Redis that refuses CONFIG just gets no warning).
 OPTIONAL = ("config|get",)
+#: Scratch key names tried per cluster node for one in a slot it holds.
+SCRATCH_TRIES = 1000
 
 
 def acl_setuser(user: str = "tracking") -> str:
@@ -59,20 +63,55 @@ class Probe:
 def probe(client: Client, prefix: str) -> Probe:
     """Run each command once, harmlessly, on scratch keys ``<prefix>:{acl-check}:*`` (removed
     after), and collect those refused for lack of permission; any other error means allowed.
-    Raises StoreUnavailable when Redis cannot be reached."""
-    base = f"{prefix}:{{acl-check}}"
-    calls = _calls(base)
-    refused: list[str] = []
+    On a Redis Cluster every master is probed (each keeps its own users), on scratch keys of a
+    slot it holds, and only the store's commands count there: Celery's broker is
+    ``redis.broker_url`` (``probe_broker``). Raises StoreUnavailable when Redis cannot be
+    reached."""
     with converted("probing the commands Redis allows"):
-        pipe = client.pipeline(transaction=False)
-        for _, args in calls:
-            pipe.execute_command(*args)  # type: ignore[no-untyped-call]
-        answers = pipe.execute(raise_on_error=False)
-        refused += [name for (name, _), got in zip(calls, answers, strict=True) if _denied(got)]
-        refused += [name for name, check in _separately(client, base) if check]
-        client.delete(*(f"{base}:{kind}" for kind in "shlzxt"))
+        if not isinstance(client, RedisCluster):
+            return _parted(_refused(client, f"{prefix}:{{acl-check}}"))
+        found = [
+            name
+            for node, one in node_clients(client)
+            for name in _refused(one, _scratch_on(client, node, prefix))
+        ]
+    return _parted([name for name in dict.fromkeys(found) if name not in BROKER])
+
+
+def probe_broker(client: redis.Redis, prefix: str) -> Probe:
+    """``probe`` of Celery's broker when it is a Redis of its own (``redis.broker_url``): only
+    the broker's commands count."""
+    with converted("probing the commands the broker's Redis allows"):
+        found = _refused(client, f"{prefix}:{{acl-check}}")
+    return _parted([name for name in found if name in BROKER])
+
+
+def _refused(client: redis.Redis, base: str) -> list[str]:
+    """The commands one Redis refuses, probed on keys under ``base``."""
+    calls = _calls(base)
+    pipe = client.pipeline(transaction=False)
+    for _, args in calls:
+        pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+    answers = pipe.execute(raise_on_error=False)
+    refused = [name for (name, _), got in zip(calls, answers, strict=True) if _denied(got)]
+    refused += [name for name, check in _separately(client, base) if check]
+    client.delete(*(f"{base}:{kind}" for kind in "shlzxt"))
+    return refused
+
+
+def _parted(refused: list[str]) -> Probe:
     optional = tuple(name for name in refused if name in OPTIONAL)
     return Probe(tuple(n for n in refused if n not in OPTIONAL), optional)
+
+
+def _scratch_on(client: RedisCluster, node: ClusterNode, prefix: str) -> str:
+    """Scratch keys' base in a slot ``node`` holds: ``{acl-check}``, or ``{acl-check-<n>}``
+    for the first n whose slot is the node's (a few tries: slots are spread evenly)."""
+    for n in range(SCRATCH_TRIES):
+        base = f"{prefix}:{{acl-check{f'-{n}' if n else ''}}}"
+        if node_of(client, base).name == node.name:
+            return base
+    return f"{prefix}:{{acl-check}}"  # a master holding no slot: its keys are elsewhere
 
 
 def _calls(base: str) -> list[tuple[str, tuple[Any, ...]]]:
@@ -112,7 +151,7 @@ def _calls(base: str) -> list[tuple[str, tuple[Any, ...]]]:
     ]  # fmt: skip
 
 
-def _separately(client: Client, base: str) -> list[tuple[str, bool]]:
+def _separately(client: redis.Redis, base: str) -> list[tuple[str, bool]]:
     """A transaction, and the pub/sub commands (each needs a connection of its own)."""
     found: list[tuple[str, bool]] = []
     try:

@@ -14,6 +14,7 @@ import redis
 
 from ..errors import StoreError
 from .async_roundtrip import on_connection
+from .cluster import node_of
 from .cluster_intake import (
     Call,
     Routed,
@@ -22,7 +23,6 @@ from .cluster_intake import (
     keys_per_node,
     lacks_scripts,
     may_have_run,
-    node_of,
     redirected,
 )
 from .connection import converted

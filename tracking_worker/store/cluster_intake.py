@@ -26,6 +26,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from ..errors import StoreError
+from .cluster import node_of
 from .connection import converted
 from .failover import NotRun, not_run, passing
 from .intake import Admitted, Limits, Route, admitted, call_args
@@ -177,11 +178,6 @@ def group(nodes: Any) -> dict[Any, list[int]]:
     for index, node in enumerate(nodes):
         found.setdefault(node, []).append(index)
     return found
-
-
-def node_of(client: Any, key: str) -> Any:
-    """The master holding ``key``'s slot, as the cluster client (sync or async) last saw."""
-    return client.get_node_from_key(key)
 
 
 def keys_per_node(client: Any, keys: Sequence[str]) -> list[str]:
