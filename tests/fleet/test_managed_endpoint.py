@@ -3,7 +3,12 @@ the old master is demoted under a running worker and beat while web requests go 
 endpoint then leads to the new one. Connections made before stay with the demoted node and get
 READONLY (or NOREPLICAS, from a master that lost its replica under ``min-replicas-to-write``);
 every client drops them and reconnects, through the endpoint, to the new master: the worker and
-beat never die, deliveries resume, and no event is lost (refused writes are spooled)."""
+beat never die, deliveries resume, and no event is lost (refused writes are spooled).
+
+Replication is asynchronous: an event the old master acknowledged in the instant before the
+replica was promoted may never have reached it. With ``redis.wait_replicas = 1`` (what a managed
+Redis with ``min-replicas-to-write`` is for) such an enqueue comes back unreplicated and is
+counted; that count bounds what may be missing, and nothing else may be."""
 
 from __future__ import annotations
 
@@ -48,6 +53,7 @@ def test_a_failover_behind_one_address(
         system = make_system(
             providers=PROVIDERS,
             redis_url=endpoint.url,
+            redis={"wait_replicas": 1},
             delivery={"lease_seconds": 10.0},
             provider_overrides={p: {"read_timeout": 5.0} for p in PROVIDERS},
         )
@@ -63,12 +69,16 @@ def test_a_failover_behind_one_address(
         pause_until(time.monotonic() + 2.0)
         stream.stop()
         wait_for(lambda: drained(system), 30, message="the spool drained into the new master")
+        unreplicated = system.tracker.intake.replication.unreplicated
         for provider in PROVIDERS:
             wait_for(
-                lambda p=provider: set(received(sandbox, p)) >= set(stream.tracked),
+                lambda p=provider: (
+                    len(set(stream.tracked) - set(received(sandbox, p))) <= unreplicated
+                ),
                 40,
-                message=f"{provider} got every event\n{system.log()}",
+                message=f"{provider} got every replicated event\n{system.log()}",
             )
+        print(f"managed endpoint: {unreplicated} enqueue(s) acknowledged unreplicated")
         assert (system.worker.pid, system.beat.pid) == pids
         assert system.worker.alive and system.beat.alive, system.log()
         after = [

@@ -44,6 +44,13 @@ class Pair:
         )
 
     def fail_over(self) -> None:
+        """A planned failover: the replica first has what the master acknowledged (these tests
+        are about where writes go after it; losing writes to lag is test_managed_endpoint's)."""
+        old = self.old.client()
+        try:
+            assert old.execute_command("WAIT", 1, 5000) == 1, "the replica never caught up"
+        finally:
+            old.close()
         self.new.follow(None)
         self.old.follow(self.new)
         self.endpoint.switch(self.new.port)
