@@ -35,6 +35,7 @@ def check(as_json: bool) -> int:
     not at the first delivery. With --json the answer is one JSON object on stdout either way
     (exit 1 when not ok), for deploy scripts."""
     from ..errors import ConfigurationError, TrackingError
+    from ..store.acl import OPTIONAL
 
     try:
         settings, client = load()
@@ -56,12 +57,8 @@ def check(as_json: bool) -> int:
         return 0
     names = ", ".join(settings.providers) or "none"
     click.echo(f"configuration valid; Redis reachable; providers: {names}")
-    if found.optional_refused:
-        click.echo(
-            f"tracking-worker: Redis refuses {', '.join(found.optional_refused)}: the worker "
-            "cannot see Redis's eviction policy (no warning if it may evict queued events)",
-            err=True,
-        )
+    for name in found.optional_refused:
+        click.echo(f"tracking-worker: Redis refuses {name}: {OPTIONAL[name]}", err=True)
     return 0
 
 

@@ -38,9 +38,14 @@ BROKER = (
     "brpop", "sadd", "smembers", "srem", "publish", "subscribe", "psubscribe", "unsubscribe",
     "punsubscribe", "script|exists", "client|setinfo",
 )  # fmt: skip
-#: Used when allowed: the worker's start-up warning about Redis evicting keys reads the
-#: ``maxmemory-policy`` (a managed Redis that refuses CONFIG just gets no warning).
-OPTIONAL = ("config|get",)
+#: Used when allowed, each with what is lost without it: the worker's start-up warning about
+#: Redis evicting keys reads the ``maxmemory-policy`` (a managed Redis that refuses CONFIG just
+#: gets no warning); ``check`` asks whether a plain ``redis.url`` is a Redis Cluster's node.
+OPTIONAL = {
+    "config|get": "the worker cannot see Redis's eviction policy (no warning if it may evict "
+    "queued events)",
+    "cluster|info": "check cannot tell whether redis.url is a node of a Redis Cluster",
+}
 #: Scratch key names tried per cluster node for one in a slot it holds.
 SCRATCH_TRIES = 1000
 
@@ -147,6 +152,7 @@ def _calls(base: str) -> list[tuple[str, tuple[Any, ...]]]:
         ("publish", ("PUBLISH", f"{base}:channel", "x")),
         ("client|setinfo", ("CLIENT", "SETINFO", "LIB-NAME", "redis-py")),
         ("config|get", ("CONFIG", "GET", "maxmemory-policy")),
+        ("cluster|info", ("CLUSTER", "INFO")),
         ("del", ("DEL", s)),
     ]  # fmt: skip
 
