@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.cluster import Cluster
 from tests.fleet.topology import SentinelGroup
+from tracking_worker.devtools import EmbeddedCluster
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +37,14 @@ def own_group(tmp_path: Path) -> Iterator[SentinelGroup]:
 
 
 @pytest.fixture(scope="module")
-def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path_factory.mktemp("cluster")).start()
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("cluster")).start()
     yield cluster
     cluster.stop()
 
 
 @pytest.fixture
-def cluster(shared_cluster: Cluster) -> Cluster:
+def cluster(shared_cluster: EmbeddedCluster) -> EmbeddedCluster:
     """The module's cluster and broker, emptied."""
     shared_cluster.flush()
     return shared_cluster

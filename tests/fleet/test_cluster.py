@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from tests.fleet.cluster import Cluster
 from tests.fleet.stream import PROVIDERS, Stream, drained, purchase, received
 from tests.helpers import pause_until, wait_for
 from tests.ops.support import cli
 from tests.system import System
+from tracking_worker.devtools import EmbeddedCluster
 from tracking_worker.keys import Keys
 from tracking_worker.ops.exporter import registry
 from tracking_worker.producer.async_tracker import AsyncTracker
@@ -48,7 +48,7 @@ PLANS = [
 
 @pytest.mark.parametrize("plan", PLANS)
 def test_the_cluster_delivers_every_event_once(
-    plan: Plan, cluster: Cluster, make_system: Callable[..., System], sandbox: SandboxServer
+    plan: Plan, cluster: EmbeddedCluster, make_system: Callable[..., System], sandbox: SandboxServer
 ) -> None:
     system = make_system(redis_url=cluster.nodes[0].url, redis=cluster.settings())
     start = time.monotonic()
@@ -90,7 +90,7 @@ def _figures(counts: dict[int, int], tracked: set[int]) -> tuple[int, int, int, 
 
 
 def test_the_commands_work_on_the_cluster(
-    cluster: Cluster, sandbox: SandboxServer, tmp_path: Path
+    cluster: EmbeddedCluster, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     """check, status, dlq, trace, circuit, suppress and forget, and the exporter, as an
     operator runs them against the cluster (no worker: the dead letter is settled here)."""
@@ -143,7 +143,7 @@ def test_the_commands_work_on_the_cluster(
 
 
 def test_check_refuses_a_cluster_node_given_as_a_plain_url(
-    cluster: Cluster, sandbox: SandboxServer, tmp_path: Path
+    cluster: EmbeddedCluster, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     system = System(tmp_path / "system", cluster.nodes[1].url, sandbox.url)
     try:

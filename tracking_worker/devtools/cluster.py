@@ -1,26 +1,27 @@
-"""A Redis Cluster as production runs one for the event store: three masters on free loopback
-ports, the 16,384 slots split between them (CLUSTER ADDSLOTS) and the nodes introduced to each
-other (CLUSTER MEET); and a plain Redis beside it for Celery's broker."""
+"""A Redis Cluster on this machine, as production runs one for the event store: masters on free
+loopback ports, the 16,384 slots split between them (CLUSTER ADDSLOTS) and the nodes introduced
+to each other (CLUSTER MEET); and a plain Redis beside it for Celery's broker. For the tests
+and benchmarks (``tests/fleet``, ``benchmarks/cluster_producer.py``)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from redis.crc import key_slot
 
-from tests.helpers import wait_for
-from tracking_worker.devtools import EmbeddedRedis
+from .redis_server import EmbeddedRedis
 
 SLOTS = 16384
 
 
-class Cluster:
+class EmbeddedCluster:
     def __init__(self, home: Path, masters: int = 3) -> None:
         self.nodes = [EmbeddedRedis(home / f"node{i}", cluster=True) for i in range(masters)]
         self.broker = EmbeddedRedis(home / "broker", appendonly=False)
 
-    def start(self) -> Cluster:
+    def start(self, timeout: float = 30.0) -> EmbeddedCluster:
         for node in [*self.nodes, self.broker]:
             node.start()
         for i, node in enumerate(self.nodes):
@@ -28,7 +29,12 @@ class Cluster:
                 client.execute_command("CLUSTER ADDSLOTS", *self.slots(i))
                 if i:
                     client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
-        wait_for(self.ready, 30, interval=0.05, message="the cluster's state is ok on every node")
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the cluster's state was not ok on every node in {timeout}s")
+            time.sleep(0.05)
         return self
 
     def ready(self) -> bool:
