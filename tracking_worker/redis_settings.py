@@ -5,6 +5,7 @@ broker, and so on) sit with its keys."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,10 +49,16 @@ def node_address(value: str) -> tuple[str, int]:
     return _address(value, "a cluster node's, e.g. 10.0.0.1:6379")
 
 
+#: What a host name or an IP address (an IPv6 one's zone too: ``fe80::1%eth0``) is made of: a
+#: URL given where ``host:port`` belongs (``redis://10.0.0.2:7000``) would otherwise split
+#: into the "host" ``redis://10.0.0.2``, accepted here and failing only at the first connect.
+_HOST = re.compile(r"[A-Za-z0-9._:%-]+")
+
+
 def _address(value: str, hint: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not _HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port) < 65536:
         raise ma.ValidationError(f"Not host:port: {value!r} ({hint}).")
     return host, int(port)
 
