@@ -11,15 +11,19 @@ refreshes its map of the slots after a node fails; our own per-node round trips
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
+from redis._parsers.commands import AsyncCommandsParser
 from redis.cluster import ClusterNode, RedisCluster
 
 if TYPE_CHECKING:
     import redis.asyncio.cluster as aiocluster
 
     from ..settings import Settings
+
+T = TypeVar("T")
 
 #: The TIME of the node holding KEYS[1]'s slot, where Redis time is compared with a
 #: provider's stored times: TIME itself names no key, so on a cluster it reaches any node
@@ -54,6 +58,17 @@ class DeferredCluster(RedisCluster):
                 del self.__dict__["_tw_options"]
         return object.__getattribute__(self, name)
 
+    def command(self, **kwargs: Any) -> Any:
+        """COMMAND (the command table redis-py routes by, asked once as the client is built)
+        from the first master that answers, the default node first; that one becomes the
+        default node. redis-py asks its default node alone, the first master CLUSTER SLOTS
+        names: while that one master was down, a client could not be built at all, and every
+        call of a tracker started meanwhile spooled its whole events, the parts of the
+        providers on the live masters too (tests/fleet/test_cluster_faults.py). Each master's
+        own client is asked, without the cluster client's retries, which would ask the same
+        dead node again."""
+        return _first_answer(self, lambda node: self.get_redis_connection(node).command(**kwargs))
+
     @property
     def discovered(self) -> bool:
         """Whether the cluster has been reached (its slots are known)."""
@@ -62,6 +77,50 @@ class DeferredCluster(RedisCluster):
     def close(self) -> None:
         if self.discovered:
             super().close()
+
+
+def _first_answer(client: Any, ask: Callable[[Any], T]) -> T:
+    """``ask(node)`` of each master in turn (``_masters``) until one answers; that one
+    becomes the client's default node."""
+    failure: Exception | None = None
+    for node in _masters(client, client.get_default_node()):
+        try:
+            answer = ask(node)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # down: the next one
+            failure = exc
+            continue
+        client.set_default_node(node)
+        return answer
+    raise failure or redis.ConnectionError("no master of the cluster is known")
+
+
+def _masters(client: Any, first: Any) -> list[Any]:
+    """``first`` (the default node), then the cluster's other masters (sync or async)."""
+    others = [node for node in client.get_primaries() if node is not first]
+    return [first, *others] if first is not None else others
+
+
+class _AnyMasterParser(AsyncCommandsParser):
+    """redis.asyncio's commands parser, its COMMAND asked of the first master that answers
+    (see ``DeferredCluster.command``): the async client's first ``initialize()`` asks its
+    default node alone, and failed as a whole while that one master was down."""
+
+    def __init__(self, client: aiocluster.RedisCluster) -> None:
+        super().__init__()
+        self._tw_client = client
+
+    async def initialize(self, node: Any = None) -> None:
+        client = self._tw_client
+        failure: Exception | None = None
+        for each in _masters(client, node or client.get_default_node()):
+            try:
+                await super().initialize(each)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                failure = exc
+                continue
+            client.set_default_node(each)
+            return
+        raise failure or redis.ConnectionError("no master of the cluster is known")
 
 
 def cluster_client(settings: Settings, **options: Any) -> DeferredCluster:
@@ -84,7 +143,9 @@ def async_cluster_client(settings: Settings, **options: Any) -> aiocluster.Redis
     conf = settings.redis
     node: Any = AsyncClusterNode  # redis-py leaves it unannotated
     extra = [node(host, port) for host, port in conf.cluster_addresses[1:]]
-    return AsyncRedisCluster.from_url(conf.url, startup_nodes=extra, **options)
+    client = AsyncRedisCluster.from_url(conf.url, startup_nodes=extra, **options)
+    client.commands_parser = _AnyMasterParser(client)
+    return client
 
 
 def redis_time(answer: Any) -> float:
