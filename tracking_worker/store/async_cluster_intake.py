@@ -53,25 +53,28 @@ class AsyncClusterIntake:
         deadline = time.monotonic() + self.wait
         with converted("enqueue"):
             await self.client.initialize()  # at once once the cluster is known
-            answers = await self._send(routes, limits)
+            answers = await self._send(routes, limits, deadline)
             lost = [name for name, answer in answers.items() if may_have_run(answer)]
             if lost and time.monotonic() < deadline:
                 checked = dataclasses.replace(limits, check=True)
-                answers.update(await self._send({name: routes[name] for name in lost}, checked))
+                again = await self._send({name: routes[name] for name in lost}, checked, deadline)
+                answers.update(again)
         return {name: admitted(answers[name]) for name in routes}
 
-    async def _send(self, routes: Mapping[str, Route], limits: Limits) -> dict[str, Any]:
+    async def _send(
+        self, routes: Mapping[str, Route], limits: Limits, deadline: float
+    ) -> dict[str, Any]:
         calls = {
             name: enqueue_call(self.scripts, name, route, limits, self.key_prefix)
             for name, route in routes.items()
         }
-        replies = await exchange(self.client, list(calls.values()))
+        replies = await exchange(self.client, list(calls.values()), deadline)
         answers = dict(zip(calls, replies, strict=True))
         missing = [name for name, answer in answers.items() if lacks_scripts(answer)]
         if missing:
             for key in keys_per_node(self.client, [calls[name][0] for name in missing]):
                 await self._load_on(key)
-            again = await exchange(self.client, [calls[name] for name in missing])
+            again = await exchange(self.client, [calls[name] for name in missing], deadline)
             answers.update(zip(missing, again, strict=True))
         return answers
 
@@ -81,8 +84,9 @@ class AsyncClusterIntake:
             await self.client.execute_command("SCRIPT LOAD", source, target_nodes=node)
 
 
-async def exchange(client: RedisCluster, routed: Sequence[Routed]) -> list[Any]:
-    """``cluster_intake.exchange`` awaited."""
+async def exchange(client: RedisCluster, routed: Sequence[Routed], deadline: float) -> list[Any]:
+    """``cluster_intake.exchange`` awaited (what was not run sent again while ``deadline`` is
+    not past)."""
     nodes = group(node_of(client, key) for key, _ in routed)
     parts = await asyncio.gather(
         *(_on_node(node, [routed[i][1] for i in indexes]) for node, indexes in nodes.items())
@@ -92,7 +96,7 @@ async def exchange(client: RedisCluster, routed: Sequence[Routed]) -> list[Any]:
         for index, reply in zip(indexes, part, strict=True):
             replies[index] = reply
     for index, reply in enumerate(replies):
-        if redirected(reply):
+        if redirected(reply) and time.monotonic() < deadline:
             try:
                 replies[index] = await client.execute_command(*routed[index][1])
             except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:

@@ -60,24 +60,26 @@ class ClusterIntake:
         StoreUnavailable only when no provider could be tried (the cluster not reached)."""
         deadline = time.monotonic() + self.wait
         with converted("enqueue"):
-            answers = self._send(routes, limits)
+            answers = self._send(routes, limits, deadline)
             lost = [name for name, answer in answers.items() if may_have_run(answer)]
             if lost and time.monotonic() < deadline:
                 checked = dataclasses.replace(limits, check=True)
-                answers.update(self._send({name: routes[name] for name in lost}, checked))
+                again = self._send({name: routes[name] for name in lost}, checked, deadline)
+                answers.update(again)
         return {name: admitted(answers[name]) for name in routes}
 
-    def _send(self, routes: Mapping[str, Route], limits: Limits) -> dict[str, Any]:
+    def _send(self, routes: Mapping[str, Route], limits: Limits, deadline: float) -> dict[str, Any]:
         calls = {
             name: enqueue_call(self.scripts, name, route, limits, self.key_prefix)
             for name, route in routes.items()
         }
-        answers = dict(zip(calls, exchange(self.client, list(calls.values())), strict=True))
+        replies = exchange(self.client, list(calls.values()), deadline)
+        answers = dict(zip(calls, replies, strict=True))
         missing = [name for name, answer in answers.items() if lacks_scripts(answer)]
         if missing:
             for key in keys_per_node(self.client, [calls[name][0] for name in missing]):
                 self.scripts.load_on(self.client, key)
-            again = exchange(self.client, [calls[name] for name in missing])
+            again = exchange(self.client, [calls[name] for name in missing], deadline)
             answers.update(zip(missing, again, strict=True))
         return answers
 
@@ -88,12 +90,17 @@ def enqueue_call(scripts: Scripts, name: str, route: Route, limits: Limits, pref
     return keys[0], ("EVALSHA", scripts.sha["enqueue"], len(keys), *keys, *args)
 
 
-def exchange(client: RedisCluster, routed: Sequence[Routed]) -> list[Any]:
+def exchange(client: RedisCluster, routed: Sequence[Routed], deadline: float) -> list[Any]:
     """Each command's reply, or the error it met in its place; what its node did not run
-    (redirected, or the node not reached) sent again through the cluster client."""
+    (redirected, or the node not reached) sent again through the cluster client, one command
+    at a time, while ``deadline`` (``time.monotonic()``) is not past: each may wait its own
+    socket_timeout on a node that hangs (connections accepted, nothing answered), and a call
+    cost one socket_timeout more per provider of that node, 1.5 s instead of 0.5 with two
+    (tests/fleet/test_cluster_faults.py). A command not sent again keeps its error: its
+    provider's part is spooled."""
     replies = _by_node(client, routed)
     for index, reply in enumerate(replies):
-        if redirected(reply):
+        if redirected(reply) and time.monotonic() < deadline:
             try:
                 command: Any = client.execute_command  # redis-py leaves it unannotated
                 replies[index] = command(*routed[index][1])
