@@ -214,6 +214,8 @@ class AsyncTracker:
             return
         if applied.failed:
             await self._spool(plan.spooled(applied.failed), partial_failure(applied))
+            if applied.unavailable:  # as Tracker.enqueue: the drain would wait on that node
+                return
         if not self._draining and self.outage.drain_due(now):
             self._draining = True
             self._keep(asyncio.ensure_future(self._drain_one_file(now)))

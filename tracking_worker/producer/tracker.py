@@ -111,6 +111,11 @@ class Tracker:
             return
         if applied.failed:
             self._spool(plan.spooled(applied.failed), partial_failure(applied))
+            if applied.unavailable:
+                # A provider's node just failed to answer (one master of a cluster down or
+                # hanging): the spool's parts for it would wait on it again, a second
+                # socket_timeout in this call. A call that meets no such node drains it.
+                return
         if self.outage.drain_due(now):
             with self.outage.draining(now) as drained:
                 drained.count = self._drain_one_file()
