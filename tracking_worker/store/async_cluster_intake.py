@@ -19,11 +19,13 @@ from .cluster_intake import (
     Call,
     Routed,
     enqueue_call,
+    followable,
     group,
     keys_per_node,
     lacks_scripts,
     may_have_run,
     redirected,
+    unknown_node,
 )
 from .connection import converted
 from .failover import not_run, passing
@@ -97,6 +99,9 @@ async def exchange(client: RedisCluster, routed: Sequence[Routed], deadline: flo
             replies[index] = reply
     for index, reply in enumerate(replies):
         if redirected(reply) and time.monotonic() < deadline:
+            if not followable(client, reply):
+                replies[index] = unknown_node(reply)
+                continue
             try:
                 replies[index] = await client.execute_command(*routed[index][1])
             except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
