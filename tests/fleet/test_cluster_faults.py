@@ -227,18 +227,28 @@ def move_slot(
     """Move ``slot`` with its keys from ``source`` to ``target`` as ``redis-cli --cluster
     reshard`` does: IMPORTING on the target, MIGRATING on the source, the keys MIGRATEd, then
     every master told the slot's new node."""
-    source_id, target_id = node_id(source), node_id(target)
+    begin_move(slot, source, target)
+    migrate_keys(slot, source, target)
+    end_move([*cluster.nodes], slot, target)
+
+
+def begin_move(slot: int, source: EmbeddedRedis, target: EmbeddedRedis) -> None:
     with target.client() as to, source.client() as source_client:
-        to.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
-        source_client.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
-        while keys := source_client.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
-            source_client.execute_command(
-                "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys
-            )
-    others = [node for node in cluster.nodes if node not in (source, target)]
-    for node in [target, source, *others]:
+        to.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", node_id(source))
+        source_client.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", node_id(target))
+
+
+def migrate_keys(slot: int, source: EmbeddedRedis, target: EmbeddedRedis) -> None:
+    with source.client() as client:
+        while keys := client.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+            client.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+
+
+def end_move(masters: list[EmbeddedRedis], slot: int, target: EmbeddedRedis) -> None:
+    """Every master told ``slot``'s new node, the target first (as redis-cli does)."""
+    for node in sorted(masters, key=lambda n: n is not target):
         with node.client() as client:
-            client.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+            client.execute_command("CLUSTER SETSLOT", slot, "NODE", node_id(target))
 
 
 def keys_in_slot(node: EmbeddedRedis, slot: int) -> int:
@@ -251,6 +261,121 @@ def moved_replies(node: EmbeddedRedis) -> int:
     with node.client() as client:
         stats = client.info("errorstats")
     return int(stats.get("errorstat_MOVED", {}).get("count", 0))
+
+
+def cluster_info(node: EmbeddedRedis) -> dict[str, str]:
+    with node.client(decode_responses=True) as client:
+        info: dict[str, str] = client.execute_command("CLUSTER INFO")
+    return info
+
+
+def test_a_reshard_to_a_new_master_spools_the_moving_providers_part_alone(
+    own_cluster: EmbeddedCluster, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A fourth master joins and a provider's slot moves to it. Until the move ends the old
+    master answers ASK naming a node no client has in its map (a master with no slot is in no
+    CLUSTER SLOTS answer): track(), track_many() and atrack() spool that provider's part
+    alone and raise nothing. Once the move ends, a MOVED puts the new master in the map: the
+    calls land there, and the spool drains into it, each event once."""
+    cluster = own_cluster
+    system = System(
+        tmp_path / "system", cluster.nodes[0].url, sandbox.url, redis=cluster.settings()
+    )
+    tracker = system.tracker
+    tracker.trigger = lambda provider: None  # no worker: the queues are read here
+    provider = "giosg"
+    keys = Keys(provider)
+    slot = key_slot(keys.stats.encode())
+    source = cluster.holder(keys.stats)
+    new = EmbeddedRedis(tmp_path / "new-master", cluster=True).start()
+    try:
+        tracker.track("purchase", **purchase(1))
+        with new.client() as client:
+            client.execute_command("CLUSTER MEET", "127.0.0.1", cluster.nodes[0].port)
+        masters = [*cluster.nodes, new]
+        wait_for(
+            lambda: all(
+                cluster_info(n)["cluster_known_nodes"] == "4"
+                and cluster_info(n)["cluster_state"] == "ok"
+                for n in masters
+            ),
+            10,
+            message="the new master joins",
+        )
+        begin_move(slot, source, new)
+        migrate_keys(slot, source, new)
+
+        tracker.track("purchase", **purchase(2))
+        tracker.track_many(events(range(3, 5)))
+
+        async def during_the_move() -> None:
+            async with AsyncTracker(tracker=tracker) as atracker:
+                await atracker.track("purchase", **purchase(5))
+
+        asyncio.run(during_the_move())
+        assert spooled(tracker) == [(n, (provider,)) for n in range(2, 6)]
+        for other in PROVIDERS:
+            if other != provider:
+                assert system.counts(other)["enqueued"] == 5, other
+
+        end_move(masters, slot, new)
+        tracker.track("purchase", **purchase(6))
+        assert node_of(tracker.client, keys.stats).port == new.port, "the map after MOVED"
+        tracker.drain_spool()  # what track(6)'s own drain step left, if any
+        assert spooled(tracker) == []
+        assert keys_in_slot(source, slot) == 0
+        with new.client() as client:
+            assert int(client.hget(keys.stats, "enqueued") or 0) == 6
+            raws = client.lrange(keys.pending, 0, -1)
+        assert sorted(json.loads(raw)["telegram_id"] for raw in raws) == list(range(1, 7))
+    finally:
+        system.stop()
+        new.stop()
+
+
+def test_a_master_down_past_the_node_timeout_fails_the_cluster_and_every_event_is_spooled(
+    own_cluster: EmbeddedCluster, make_system: Callable[..., System], sandbox: SandboxServer
+) -> None:
+    """A master down longer than cluster-node-timeout (lowered to 500 ms here) is marked
+    failed and the cluster's state is fail: the live masters refuse every key (CLUSTERDOWN).
+    track() then spools whole events at once and skips Redis a moment, as when one Redis is
+    down; restarted, the cluster is ok again, later calls drain the spool, and the worker
+    delivers every event to every provider exactly once."""
+    cluster = own_cluster
+    for node in cluster.nodes:
+        with node.client() as client:
+            client.config_set("cluster-node-timeout", 500)
+    system = make_system(redis_url=cluster.nodes[0].url, redis=cluster.settings())
+    tracker = system.tracker
+    timeout = system.settings.redis.socket_timeout
+    tracker.track("purchase", **purchase(1))
+    victim = cluster.nodes[1]
+    live = [node for node in cluster.nodes if node is not victim]
+    victim.stop()
+    wait_for(
+        lambda: all(cluster_info(n)["cluster_state"] == "fail" for n in live),
+        10,
+        message="the live masters mark the cluster failed",
+    )
+    waits = [
+        timed(lambda: tracker.track("purchase", **purchase(2))),
+        timed(lambda: tracker.track_many(events(range(3, 6)))),
+    ]
+    assert max(waits) < timeout + SLACK, waits
+    assert spooled(tracker) == [(n, ()) for n in range(2, 6)], "whole events: every provider"
+    assert tracker.outage.skipped(time.monotonic()) is not None, "Redis skipped a moment"
+
+    victim.start()
+    wait_for(cluster.ready, 10, message="the restarted master rejoins, cluster_state ok")
+    tracked = list(range(1, 6))
+
+    def one_more_call_drains() -> bool:
+        tracked.append(tracked[-1] + 1)
+        tracker.track("purchase", **purchase(tracked[-1]))
+        return not tracker.spool.has_events()
+
+    wait_for(one_more_call_drains, 10, interval=0.1, message="later calls drain the spool")
+    delivered_once(system, sandbox, tracked)
 
 
 def test_a_moved_slot_is_followed_by_the_producer_and_the_queue(
