@@ -12,6 +12,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,12 @@ from tests.fleet.stream import PROVIDERS, Stream, drained, purchase, received
 from tests.helpers import pause_until, wait_for
 from tests.system import System
 from tracking_worker.devtools import EmbeddedCluster, EmbeddedRedis
+from tracking_worker.errors import StoreUnavailable
 from tracking_worker.keys import Keys
 from tracking_worker.producer.async_tracker import AsyncTracker
 from tracking_worker.producer.tracker import Tracker
 from tracking_worker.sandbox import SandboxServer
+from tracking_worker.store import lua_scripts
 from tracking_worker.store.cluster import node_of
 from tracking_worker.store.connection import worker_client
 from tracking_worker.store.lua_scripts import Scripts
@@ -298,13 +301,18 @@ def cluster_info(node: EmbeddedRedis) -> dict[str, str]:
 
 
 def test_a_reshard_to_a_new_master_spools_the_moving_providers_part_alone(
-    own_cluster: EmbeddedCluster, sandbox: SandboxServer, tmp_path: Path
+    own_cluster: EmbeddedCluster,
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A fourth master joins and a provider's slot moves to it. Until the move ends the old
     master answers ASK naming a node no client has in its map (a master with no slot is in no
     CLUSTER SLOTS answer): track(), track_many() and atrack() spool that provider's part
     alone and raise nothing. Once the move ends, a MOVED puts the new master in the map: the
-    calls land there, and the spool drains into it, each event once."""
+    calls land there, and the spool drains into it, each event once. A worker's script in
+    that window waits for the move (StoreUnavailable, never redis-py's own AttributeError, if
+    it outlasts the wait), then runs on the new master."""
     cluster = own_cluster
     system = System(
         tmp_path / "system", cluster.nodes[0].url, sandbox.url, redis=cluster.settings()
@@ -328,8 +336,16 @@ def test_a_reshard_to_a_new_master_spools_the_moving_providers_part_alone(
             10,
             message="the new master joins, its epoch its own",
         )
+        queue = ProviderQueue(worker_client(system.settings), Scripts(), keys)
+        assert queue.counts()["pending"] == 1  # the worker's map: the slot on its old master
         begin_move(slot, source, new)
         migrate_keys(slot, source, new)
+        with monkeypatch.context() as patch:
+            patch.setattr(lua_scripts, "SLOT_MOVE_WAIT", 0.3)
+            with pytest.raises(StoreUnavailable, match="its slot is moving to a new master"):
+                queue.claim(lease=30, size=1, flush=True, wait=0)
+        claimed = ThreadPoolExecutor(1)
+        claim = claimed.submit(queue.claim, lease=30, size=1, flush=True, wait=0)
 
         tracker.track("purchase", **purchase(2))
         tracker.track_many(events(range(3, 5)))
@@ -345,6 +361,10 @@ def test_a_reshard_to_a_new_master_spools_the_moving_providers_part_alone(
                 assert system.counts(other)["enqueued"] == 5, other
 
         end_move(masters, slot, new)
+        batch = claim.result(timeout=10)  # waited for the move, then claimed on the new master
+        claimed.shutdown()
+        assert batch is not None and [json.loads(e)["telegram_id"] for e in batch.events] == [1]
+        assert queue.settle(batch, Settlement(delivered=len(batch.events)))
         tracker.track("purchase", **purchase(6))
         assert node_of(tracker.client, keys.stats).port == new.port, "the map after MOVED"
         tracker.drain_spool()  # what track(6)'s own drain step left, if any
@@ -353,7 +373,7 @@ def test_a_reshard_to_a_new_master_spools_the_moving_providers_part_alone(
         with new.client() as client:
             assert int(client.hget(keys.stats, "enqueued") or 0) == 6
             raws = client.lrange(keys.pending, 0, -1)
-        assert sorted(json.loads(raw)["telegram_id"] for raw in raws) == list(range(1, 7))
+        assert sorted(json.loads(raw)["telegram_id"] for raw in raws) == list(range(2, 7))
     finally:
         system.stop()
         new.stop()

@@ -9,6 +9,7 @@ a NOSCRIPT loads the scripts on that node.
 from __future__ import annotations
 
 import hashlib
+import time
 import weakref
 from collections.abc import Sequence
 from importlib import resources
@@ -18,6 +19,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from ..keys import Keys
+from . import failover
 from .codec import Arg as Arg
 from .codec import Layout
 from .connection import converted
@@ -25,6 +27,10 @@ from .roundtrip import RoundTrip
 
 if TYPE_CHECKING:
     from .connection import Client
+
+#: How long a worker's script (a claim, a settle) waits for a slot moving to a master the
+#: cluster client does not know yet, before it is StoreUnavailable (see ``_ask_to_unknown_node``).
+SLOT_MOVE_WAIT = 5.0
 
 NAMES = (
     "enqueue",
@@ -131,14 +137,23 @@ class Scripts:
         """``run`` through redis-py's cluster client, which routes EVALSHA by its first key and
         follows the node's redirections (pinned connections would bypass both)."""
         command = ("EVALSHA", self.sha[name], len(keys), *keys, *args)
-        with converted(name):
+
+        def attempt() -> Any:
             try:
                 return client.execute_command(*command)  # type: ignore[no-untyped-call]
+            except AttributeError as exc:
+                if not _ask_to_unknown_node(exc):
+                    raise
+                raise failover.NotRun(f"{name}: its slot is moving to a new master") from None
+
+        with converted(name):
+            try:
+                return failover.retry_not_run(attempt, time.monotonic() + SLOT_MOVE_WAIT)
             except redis.ResponseError as exc:
                 if not is_noscript(exc):
                     raise
             self.load_on(client, keys[0])
-            return client.execute_command(*command)  # type: ignore[no-untyped-call]
+            return failover.retry_not_run(attempt, time.monotonic() + SLOT_MOVE_WAIT)
 
     def call(self, client: Client, layout: Layout, keys: Keys) -> Any:
         """Run the script ``layout`` holds the arguments of, on the provider of ``keys``."""
@@ -156,3 +171,12 @@ def is_noscript(exc: redis.RedisError) -> bool:
     return isinstance(exc, redis.exceptions.NoScriptError) or (
         isinstance(exc, redis.ResponseError) and "NOSCRIPT" in str(exc)
     )
+
+
+def _ask_to_unknown_node(exc: AttributeError) -> bool:
+    """Whether ``exc`` is redis-py's own failure to follow an ASK to a master missing from its
+    map: a master being added holds no slot until its first one has moved, so no CLUSTER SLOTS
+    answer names it, and redis-py looks it up as None. Nothing ran (the ASK says the key is
+    not on the node asked), so the script may be sent again; a settle that raised instead left
+    its batch leased, to be sent again after its lease (tests/fleet/test_cluster_faults.py)."""
+    return "'NoneType' object has no attribute" in str(exc)
