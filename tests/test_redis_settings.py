@@ -48,6 +48,10 @@ def refusal(section: dict[str, Any]) -> str:
         ({"sentinel_ssl": True}, "redis.sentinel_ssl: Only used with redis.sentinels"),
         ({"sentinels": ["10.0.0.1"], "master_name": "m"}, "redis.sentinels.0: Not host:port"),
         ({"sentinels": ["h:0"], "master_name": "m"}, "redis.sentinels.0: Not host:port"),
+        (
+            {"sentinels": ["sentinel://h:26379"], "master_name": "m"},
+            "redis.sentinels.0: Not host:port",
+        ),
         ({"sentinels": "h:26379", "master_name": "m"}, "redis.sentinels: Not a valid list"),
         ({"sentinels": ["h:26379"], "master_name": "m x"}, "redis.master_name: Must not contain"),
         ({"sentinels": ["h:1"], "master_name": "m", "sentinel_ssl": "yes"}, "Must be true or"),

@@ -14,9 +14,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from .keys import Keys
 from .person import Person
@@ -25,6 +23,9 @@ from .settings import Settings
 from .store.connection import converted
 from .store.erasure import ProviderErasure, Removed
 from .store.lua_scripts import Scripts
+
+if TYPE_CHECKING:
+    from .store.connection import Client
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class ForgetReport:
 
 
 def forget_person(
-    person: Person, settings: Settings, client: redis.Redis, *, wait: float | None = None
+    person: Person, settings: Settings, client: Client, *, wait: float | None = None
 ) -> ForgetReport:
     """Remove the person's events from this host's spool and quarantine files, then from every
     configured provider's pending list, batches, parked lists and dead letters, with their

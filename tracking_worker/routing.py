@@ -69,10 +69,12 @@ def message_config() -> dict[str, Any]:
 
 
 def broker_url(settings: Settings) -> str:
-    """Celery's broker: ``redis.url``, or with sentinels kombu's ``sentinel://`` form, one per
-    sentinel, each with the master's credentials and database from ``redis.url`` (kombu may
-    move on to any of them)."""
+    """Celery's broker: ``redis.url``; on a Redis Cluster ``redis.broker_url`` (kombu cannot
+    use a cluster); with sentinels kombu's ``sentinel://`` form, one per sentinel, each with
+    the master's credentials and database from ``redis.url`` (kombu may move on to any)."""
     conf = settings.redis
+    if conf.cluster:
+        return conf.broker_url
     if not conf.sentinels:
         return conf.url
     parts = urlsplit(conf.url)

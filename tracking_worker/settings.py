@@ -244,11 +244,11 @@ class Settings:
         )
 
     def _own_secrets(self) -> list[str]:
-        """The Redis and sentinel passwords, the Sentry DSN (it authorises sending events), the
-        hash key."""
+        """The Redis, sentinel and broker passwords, the Sentry DSN (it authorises sending
+        events), the hash key."""
         redis, seen = self.redis, self.observability
-        found = [redis.password, redis.sentinel_password, seen.sentry_dsn, seen.hash_key]
-        return [s for s in found if s]
+        found = (redis.password, redis.sentinel_password, redis.broker_password, seen.sentry_dsn)
+        return [s for s in (*found, seen.hash_key) if s]
 
 
 def load_settings(

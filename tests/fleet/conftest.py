@@ -1,5 +1,5 @@
 """A Sentinel group per module for the tests that only read and write through it, and one per
-test for those that kill its master."""
+test for those that kill its master; a Redis Cluster (three masters and a broker) per module."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.topology import SentinelGroup
+from tracking_worker.devtools import EmbeddedCluster
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +34,17 @@ def own_group(tmp_path: Path) -> Iterator[SentinelGroup]:
     group = SentinelGroup(tmp_path / "sentinel-group").start()
     yield group
     group.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(shared_cluster: EmbeddedCluster) -> EmbeddedCluster:
+    """The module's cluster and broker, emptied."""
+    shared_cluster.flush()
+    return shared_cluster

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .common import (
+    DEFAULT_TIMEOUT,
     PORT,
     Positive,
     enqueue_settings,
@@ -19,7 +20,10 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..store.acl import Probe
     from ..store.circuit import Circuit
+    from ..store.connection import Client
     from ..store.routes import Routes
 
 
@@ -31,11 +35,11 @@ def check(as_json: bool) -> int:
     not at the first delivery. With --json the answer is one JSON object on stdout either way
     (exit 1 when not ok), for deploy scripts."""
     from ..errors import ConfigurationError, TrackingError
-    from ..store.acl import probe
+    from ..store.acl import OPTIONAL
 
     try:
         settings, client = load()
-        found = probe(client, settings.redis.key_prefix)
+        found = _probe(settings, client)
         if found.refused:
             names = " ".join(f"+{c}" for c in found.refused)
             raise ConfigurationError(
@@ -53,13 +57,40 @@ def check(as_json: bool) -> int:
         return 0
     names = ", ".join(settings.providers) or "none"
     click.echo(f"configuration valid; Redis reachable; providers: {names}")
-    if found.optional_refused:
-        click.echo(
-            f"tracking-worker: Redis refuses {', '.join(found.optional_refused)}: the worker "
-            "cannot see Redis's eviction policy (no warning if it may evict queued events)",
-            err=True,
-        )
+    for name in found.optional_refused:
+        click.echo(f"tracking-worker: Redis refuses {name}: {OPTIONAL[name]}", err=True)
     return 0
+
+
+def _probe(settings: Settings, client: Client) -> Probe:
+    """The ACL probe of the event store, and of the broker's own Redis beside a cluster; a
+    cluster node given as a plain ``redis.url`` is refused first, saying what to set."""
+    from redis.cluster import RedisCluster
+
+    from ..errors import ConfigurationError
+    from ..store.acl import Probe, probe, probe_broker
+    from ..store.cluster import is_cluster_node
+    from ..store.connection import broker_client, converted
+
+    conf = settings.redis
+    if not conf.cluster and not isinstance(client, RedisCluster):
+        with converted("reading Redis's cluster mode"):
+            clustered = is_cluster_node(client)
+        if clustered:
+            raise ConfigurationError(
+                "redis.url is a node of a Redis Cluster (cluster_enabled:1): set "
+                "redis.cluster = true, and redis.broker_url to a Redis that is no cluster node "
+                "for Celery's broker (README: Redis Cluster)"
+            )
+    found = probe(client, conf.key_prefix)
+    if not conf.cluster:
+        return found
+    broker = broker_client(settings, given_timeout() or DEFAULT_TIMEOUT)
+    try:
+        more = probe_broker(broker, conf.key_prefix)
+    finally:
+        broker.close()
+    return Probe(found.refused + more.refused, found.optional_refused + more.optional_refused)
 
 
 @click.command(short_help="The queues a worker must consume (for -Q).")

@@ -17,9 +17,8 @@ import click
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    import redis
-
     from ..settings import Settings
+    from ..store.connection import Client
 
     # click 8.2+ makes ParamType generic; older versions are not subscriptable at run time.
     ParamBase: TypeAlias = click.ParamType[Any, Any]
@@ -86,7 +85,7 @@ class Since:
     at: float | None = None
     ago: float | None = None
 
-    def ms(self, client: redis.Redis) -> int:
+    def ms(self, client: Client) -> int:
         """Stream ids are Redis time in ms, so "1h" means an hour of Redis's clock."""
         if self.at is not None:
             return max(0, int(self.at * 1000))
@@ -161,7 +160,7 @@ def given_timeout() -> float | None:
     return float(found) if found is not None else None
 
 
-def load(*, raise_unavailable: bool = False) -> tuple[Settings, redis.Redis]:
+def load(*, raise_unavailable: bool = False) -> tuple[Settings, Client]:
     """The settings from the environment and a Redis client that waits --timeout (a few
     seconds) per reply. ``raise_unavailable``: the settings refuse to spool, for commands that
     enqueue (an operator must hear that Redis is down); with --timeout, enqueueing waits that

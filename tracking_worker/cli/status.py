@@ -12,9 +12,8 @@ import click
 from .common import Positive, load, sigterm_interrupts
 
 if TYPE_CHECKING:
-    import redis
-
     from ..settings import Settings
+    from ..store.connection import Client
     from ..store.status import Snapshot
 
 
@@ -65,7 +64,7 @@ def status(as_json: bool, watch: bool, interval: float) -> int:
     return 0
 
 
-def _collect(settings: Settings, client: redis.Redis) -> Snapshot | str:
+def _collect(settings: Settings, client: Client) -> Snapshot | str:
     """A snapshot, or what kept it from being read: a watch shows the error and tries again
     at the next refresh (Redis restarting, failing over) instead of ending."""
     from ..errors import StoreError
@@ -77,7 +76,7 @@ def _collect(settings: Settings, client: redis.Redis) -> Snapshot | str:
         return str(exc)
 
 
-def _watch(settings: Settings, client: redis.Redis, interval: float) -> None:
+def _watch(settings: Settings, client: Client, interval: float) -> None:
     from rich.console import Group
     from rich.live import Live
     from rich.text import Text

@@ -4,6 +4,7 @@ nothing in the library imports this package."""
 
 from __future__ import annotations
 
+from .cluster import EmbeddedCluster
 from .demo import demo_event, demo_providers, demo_settings, write_config
 from .redis_server import EmbeddedRedis, free_port, redis_binary
 from .sentinel import EmbeddedSentinel, Watch
@@ -11,6 +12,7 @@ from .supervisor import Child, beat_args, sandbox_args, wait_http, worker_args
 
 __all__ = [
     "Child",
+    "EmbeddedCluster",
     "EmbeddedRedis",
     "EmbeddedSentinel",
     "Watch",

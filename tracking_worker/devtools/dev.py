@@ -15,8 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-
-import redis
+from typing import TYPE_CHECKING
 
 from ..ops.views import make_console, status_table, status_text
 from ..producer.tracker import Tracker
@@ -25,6 +24,9 @@ from ..store.status import Snapshot, collect
 from .demo import demo_event, demo_settings, refuse_demo_user, write_config
 from .redis_server import EmbeddedRedis, free_port
 from .supervisor import Child, beat_args, sandbox_args, wait_http, worker_args
+
+if TYPE_CHECKING:
+    from ..store.connection import Client
 
 
 class DevRun:
@@ -114,7 +116,7 @@ def run(
     return 0 if dev.delivered > 0 or not demo else 1
 
 
-def _settle(dev: DevRun, settings: Settings, client: redis.Redis, timeout: float = 5.0) -> int:
+def _settle(dev: DevRun, settings: Settings, client: Client, timeout: float = 5.0) -> int:
     """With the producer stopped, let the workers finish what is queued (briefly: what is left
     stays in Redis's append-only file for the next run) and print the final table."""
     deadline = time.monotonic() + timeout
@@ -134,7 +136,7 @@ def _delivered(snapshot: Snapshot) -> int:
     return sum(s.delivered for s in snapshot.providers.values())
 
 
-def _watch(dev: DevRun, settings: Settings, client: redis.Redis, duration: float | None) -> int:
+def _watch(dev: DevRun, settings: Settings, client: Client, duration: float | None) -> int:
     """Refresh the table in place every second (on a terminal; into a pipe, print it every
     five) until Ctrl-C, SIGTERM or the duration is up."""
     from rich.live import Live

@@ -54,10 +54,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: A cluster node also listens on its port + this (its cluster bus).
+CLUSTER_BUS_OFFSET = 10000
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (``CLUSTER_BUS_OFFSET`` above) is free too."""
+    while True:
+        port = free_port()
+        if port + CLUSTER_BUS_OFFSET > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + CLUSTER_BUS_OFFSET))
+            except OSError:
+                continue
+        return port
+
+
 class EmbeddedRedis:
     """Starts, stops and restarts one redis-server child process on loopback. ``password``:
     clients must give it, and as a replica it gives it to its master (a Sentinel group's
-    nodes share one)."""
+    nodes share one). ``cluster``: a Redis Cluster node (its slots and peers are the caller's
+    to give: CLUSTER ADDSLOTS, CLUSTER MEET)."""
 
     def __init__(
         self,
@@ -66,11 +85,13 @@ class EmbeddedRedis:
         *,
         appendonly: bool = True,
         password: str = "",
+        cluster: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.port = port or free_port()
+        self.port = port or (free_cluster_port() if cluster else free_port())
         self.appendonly = appendonly
         self.password = password
+        self.cluster = cluster
         self.child: Child | None = None
 
     @property
@@ -122,6 +143,8 @@ class EmbeddedRedis:
         ]
         if self.password:
             args += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.cluster:  # the node's own record of the cluster, kept in its data folder
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         # Its own session (as every Child): a Ctrl-C in the terminal reaches our process, which
         # stops Redis last, after the workers, not Redis first.
         self.child = Child("redis-server", args).start()

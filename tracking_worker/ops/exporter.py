@@ -13,10 +13,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import redis
 from prometheus_client import make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -33,6 +32,9 @@ from ..settings import Settings
 from ..store.connection import scrape_client
 from ..store.metrics import BUCKETS, STATUS_CLASSES
 from ..store.status import OUTCOMES, ProviderStatus, Snapshot, collect
+
+if TYPE_CHECKING:
+    from ..store.connection import Client
 
 log = logging.getLogger("tracking_worker.metrics")
 
@@ -62,7 +64,7 @@ class TrackingCollector(Collector):
     """Reads a Snapshot per scrape; when Redis cannot be read, serves ``tracking_worker_up 0``
     (and the error is logged) rather than failing the scrape, so the alert names the cause."""
 
-    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+    def __init__(self, settings: Settings, client: Client) -> None:
         self.settings = settings
         self.client = client
 
@@ -181,7 +183,7 @@ def _le(bound: float) -> str:
     return text
 
 
-def registry(settings: Settings, client: redis.Redis) -> CollectorRegistry:
+def registry(settings: Settings, client: Client) -> CollectorRegistry:
     """Our collector alone: no process metrics of the exporter itself to confuse dashboards."""
     reg = CollectorRegistry(auto_describe=False)
     reg.register(TrackingCollector(settings, client))

@@ -5,7 +5,8 @@ reads Redis's answers (``plan`` / ``apply``: no I/O); ``Outage`` decides when Re
 what is spooled and when the spool is drained; ``store/intake.py`` lays out each ``enqueue.lua``
 call (``call_args``) and reads each answer (``admitted``). Only the I/O is written here: the same
 calls through the same ``Scripts`` over redis.asyncio, in one MULTI/EXEC (one EVALSHA alone
-when a single provider is routed, as the sync Intake sends it), awaited.
+when a single provider is routed, as the sync Intake sends it), awaited; on a Redis Cluster,
+``store/async_cluster_intake.py`` sends each provider's call to its own node.
 
 What would block runs in this tracker's two threads, on the sync Tracker it wraps (so both share
 one spool): spool writes, spool drains and the Celery trigger (kombu's client is blocking). The
@@ -26,7 +27,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
 import redis.asyncio as aioredis
@@ -34,6 +35,7 @@ import redis.asyncio as aioredis
 from ..errors import StoreError, StoreUnavailable, TrackingUnavailable
 from ..events import Normalized
 from ..settings import Settings, load_settings
+from ..store.async_cluster_intake import AsyncClusterIntake
 from ..store.async_roundtrip import exchange, retry_not_run
 from ..store.connection import async_producer_client, converted
 from ..store.failover import NotRun
@@ -43,6 +45,9 @@ from ..store.replication import Replication
 from .enqueue import Answers, Applied, EnqueuePlan
 from .outage import Outage, partial_failure
 from .tracker import Tracker
+
+if TYPE_CHECKING:
+    from ..store.connection import AsyncClient
 
 log = logging.getLogger("tracking_worker")
 
@@ -120,6 +125,17 @@ class AsyncIntake:
         return read_back(replies, len(calls), wait, self.replication)
 
 
+def _async_intake(client: AsyncClient, tracker: Tracker) -> AsyncIntake | AsyncClusterIntake:
+    """The same Scripts object as the sync Intake's (one source and SHA1 of enqueue.lua), the
+    same wait; on a cluster, each provider's call to its own node."""
+    conf = tracker.settings.redis
+    scripts, wait = tracker.intake.scripts, conf.socket_timeout
+    if isinstance(client, aioredis.Redis):
+        replication = tracker.intake.replication
+        return AsyncIntake(client, scripts, conf.key_prefix, replication, wait=wait)
+    return AsyncClusterIntake(client, scripts, conf.key_prefix, wait=wait)
+
+
 class AsyncTracker:
     """``track``/``track_many`` as coroutines, wrapping a sync ``Tracker`` (its settings,
     providers, spool and trigger), over this loop's own redis.asyncio client."""
@@ -136,14 +152,7 @@ class AsyncTracker:
         self.tracker = tracker
         self.settings = tracker.settings
         self.client = async_producer_client(self.settings)
-        # The same Scripts object as the sync Intake's: one source and SHA1 of enqueue.lua.
-        self.intake = AsyncIntake(
-            self.client,
-            tracker.intake.scripts,
-            self.settings.redis.key_prefix,
-            tracker.intake.replication,
-            wait=self.settings.redis.socket_timeout,
-        )
+        self.intake = _async_intake(self.client, tracker)
         self.producer = tracker.producer  # plan and apply only: nothing of it is per call
         self.outage = Outage(self.settings.producer.on_unavailable, tracker.spool.directory)
         self._timeout = self.settings.redis.socket_timeout
@@ -205,6 +214,8 @@ class AsyncTracker:
             return
         if applied.failed:
             await self._spool(plan.spooled(applied.failed), partial_failure(applied))
+            if applied.unavailable:  # as Tracker.enqueue: the drain would wait on that node
+                return
         if not self._draining and self.outage.drain_due(now):
             self._draining = True
             self._keep(asyncio.ensure_future(self._drain_one_file(now)))

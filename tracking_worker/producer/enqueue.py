@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from typing import Any
 
-from ..errors import StoreError, TrackingUnavailable, ValidationError
+from ..errors import StoreError, StoreUnavailable, TrackingUnavailable, ValidationError
 from ..events import EventSchema, Normalized, normalize, time_of
 from ..people import event_members
 from ..providers.base import Provider
@@ -75,6 +75,12 @@ class Applied:
     suppressed: dict[str, int] = dataclasses.field(default_factory=dict)
     #: The ids of those events (dropped for at least one provider).
     suppressed_ids: frozenset[str] = frozenset()
+
+    @property
+    def unavailable(self) -> bool:
+        """Some provider's part failed because its Redis (a cluster node) could not be reached
+        or did not answer: a spool drain now would wait on it again."""
+        return any(isinstance(error, StoreUnavailable) for error in self.errors.values())
 
 
 class Producer:

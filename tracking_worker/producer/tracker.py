@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from redis.cluster import RedisCluster
+
 from .. import routing
 from ..errors import StoreError, TrackingUnavailable
 from ..events import Normalized
 from ..settings import Settings
+from ..store.cluster_intake import ClusterIntake
 from ..store.connection import producer_client
 from ..store.intake import Intake
 from ..store.lua_scripts import Scripts
@@ -31,6 +34,8 @@ from .spool import Spool
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from ..store.connection import Client
 
 log = logging.getLogger("tracking_worker")
 
@@ -53,12 +58,7 @@ class Tracker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = producer_client(settings)
-        self.intake = Intake(
-            RoundTrip(self.client, settings.producer.reply_spin),
-            Scripts(),
-            settings.redis.key_prefix,
-            Replication(settings.redis.wait_replicas),
-        )
+        self.intake = _intake(settings, self.client)
         self.producer = Producer(
             settings.build_providers(),
             settings.delivery,
@@ -111,6 +111,11 @@ class Tracker:
             return
         if applied.failed:
             self._spool(plan.spooled(applied.failed), partial_failure(applied))
+            if applied.unavailable:
+                # A provider's node just failed to answer (one master of a cluster down or
+                # hanging): the spool's parts for it would wait on it again, a second
+                # socket_timeout in this call. A call that meets no such node drains it.
+                return
         if self.outage.drain_due(now):
             with self.outage.draining(now) as drained:
                 drained.count = self._drain_one_file()
@@ -176,3 +181,13 @@ class Tracker:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _intake(settings: Settings, client: Client) -> Intake | ClusterIntake:
+    """One Redis (or a Sentinel's master): every provider's enqueue in one round trip over a
+    pinned connection. A cluster: each provider's to its own node (``cluster_intake.py``)."""
+    conf = settings.redis
+    if isinstance(client, RedisCluster):
+        return ClusterIntake(client, Scripts(), conf.key_prefix, wait=conf.socket_timeout)
+    trips = RoundTrip(client, settings.producer.reply_spin)
+    return Intake(trips, Scripts(), conf.key_prefix, Replication(conf.wait_replicas))

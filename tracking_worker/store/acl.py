@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
+from .cluster import node_clients, node_of
 from .connection import converted
 
 #: Our Lua scripts and our own calls (lower case, ``command|subcommand``).
@@ -27,15 +29,25 @@ STORE = (
     "xadd", "xlen", "xdel", "xtrim", "xrange", "xrevrange", "eval", "evalsha", "script|load",
     "multi", "exec", "scan",
 )  # fmt: skip
+
+if TYPE_CHECKING:
+    from .connection import Client
 #: Celery's broker on the same Redis (kombu's redis transport: queues, bindings, pidbox and
 #: task events, its binding scripts), and the client name redis-py sets on each connection.
 BROKER = (
     "brpop", "sadd", "smembers", "srem", "publish", "subscribe", "psubscribe", "unsubscribe",
     "punsubscribe", "script|exists", "client|setinfo",
 )  # fmt: skip
-#: Used when allowed: the worker's start-up warning about Redis evicting keys reads the
-#: ``maxmemory-policy`` (a managed Redis that refuses CONFIG just gets no warning).
-OPTIONAL = ("config|get",)
+#: Used when allowed, each with what is lost without it: the worker's start-up warning about
+#: Redis evicting keys reads the ``maxmemory-policy`` (a managed Redis that refuses CONFIG just
+#: gets no warning); ``check`` asks whether a plain ``redis.url`` is a Redis Cluster's node.
+OPTIONAL = {
+    "config|get": "the worker cannot see Redis's eviction policy (no warning if it may evict "
+    "queued events)",
+    "cluster|info": "check cannot tell whether redis.url is a node of a Redis Cluster",
+}
+#: Scratch key names tried per cluster node for one in a slot it holds.
+SCRATCH_TRIES = 1000
 
 
 def acl_setuser(user: str = "tracking") -> str:
@@ -53,23 +65,58 @@ class Probe:
     optional_refused: tuple[str, ...]
 
 
-def probe(client: redis.Redis, prefix: str) -> Probe:
+def probe(client: Client, prefix: str) -> Probe:
     """Run each command once, harmlessly, on scratch keys ``<prefix>:{acl-check}:*`` (removed
     after), and collect those refused for lack of permission; any other error means allowed.
-    Raises StoreUnavailable when Redis cannot be reached."""
-    base = f"{prefix}:{{acl-check}}"
-    calls = _calls(base)
-    refused: list[str] = []
+    On a Redis Cluster every master is probed (each keeps its own users), on scratch keys of a
+    slot it holds, and only the store's commands count there: Celery's broker is
+    ``redis.broker_url`` (``probe_broker``). Raises StoreUnavailable when Redis cannot be
+    reached."""
     with converted("probing the commands Redis allows"):
-        pipe = client.pipeline(transaction=False)
-        for _, args in calls:
-            pipe.execute_command(*args)  # type: ignore[no-untyped-call]
-        answers = pipe.execute(raise_on_error=False)
-        refused += [name for (name, _), got in zip(calls, answers, strict=True) if _denied(got)]
-        refused += [name for name, check in _separately(client, base) if check]
-        client.delete(*(f"{base}:{kind}" for kind in "shlzxt"))
+        if not isinstance(client, RedisCluster):
+            return _parted(_refused(client, f"{prefix}:{{acl-check}}"))
+        found = [
+            name
+            for node, one in node_clients(client)
+            for name in _refused(one, _scratch_on(client, node, prefix))
+        ]
+    return _parted([name for name in dict.fromkeys(found) if name not in BROKER])
+
+
+def probe_broker(client: redis.Redis, prefix: str) -> Probe:
+    """``probe`` of Celery's broker when it is a Redis of its own (``redis.broker_url``): only
+    the broker's commands count."""
+    with converted("probing the commands the broker's Redis allows"):
+        found = _refused(client, f"{prefix}:{{acl-check}}")
+    return _parted([name for name in found if name in BROKER])
+
+
+def _refused(client: redis.Redis, base: str) -> list[str]:
+    """The commands one Redis refuses, probed on keys under ``base``."""
+    calls = _calls(base)
+    pipe = client.pipeline(transaction=False)
+    for _, args in calls:
+        pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+    answers = pipe.execute(raise_on_error=False)
+    refused = [name for (name, _), got in zip(calls, answers, strict=True) if _denied(got)]
+    refused += [name for name, check in _separately(client, base) if check]
+    client.delete(*(f"{base}:{kind}" for kind in "shlzxt"))
+    return refused
+
+
+def _parted(refused: list[str]) -> Probe:
     optional = tuple(name for name in refused if name in OPTIONAL)
     return Probe(tuple(n for n in refused if n not in OPTIONAL), optional)
+
+
+def _scratch_on(client: RedisCluster, node: ClusterNode, prefix: str) -> str:
+    """Scratch keys' base in a slot ``node`` holds: ``{acl-check}``, or ``{acl-check-<n>}``
+    for the first n whose slot is the node's (a few tries: slots are spread evenly)."""
+    for n in range(SCRATCH_TRIES):
+        base = f"{prefix}:{{acl-check{f'-{n}' if n else ''}}}"
+        if node_of(client, base).name == node.name:
+            return base
+    return f"{prefix}:{{acl-check}}"  # a master holding no slot: its keys are elsewhere
 
 
 def _calls(base: str) -> list[tuple[str, tuple[Any, ...]]]:
@@ -105,6 +152,7 @@ def _calls(base: str) -> list[tuple[str, tuple[Any, ...]]]:
         ("publish", ("PUBLISH", f"{base}:channel", "x")),
         ("client|setinfo", ("CLIENT", "SETINFO", "LIB-NAME", "redis-py")),
         ("config|get", ("CONFIG", "GET", "maxmemory-policy")),
+        ("cluster|info", ("CLUSTER", "INFO")),
         ("del", ("DEL", s)),
     ]  # fmt: skip
 

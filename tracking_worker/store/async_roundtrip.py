@@ -45,12 +45,13 @@ async def exchange(client: aioredis.Redis, commands: Sequence[Sequence[Any]]) ->
             raise
         raise not_run(exc, "connecting") from None
     try:
-        return await _on(conn, commands)
+        return await on_connection(conn, commands)
     finally:
         await pool.release(conn)
 
 
-async def _on(conn: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
+async def on_connection(conn: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """``commands`` in one write on ``conn``, their replies read back (see ``exchange``)."""
     sent = False
     try:
         await conn.send_packed_command(conn.pack_commands(commands))

@@ -1,14 +1,15 @@
 """How the store talks to Redis: every client we make is built here (the web side's, sync and
-async, the workers', the CLI's and the exporter's), of ``redis.url`` or of the master the
-sentinels name, with bounded waits; and redis-py's errors are converted where they enter
-(dramatiq's way), so nothing above ``store/`` sees a raw redis exception."""
+async, the workers', the CLI's and the exporter's), of ``redis.url``, of the master the
+sentinels name, or of a Redis Cluster (``cluster.py``), with bounded waits; and redis-py's
+errors are converted where they enter (dramatiq's way), so nothing above ``store/`` sees a raw
+redis exception."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import redis
 from redis.backoff import NoBackoff
@@ -19,9 +20,16 @@ from redis.sentinel import Sentinel
 from ..errors import StoreError, StoreUnavailable
 from ..settings import Settings
 from . import failover
+from .cluster import async_cluster_client, cluster_client
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+
+    #: What every store function takes: one Redis (or a Sentinel's master), or a cluster.
+    Client: TypeAlias = redis.Redis | RedisCluster
+    AsyncClient: TypeAlias = aioredis.Redis | AsyncRedisCluster
 
 #: Replies of a Redis that is up but refuses for now: out of memory under ``noeviction``, a
 #: replica (or a master being demoted), a script past its time limit, a master gone or cut off
@@ -29,7 +37,12 @@ if TYPE_CHECKING:
 #: names the first two (LOADING it raises as a ConnectionError); the others, and any of them
 #: met inside a script before Redis 7 ("@user_script:19: -READONLY You can't write ..."), arrive
 #: as plain ResponseErrors whose message keeps Redis's error code.
-_REFUSED = (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+_REFUSED = (
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+)
 _REFUSED_CODE = re.compile(
     r"(?:^|-)(?:OOM|READONLY|LOADING|BUSY|MASTERDOWN|UNBLOCKED|TRYAGAIN|NOREPLICAS) "
 )
@@ -54,6 +67,10 @@ def converted(what: str) -> Iterator[None]:
         if refused(exc):
             raise StoreUnavailable(f"{what}: Redis refuses for now: {exc}") from None
         raise StoreError(f"{what} failed: {exc}") from None
+    except redis.exceptions.RedisClusterException as exc:  # not a RedisError in redis-py
+        if isinstance(exc, redis.exceptions.SlotNotCoveredError) or "connect" in str(exc):
+            raise StoreUnavailable(f"{what}: Redis Cluster unavailable: {exc}") from None
+        raise StoreError(f"{what} failed: {exc}") from None
 
 
 #: How long a worker's (and beat tick's) Redis call retries a command that did not run (the
@@ -66,7 +83,7 @@ WORKER_FAILOVER_WAIT = 10.0
 COMMAND_FAILOVER_WAIT = 0.25
 
 
-def producer_client(settings: Settings) -> redis.Redis:
+def producer_client(settings: Settings) -> Client:
     """Bounded waits and no silent retries: ``socket_timeout`` is all a web request can lose,
     retries after a failover included (``roundtrip.RoundTrip`` makes them, within it)."""
     timeout = settings.redis.socket_timeout
@@ -79,7 +96,7 @@ def producer_client(settings: Settings) -> redis.Redis:
     )
 
 
-def worker_client(settings: Settings, *, timeout: float | None = None) -> redis.Redis:
+def worker_client(settings: Settings, *, timeout: float | None = None) -> Client:
     """Workers may wait longer on Redis than web requests do, and ride out a failover
     (``WORKER_FAILOVER_WAIT``), plain commands as scripts. ``timeout``: a command at a shell
     waits this long to connect and for each reply (``--timeout``), not 30 s."""
@@ -94,7 +111,7 @@ def worker_client(settings: Settings, *, timeout: float | None = None) -> redis.
     )
 
 
-def scrape_client(settings: Settings, timeout: float | None = None) -> redis.Redis:
+def scrape_client(settings: Settings, timeout: float | None = None) -> Client:
     """Bounded waits: a scrape must answer (``up 0``) before Prometheus' own timeout (its
     default 10 s; ``timeout`` is ``metrics --timeout``, 5 s when not given)."""
     wait = min(timeout or 2, 2)
@@ -107,10 +124,13 @@ def scrape_client(settings: Settings, timeout: float | None = None) -> redis.Red
     )
 
 
-def _client(settings: Settings, **options: Any) -> redis.Redis:
+def _client(settings: Settings, **options: Any) -> Client:
     """A client of ``redis.url``, or of the master the sentinels name, over connections that
-    drop themselves when their node stops being a writable master (``failover.py``)."""
+    drop themselves when their node stops being a writable master (``failover.py``); or of a
+    cluster, whose client follows its nodes' redirections by itself."""
     conf = settings.redis
+    if conf.cluster:
+        return cluster_client(settings, **options)
     if not conf.sentinels:
         ssl = conf.url.startswith("rediss://")
         kind: type[redis.Connection] = (
@@ -130,6 +150,14 @@ def _client(settings: Settings, **options: Any) -> redis.Redis:
         conf.master_name, connection_class=kind, **master, **options
     )
     return client
+
+
+def broker_client(settings: Settings, timeout: float) -> redis.Redis:
+    """A client of Celery's own Redis (``redis.broker_url``, beside a cluster), for ``check``:
+    Celery itself reaches it through kombu (``routing.broker_config``)."""
+    return redis.Redis.from_url(
+        settings.redis.broker_url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
 
 
 def master_options(settings: Settings) -> dict[str, Any]:
@@ -159,7 +187,7 @@ def sentinel_options(settings: Settings, options: dict[str, Any]) -> dict[str, A
     return found
 
 
-def async_producer_client(settings: Settings) -> aioredis.Redis:
+def async_producer_client(settings: Settings) -> AsyncClient:
     """As ``producer_client``, for redis.asyncio (``atrack()``). The library version is given
     once: redis-py 8 otherwise reads it from the package metadata on disk for every new
     connection (about a millisecond, on the loop)."""
@@ -177,6 +205,8 @@ def async_producer_client(settings: Settings) -> aioredis.Redis:
         "retry": AsyncRetry(NoBackoff(), 0),
         **_driver_info(),
     }
+    if conf.cluster:
+        return async_cluster_client(settings, **options)
     if not conf.sentinels:
         ssl = conf.url.startswith("rediss://")
         kind: type[Any] = (
@@ -213,11 +243,11 @@ def as_text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def eviction_policy(client: redis.Redis) -> str | None:
+def eviction_policy(client: Client) -> str | None:
     """Redis's ``maxmemory-policy``, or None where CONFIG is not allowed (managed Redis)."""
     try:
         answer: dict[Any, Any] = dict(client.config_get("maxmemory-policy"))
-    except redis.RedisError:
+    except (redis.RedisError, redis.exceptions.RedisClusterException):
         return None
     found = {as_text(k): as_text(v) for k, v in answer.items()}
     return found.get("maxmemory-policy")

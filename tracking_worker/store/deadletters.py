@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
@@ -24,6 +24,9 @@ from ..settings import Settings
 from . import codec
 from .connection import as_text, converted
 from .lua_scripts import Scripts
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 PAGE = 500
 _STREAM_ID = re.compile(r"\d+-\d+")
@@ -63,7 +66,7 @@ class ReplayResult:
 
 
 class DeadLetters:
-    def __init__(self, settings: Settings, client: redis.Redis, provider: str) -> None:
+    def __init__(self, settings: Settings, client: Client, provider: str) -> None:
         if provider not in settings.providers:
             configured = ", ".join(settings.providers) or "none"
             raise ConfigurationError(f"provider {provider!r} is not configured ({configured})")

@@ -24,16 +24,18 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..person import Person
 from . import codec
+from .cluster import TIME_AT, redis_time
 from .connection import as_text, converted
 from .deadletters import _after
 from .lua_scripts import Scripts
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 #: Pending or parked events read per script call. Measured on 100,000 pending events of
 #: about 250 bytes (tests/store/test_erasure.py prints it): a call takes 0.6 ms for one
@@ -87,7 +89,7 @@ class ProviderErasure:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         scripts: Scripts,
         keys: Keys,
         person: Person,
@@ -199,12 +201,12 @@ class ProviderErasure:
         while held:
             with converted("waiting for leased batches to be settled"):
                 pipe = self.client.pipeline(transaction=False)
-                pipe.time()
+                pipe.execute_command("EVAL", TIME_AT, 1, self.keys.leases)  # the leases' node
                 for batch_id, _ in held:
                     pipe.hget(self.keys.batch(batch_id), "token")
                     pipe.zscore(self.keys.leases, batch_id)
                 now_parts, *answers = pipe.execute()
-            now = now_parts[0] + now_parts[1] / 1e6
+            now = redis_time(now_parts)
             held = [
                 (batch_id, token)
                 for (batch_id, token), got, deadline_at in zip(

@@ -1,6 +1,6 @@
 """Appending new events to the providers' pending lists: one MULTI/EXEC round trip of
 ``enqueue.lua`` calls, whatever the number of providers and events (and WAIT after it, in the
-same write, with ``redis.wait_replicas``)."""
+same write, with ``redis.wait_replicas``). On a Redis Cluster: ``cluster_intake.py``."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import redis
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailable
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .codec import Enqueue, enqueue_args
-from .connection import converted
+from .connection import converted, refused
 from .failover import NotRun, not_master, retry_not_run
 from .lua_scripts import Arg, Scripts, is_noscript
 from .replication import Replication
@@ -184,10 +184,19 @@ def _enqueue_keys(name: str, key_prefix: str) -> tuple[str, ...]:
     return tuple(Enqueue.keys(Keys(name, key_prefix)))
 
 
+def unavailable(answer: Exception) -> bool:
+    """Whether a provider's part failed because its Redis (its node, on a cluster) could not
+    be reached, did not answer, or refuses for now (``converted``'s StoreUnavailable)."""
+    if isinstance(answer, (redis.ConnectionError, redis.TimeoutError)):
+        return True
+    return isinstance(answer, redis.RedisError) and refused(answer)
+
+
 def admitted(answer: Any) -> Admitted | StoreError:
     """One provider's part of an enqueue, as Redis answered it (shared with the async path)."""
     if isinstance(answer, Exception):
-        return StoreError(f"enqueue failed: {answer}")
+        kind = StoreUnavailable if unavailable(answer) else StoreError
+        return kind(f"enqueue failed: {answer}")
     suppressed = tuple(int(n) - 1 for n in answer[4]) if len(answer) > 4 else ()
     return Admitted(
         int(answer[0]), int(answer[1]), bool(int(answer[2])), int(answer[3]), suppressed

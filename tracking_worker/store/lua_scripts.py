@@ -1,24 +1,36 @@
 """The Lua scripts of ``store/lua/``, loaded once per Redis client and called by name.
 
 Calls go through EVALSHA; after a Redis restart (empty script cache) a NOSCRIPT answer loads
-the scripts again and the call is repeated, so a restart never loses a write.
+the scripts again and the call is repeated, so a restart never loses a write. On a Redis
+Cluster the call goes to the node of its first key (every key of a call shares its slot), and
+a NOSCRIPT loads the scripts on that node.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 import weakref
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from ..keys import Keys
+from . import failover
 from .codec import Arg as Arg
 from .codec import Layout
 from .connection import converted
 from .roundtrip import RoundTrip
+
+if TYPE_CHECKING:
+    from .connection import Client
+
+#: How long a worker's script (a claim, a settle) waits for a slot moving to a master the
+#: cluster client does not know yet, before it is StoreUnavailable (see ``_ask_to_unknown_node``).
+SLOT_MOVE_WAIT = 5.0
 
 NAMES = (
     "enqueue",
@@ -89,13 +101,23 @@ class Scripts:
         #: not spin for replies: their CPU is worth more than a few microseconds of latency.
         self._trips: weakref.WeakKeyDictionary[redis.Redis, RoundTrip] = weakref.WeakKeyDictionary()
 
-    def load(self, client: redis.Redis) -> None:
+    def load(self, client: Client) -> None:
+        """Every script into Redis's cache (on a cluster: every master's)."""
         with converted("loading the Lua scripts"):
             for source in self.source.values():
                 client.script_load(source)
 
-    def run(self, client: redis.Redis, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    def load_on(self, client: RedisCluster, key: str) -> None:
+        """Every script into the cache of the cluster node holding ``key``'s slot."""
+        with converted("loading the Lua scripts"):
+            node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+            for source in self.source.values():
+                client.execute_command("SCRIPT LOAD", source, target_nodes=node)  # type: ignore[no-untyped-call]
+
+    def run(self, client: Client, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run one script atomically; redis errors leave as StoreError (see ``converted``)."""
+        if isinstance(client, RedisCluster):
+            return self._run_on_cluster(client, name, keys, args)
         sha = self.sha[name]
         trips = self._trips.get(client)
         if trips is None:
@@ -109,7 +131,31 @@ class Scripts:
                 self.load(client)
                 return trips.call("EVALSHA", sha, len(keys), *keys, *args)
 
-    def call(self, client: redis.Redis, layout: Layout, keys: Keys) -> Any:
+    def _run_on_cluster(
+        self, client: RedisCluster, name: str, keys: Sequence[str], args: Sequence[Arg]
+    ) -> Any:
+        """``run`` through redis-py's cluster client, which routes EVALSHA by its first key and
+        follows the node's redirections (pinned connections would bypass both)."""
+        command = ("EVALSHA", self.sha[name], len(keys), *keys, *args)
+
+        def attempt() -> Any:
+            try:
+                return client.execute_command(*command)  # type: ignore[no-untyped-call]
+            except AttributeError as exc:
+                if not _ask_to_unknown_node(exc):
+                    raise
+                raise failover.NotRun(f"{name}: its slot is moving to a new master") from None
+
+        with converted(name):
+            try:
+                return failover.retry_not_run(attempt, time.monotonic() + SLOT_MOVE_WAIT)
+            except redis.ResponseError as exc:
+                if not is_noscript(exc):
+                    raise
+            self.load_on(client, keys[0])
+            return failover.retry_not_run(attempt, time.monotonic() + SLOT_MOVE_WAIT)
+
+    def call(self, client: Client, layout: Layout, keys: Keys) -> Any:
         """Run the script ``layout`` holds the arguments of, on the provider of ``keys``."""
         script_keys = layout.keys(keys, getattr(layout, "batch_id", ""))
         return self.run(client, layout.SCRIPT, script_keys, layout.args())
@@ -125,3 +171,12 @@ def is_noscript(exc: redis.RedisError) -> bool:
     return isinstance(exc, redis.exceptions.NoScriptError) or (
         isinstance(exc, redis.ResponseError) and "NOSCRIPT" in str(exc)
     )
+
+
+def _ask_to_unknown_node(exc: AttributeError) -> bool:
+    """Whether ``exc`` is redis-py's own failure to follow an ASK to a master missing from its
+    map: a master being added holds no slot until its first one has moved, so no CLUSTER SLOTS
+    answer names it, and redis-py looks it up as None. Nothing ran (the ASK says the key is
+    not on the node asked), so the script may be sent again; a settle that raised instead left
+    its batch leased, to be sent again after its lease (tests/fleet/test_cluster_faults.py)."""
+    return "'NoneType' object has no attribute" in str(exc)

@@ -11,15 +11,16 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
-
-import redis
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from . import codec
 from .connection import as_text, converted
 from .lua_scripts import Scripts
 from .metrics import histogram_fields
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 log = logging.getLogger("tracking_worker.store")
 
@@ -101,7 +102,7 @@ class ProviderQueue:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         scripts: Scripts,
         keys: Keys,
         *,

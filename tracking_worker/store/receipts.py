@@ -28,15 +28,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from ..settings import Settings
 from .codec import JSON, LINES, batch_events
 from .connection import as_text, converted
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 Receipt = dict[str, Any]
 
@@ -46,7 +47,7 @@ SCAN_CHUNK = 2000
 LEASE_CHUNK = 50
 
 
-def receipt_of(client: redis.Redis, settings: Settings, event_id: str) -> dict[str, Receipt]:
+def receipt_of(client: Client, settings: Settings, event_id: str) -> dict[str, Receipt]:
     """Per configured provider, this event's receipt; {} when no provider knows it (an unknown
     id, one older than ``receipts_ttl``, or receipts off and the event neither pending nor in
     flight).
@@ -75,7 +76,7 @@ def receipt_of(client: redis.Redis, settings: Settings, event_id: str) -> dict[s
 
 
 def read_receipts(
-    client: redis.Redis, keys: Mapping[str, Keys], event_id: str, ttl: float
+    client: Client, keys: Mapping[str, Keys], event_id: str, ttl: float
 ) -> dict[str, Receipt]:
     """The newest receipt of the event per provider that has one: one HGET per bucket that
     may still exist, newest first, in one pipeline (after a TIME: buckets are Redis time)."""
@@ -119,7 +120,7 @@ def parse_receipt(value: str) -> Receipt:
     return out
 
 
-def find_pending(client: redis.Redis, keys: Keys, event_id: str) -> Receipt | None:
+def find_pending(client: Client, keys: Keys, event_id: str) -> Receipt | None:
     """The event in this provider's pending list, as a ``pending`` receipt; None when absent.
 
     Read SCAN_CHUNK items at a time from the tail (newest) to the head, by negative index: new
@@ -140,7 +141,7 @@ def find_pending(client: redis.Redis, keys: Keys, event_id: str) -> Receipt | No
 
 
 def find_leased(
-    client: redis.Redis, keys: Mapping[str, Keys], event_id: str, lease: float
+    client: Client, keys: Mapping[str, Keys], event_id: str, lease: float
 ) -> dict[str, Receipt]:
     """Per provider, the event in one of its leased batches (being sent now) as an
     ``in_flight`` receipt: its batch's attempts so far, changed when its lease was last taken
@@ -163,7 +164,7 @@ def find_leased(
 
 
 def _leased(
-    client: redis.Redis, keys: Keys, held: list[tuple[str, float]], needle: str, lease: float
+    client: Client, keys: Keys, held: list[tuple[str, float]], needle: str, lease: float
 ) -> Receipt | None:
     """The ``in_flight`` receipt of the event starting with ``needle`` if one of the ``held``
     batches (id, lease deadline) holds it; read LEASE_CHUNK batches per pipeline."""

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-
-import redis
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from ..keys import Keys, tick_key
 from . import codec
 from .lua_scripts import Scripts
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class RunSlot:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         scripts: Scripts,
         keys: Keys,
         *,
@@ -80,7 +82,7 @@ class RunSlot:
 
 
 def beat_node(
-    client: redis.Redis, scripts: Scripts, keys: Keys, *, node: str, processes: int, lapse: float
+    client: Client, scripts: Scripts, keys: Keys, *, node: str, processes: int, lapse: float
 ) -> int:
     """Say that worker ``node`` lives with ``processes`` for this provider (0: it is leaving);
     returns the live processes of every node."""
@@ -88,14 +90,14 @@ def beat_node(
     return int(scripts.call(client, call, keys))
 
 
-def claim_tick(client: redis.Redis, scripts: Scripts, prefix: str, *, min_gap: float) -> bool:
+def claim_tick(client: Client, scripts: Scripts, prefix: str, *, min_gap: float) -> bool:
     """Whether this tick runs: none ticked in the last ``min_gap`` seconds (0: tick anyway).
     Records the tick (Redis time) when it does."""
     call = codec.Tick(min_gap=min_gap)
     return int(scripts.run(client, call.SCRIPT, [tick_key(prefix)], call.args())) == 1
 
 
-def mark_tick(client: redis.Redis, prefix: str = "tw") -> bool:
+def mark_tick(client: Client, prefix: str = "tw") -> bool:
     """Record a tick now, whatever the last one (what ``tracking_worker_last_tick_timestamp_
     seconds`` reads); False when Redis would not."""
     try:

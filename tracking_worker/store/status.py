@@ -1,37 +1,42 @@
 """One read of every provider's state, shared by ``tracking-worker status``, the ``dev`` table
 and the Prometheus exporter, so all three always agree on what a number means.
 
-A read is one pipeline round trip whatever the backlog: sizes come from LLEN/XLEN and the
-counters of ``tw:{p}:stats``, never from walking a list. Ages use Redis TIME, like the
-scripts that write the timestamps.
+A read is one pipeline round trip whatever the backlog (on a Redis Cluster, one per node, sent
+together): sizes come from LLEN/XLEN and the counters of ``tw:{p}:stats``, never from walking
+a list. Ages use Redis TIME, like the scripts that write the timestamps: each provider's from
+the node of its slot (a cluster's nodes each have their own clock), read by a script in that
+slot since TIME itself names no key to route by.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
-
-import redis
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..keys import Keys, tick_key
 from ..settings import Settings
 from .circuit import as_state
+from .cluster import TIME_AT, redis_time
 from .connection import as_text, converted
 from .metrics import Latency, counter
 from .routes import RoutePause
 
 #: Events in leased batches: a handful of leases at most (one run per provider at a time,
 #: plus leases waiting to be reaped), so this read stays O(1) in the backlog. Returns the
-#: count and how many batches' ``count`` was no number (left out).
+#: count, how many batches' ``count`` was no number (left out), and the node's TIME.
 _IN_FLIGHT = (
     "local n, bad = 0, 0 "
     "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do "
     "local raw = redis.call('HGET', ARGV[1] .. id, 'count') "
     "local c = tonumber(raw or 0) "
     "if c then n = n + c else bad = bad + 1 end end "
-    "return {n, bad}"
+    "local t = redis.call('TIME') "
+    "return {n, bad, t[1], t[2]}"
 )
+
+if TYPE_CHECKING:
+    from .connection import Client
 #: The latest time a stored timestamp may hold (9999-12-31): beyond, no clock can show it.
 _LAST_TIME = 253_402_300_799.0
 
@@ -121,13 +126,13 @@ class Snapshot:
         return {name: status.as_json() for name, status in self.providers.items()}
 
 
-def collect(settings: Settings, client: redis.Redis) -> Snapshot:
+def collect(settings: Settings, client: Client) -> Snapshot:
     """Every configured provider in one pipeline round trip."""
     prefix = settings.redis.key_prefix
     keyset = {name: Keys(name, prefix) for name in settings.providers}
     with converted("reading status"):
         pipe = client.pipeline(transaction=False)
-        pipe.time()
+        pipe.execute_command("EVAL", TIME_AT, 1, tick_key(prefix))
         pipe.get(tick_key(prefix))
         for k in keyset.values():
             pipe.hgetall(k.stats)
@@ -136,22 +141,20 @@ def collect(settings: Settings, client: redis.Redis) -> Snapshot:
             pipe.get(k.since)
             pipe.hgetall(k.circuit)
             pipe.hgetall(k.latency)
-            pipe.eval(_IN_FLIGHT, 1, k.leases, k.batch_prefix)
+            pipe.execute_command("EVAL", _IN_FLIGHT, 1, k.leases, k.batch_prefix)
             pipe.hgetall(k.routes)
         answers = pipe.execute()
-    seconds, micros = cast(tuple[int, int], answers[0])
-    now = seconds + micros / 1_000_000
+    now = redis_time(answers[0])
     tick = _time(answers[1])
     providers: dict[str, ProviderStatus] = {}
     per = 8
     for i, name in enumerate(keyset):
         part = answers[2 + i * per : 2 + (i + 1) * per]
-        providers[name] = _provider(now, *part)
+        providers[name] = _provider(*part)
     return Snapshot(now, providers, tick)
 
 
 def _provider(
-    now: float,
     stats: Mapping[Any, Any],
     pending: int,
     dead: int,
@@ -161,18 +164,19 @@ def _provider(
     in_flight: Any,
     routes: Mapping[Any, Any],
 ) -> ProviderStatus:
+    in_flight_events, bad_batches, *clock = in_flight
+    now = redis_time(clock)
     read = {as_text(k): counter(v) for k, v in stats.items()}
     counters = {name: n for name, n in read.items() if n is not None}
     started = _time(since)
     oldest = max(0.0, now - started) if pending and started is not None else 0.0
     breaker = {as_text(k): as_text(v) for k, v in circuit.items()}
     state, until = circuit_state(breaker, now)
-    in_flight_events, bad_batches = (_int(n) for n in in_flight)
     histogram = Latency.from_hash(latency)
     unreadable = (
         len(read)
         - len(counters)
-        + bad_batches
+        + _int(bad_batches)
         + histogram.unreadable
         + _unreadable(since, started)
         + _unreadable(breaker.get("open_until"), _time(breaker.get("open_until")))
@@ -181,7 +185,7 @@ def _provider(
     not_yet = counters.get("dead:not_yet", 0)
     return ProviderStatus(
         pending=int(pending),
-        in_flight=in_flight_events,
+        in_flight=_int(in_flight_events),
         retry_scheduled=max(0, counters.get("in_retry", 0)),
         dead=int(dead),
         oldest_pending_seconds=round(oldest, 3),

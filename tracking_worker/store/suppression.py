@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from ..keys import Keys
 from ..people import shown
@@ -22,6 +20,9 @@ from ..settings import Settings
 from . import codec
 from .connection import converted
 from .lua_scripts import Scripts
+
+if TYPE_CHECKING:
+    from .connection import Client
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Suppressed:
 class Suppressions:
     """The list on every provider's keys, over one client."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
         self.scripts = Scripts()
         self.prefix = settings.redis.key_prefix

@@ -133,7 +133,8 @@ def _merge(app: Celery, ours: Mapping[str, Any], settings: Settings) -> None:
     conf.task_annotations = [annotations, *_as_list(conf.task_annotations)]
     if conf.broker_url and conf.broker_url != routing.broker_url(settings):
         log.warning(
-            "this Celery app's broker is not tracking_worker's (redis.url, or its sentinels): "
+            "this Celery app's broker is not tracking_worker's (redis.url, its sentinels, or "
+            "redis.broker_url with a cluster): "
             "track() sends its full-batch triggers to that one, which this app's workers do not "
             "read, so deliveries start on beat's tick only (every %.1f s)",
             settings.delivery.flush_interval / 2,

@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import redis
+from typing import TYPE_CHECKING
 
 from ..delivery.pauses import Pauses
 from ..keys import Keys
@@ -28,6 +27,9 @@ from ..store.lua_scripts import Scripts
 from ..store.queue import ProviderQueue
 from ..store.routes import Routes
 from ..store.runs import claim_tick
+
+if TYPE_CHECKING:
+    from ..store.connection import Client
 
 log = logging.getLogger("tracking_worker.runtime")
 
@@ -56,7 +58,7 @@ class Ticker:
     def __init__(
         self,
         settings: Settings,
-        client: redis.Redis,
+        client: Client,
         scripts: Scripts,
         providers: Mapping[str, Tickable],
         trigger: Callable[[str], bool],
@@ -116,7 +118,7 @@ class Ticker:
             log.warning("quarantine %s: %s", self.quarantine.directory, exc)
 
 
-def tickables(settings: Settings, client: redis.Redis, scripts: Scripts) -> dict[str, Tickable]:
+def tickables(settings: Settings, client: Client, scripts: Scripts) -> dict[str, Tickable]:
     """Each configured provider's tick parts, for a process that delivers nothing (beat)."""
     delivery, prefix = settings.delivery, settings.redis.key_prefix
     found: dict[str, Tickable] = {}
