@@ -5,6 +5,7 @@ script, a plain command and track() all land on the new master, within their wai
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.helpers import enqueue_call
 from tracking_worker.devtools import EmbeddedRedis
 from tracking_worker.errors import StoreUnavailable
 from tracking_worker.keys import Keys
+from tracking_worker.producer.async_tracker import AsyncTracker
 from tracking_worker.producer.tracker import Tracker
 from tracking_worker.sandbox import provider_settings
 from tracking_worker.settings import Settings, load_settings
@@ -45,13 +47,20 @@ class Pair:
 
     def fail_over(self) -> None:
         """A planned failover: the replica first has what the master acknowledged (these tests
-        are about where writes go after it; losing writes to lag is test_managed_endpoint's)."""
+        are about where writes go after it; losing writes to lag is test_managed_endpoint's).
+        The promoted node has none of our scripts: they must be loaded there, not through
+        whatever pooled connection still leads to the demoted one."""
         old = self.old.client()
         try:
             assert old.execute_command("WAIT", 1, 5000) == 1, "the replica never caught up"
         finally:
             old.close()
         self.new.follow(None)
+        new = self.new.client()
+        try:  # as Valkey's promoted replicas are, and a Redis replica restarted since the load
+            new.script_flush()
+        finally:
+            new.close()
         self.old.follow(self.new)
         self.endpoint.switch(self.new.port)
 
@@ -116,6 +125,22 @@ def test_track_reaches_the_new_master_without_spooling(pair: Pair, tmp_path: Pat
     tracker.track("purchase", telegram_id=1)
     pair.fail_over()
     tracker.track("purchase", telegram_id=2)
+    assert not tracker.spool.has_events()
+    assert pair.pending_on_new() == 2
+    tracker.close()
+
+
+def test_atrack_reaches_the_new_master_without_spooling(pair: Pair, tmp_path: Path) -> None:
+    tracker = Tracker(pair.settings(tmp_path))
+    tracker.trigger = lambda provider: None
+
+    async def calls() -> None:
+        async with AsyncTracker(tracker=tracker) as atracker:
+            await atracker.track("purchase", telegram_id=1)
+            pair.fail_over()
+            await atracker.track("purchase", telegram_id=2)
+
+    asyncio.run(calls())
     assert not tracker.spool.has_events()
     assert pair.pending_on_new() == 2
     tracker.close()

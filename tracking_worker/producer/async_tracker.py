@@ -39,7 +39,7 @@ from ..store.async_cluster_intake import AsyncClusterIntake
 from ..store.async_roundtrip import exchange, retry_not_run
 from ..store.connection import async_producer_client, converted
 from ..store.failover import NotRun
-from ..store.intake import Admitted, Limits, Route, admitted, call_args, laid_out, read_back
+from ..store.intake import Admitted, Limits, Route, admitted, call_args, laid_out, loaded, read_back
 from ..store.lua_scripts import Scripts, is_noscript
 from ..store.replication import Replication
 from .enqueue import Answers, Applied, EnqueuePlan
@@ -105,14 +105,13 @@ class AsyncIntake:
     ) -> list[Any]:
         answers = await self._once(routes, limits, deadline)
         if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
-            for source in self.scripts.source.values():
-                await self.client.script_load(source)
-            answers = await self._once(routes, limits, deadline)
+            answers = await self._once(routes, limits, deadline, load=True)
         return answers
 
     async def _once(
-        self, routes: Mapping[str, Route], limits: Limits, deadline: float
+        self, routes: Mapping[str, Route], limits: Limits, deadline: float, *, load: bool = False
     ) -> list[Any]:
+        loads = self.scripts.load_commands() if load else []
         sha = self.scripts.sha["enqueue"]
         calls = [
             ("EVALSHA", sha, len(keys), *keys, *args)
@@ -121,8 +120,8 @@ class AsyncIntake:
             )
         ]
         wait = self.replication.command(deadline)
-        replies = await exchange(self.client, laid_out(calls, wait))
-        return read_back(replies, len(calls), wait, self.replication)
+        replies = await exchange(self.client, [*loads, *laid_out(calls, wait)])
+        return read_back(loaded(replies, len(loads)), len(calls), wait, self.replication)
 
 
 def _async_intake(client: AsyncClient, tracker: Tracker) -> AsyncIntake | AsyncClusterIntake:

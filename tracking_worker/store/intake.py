@@ -111,11 +111,15 @@ class Intake:
         """One try, and one more after a NOSCRIPT (Redis restarted and lost its scripts)."""
         answers = self._once(routes, limits, deadline)
         if any(isinstance(a, redis.RedisError) and is_noscript(a) for a in answers):
-            self.scripts.load(self.trips.client)
-            answers = self._once(routes, limits, deadline)
+            answers = self._once(routes, limits, deadline, load=True)
         return answers
 
-    def _once(self, routes: Mapping[str, Route], limits: Limits, deadline: float) -> list[Any]:
+    def _once(
+        self, routes: Mapping[str, Route], limits: Limits, deadline: float, *, load: bool = False
+    ) -> list[Any]:
+        """The calls in one write (``load``: after the scripts' SCRIPT LOADs, in the same
+        write, so on the same connection: ``Scripts.load_commands``)."""
+        loads = self.scripts.load_commands() if load else []
         calls = [
             ("EVALSHA", self.scripts.sha["enqueue"], len(keys), *keys, *args)
             for keys, args in (
@@ -123,8 +127,16 @@ class Intake:
             )
         ]
         wait = self.replication.command(deadline)
-        replies = self.trips.exchange(laid_out(calls, wait), deadline)
-        return read_back(replies, len(calls), wait, self.replication)
+        replies = self.trips.exchange([*loads, *laid_out(calls, wait)], deadline)
+        return read_back(loaded(replies, len(loads)), len(calls), wait, self.replication)
+
+
+def loaded(replies: list[Any], loads: int) -> list[Any]:
+    """The replies after the first ``loads`` (SCRIPT LOADs), which must have gone in."""
+    for reply in replies[:loads]:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+    return replies[loads:]
 
 
 def laid_out(calls: list[tuple[Any, ...]], wait: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -107,6 +107,15 @@ class Scripts:
             for source in self.source.values():
                 client.script_load(source)
 
+    def load_commands(self) -> list[tuple[str, str, str]]:
+        """``SCRIPT LOAD`` of every script, to send in the same write as the calls a NOSCRIPT
+        refused: on the same connection, so on the node that refused them. Loading through
+        the client's pool instead could reach another node: after a failover a pooled
+        connection may still lead to the demoted master (a replica takes SCRIPT LOAD), and
+        the promoted one, which need not have the scripts (Valkey does not replicate them),
+        refused the call again."""
+        return [("SCRIPT", "LOAD", source) for source in self.source.values()]
+
     def load_on(self, client: RedisCluster, key: str) -> None:
         """Every script into the cache of the cluster node holding ``key``'s slot."""
         with converted("loading the Lua scripts"):
@@ -128,8 +137,13 @@ class Scripts:
             except redis.ResponseError as exc:
                 if not is_noscript(exc):
                     raise
-                self.load(client)
-                return trips.call("EVALSHA", sha, len(keys), *keys, *args)
+            *loaded, answer = trips.exchange(
+                [*self.load_commands(), ("EVALSHA", sha, len(keys), *keys, *args)]
+            )
+            for reply in (*loaded, answer):
+                if isinstance(reply, redis.ResponseError):
+                    raise reply
+            return answer
 
     def _run_on_cluster(
         self, client: RedisCluster, name: str, keys: Sequence[str], args: Sequence[Arg]
