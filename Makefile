@@ -34,10 +34,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two processes: most of the suite waits on real workers, redis-server and the sandbox, not CPU.
+# Three processes on 2 cores: most of the suite waits on real workers, redis-server and the
+# sandbox, not CPU (two used about 40% of both cores).
 # Tests marked slow (each has a shorter variant in this run) go with `make test-slow`.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not slow"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 -m "not slow"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m slow
