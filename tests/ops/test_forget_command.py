@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client import generate_latest
 
 import tracking_worker
 from tests.ops.support import ALL, cli, event, offline_env
+from tests.ops.test_exporter import parse, value
 from tracking_worker.keys import Keys
+from tracking_worker.ops.exporter import registry
 from tracking_worker.producer.tracker import Tracker
 from tracking_worker.settings import load_settings
 
@@ -28,8 +31,11 @@ def env(redis_url: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_forget_reports_per_provider_as_json_then_finds_nothing(env: dict[str, str]) -> None:
-    """Ann by her e-mail in another case, with spaces around it."""
+def test_forget_reports_per_provider_as_json_then_finds_nothing(
+    env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    """Ann by her e-mail in another case, with spaces around it; status and the metrics count
+    her events as forgotten."""
     done = cli(env, "forget", "--email", "  USER5@Example.TEST ", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -41,6 +47,13 @@ def test_forget_reports_per_provider_as_json_then_finds_nothing(env: dict[str, s
     again = json.loads(cli(env, "forget", "--email", "user5@example.test", "--json").stdout)
     assert again["removed"] == 0
     assert all(set(got.values()) == {0} for got in again["providers"].values())
+    status = json.loads(cli(env, "status", "--json").stdout)
+    assert {name: status[name]["forgotten"] for name in ALL} == {name: 2 for name in ALL}
+    scraped = parse(generate_latest(registry(load_settings(environ=env), redis_client)).decode())
+    for name in ALL:
+        assert (
+            value(scraped, "tracking_worker_events_total", provider=name, outcome="forgotten") == 2
+        )
 
 
 def test_forget_prints_a_table_and_says_files_elsewhere_are_not_touched(

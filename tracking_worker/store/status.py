@@ -59,6 +59,7 @@ OUTCOMES = (
     "lost",
     "dry_run",
     "suppressed",
+    "forgotten",
 )
 
 
@@ -84,6 +85,8 @@ class ProviderStatus:
     dry_run: int = 0
     #: Events of suppressed people dropped at the door (``tracking-worker suppress``).
     suppressed: int = 0
+    #: Events removed by ``tracking-worker forget`` (pending, retry, leased, parked).
+    forgotten: int = 0
     enqueued: int = 0
     requests: int = 0
     #: Dead letters trimmed off the bounded stream (``dead_max``), never to be replayed.
@@ -201,6 +204,7 @@ def _provider(
         lost=counters.get("lost", 0),
         dry_run=counters.get("dry_run", 0),
         suppressed=counters.get("suppressed", 0),
+        forgotten=counters.get("forgotten", 0),
         enqueued=counters.get("enqueued", 0),
         requests=counters.get("requests", 0),
         dead_trimmed=counters.get("dead_trimmed", 0),
