@@ -191,14 +191,16 @@ def test_a_stopped_master_spools_only_its_providers_parts(
     delivered_once(system, sandbox, tracked)
 
 
-def test_a_master_that_stops_answering_costs_a_call_socket_timeout_and_no_duplicate(
+def test_a_master_that_stops_answering_costs_one_call_socket_timeout_and_no_duplicate(
     own_cluster: EmbeddedCluster, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    """A master paused (SIGSTOP: connections accepted, nothing answered): each track() and
-    track_many() gives up on it within socket_timeout (no second wait on it: no redirect past
-    the deadline, no spool drain in the same call) and spools its providers' parts alone.
-    Resumed, it runs what it was sent before it paused: that event is in Redis and in the
-    spool, and the drain (each id looked up) adds none twice."""
+    """A master paused (SIGSTOP: connections accepted, nothing answered): the first track()
+    gives up on it within socket_timeout (no second wait on it: no redirect past the deadline,
+    no spool drain in the same call) and spools its providers' parts alone; the calls that
+    follow within ``node_skips.DOWN_FOR`` do not wait on it at all (its parts spooled unsent),
+    and the first call after that tries it again. Resumed, it runs what it was sent before
+    it paused: that event is in Redis and in the spool, and the drain (each id looked up)
+    adds none twice."""
     cluster = own_cluster
     system = System(
         tmp_path / "system", cluster.nodes[0].url, sandbox.url, redis=cluster.settings()
@@ -209,38 +211,44 @@ def test_a_master_that_stops_answering_costs_a_call_socket_timeout_and_no_duplic
     try:
         tracker.track("purchase", **purchase(1))
         victim = cluster.holder(Keys(PROVIDERS[0]).stats)
+        name = f"127.0.0.1:{victim.port}"
         down, live = split(cluster, victim)
         assert victim.child is not None
         os.kill(victim.child.pid, signal.SIGSTOP)
         try:
-            waits = [
-                timed(lambda: tracker.track("purchase", **purchase(2))),
+            first = timed(lambda: tracker.track("purchase", **purchase(2)))
+            skipped = [
                 timed(lambda: tracker.track_many(events(range(3, 6)))),
                 # A spool drain is due by now (SPOOL_CHECK_EVERY): not in a call whose own
                 # part for that master just failed, which would wait on it once more.
                 timed(lambda: tracker.track("purchase", **purchase(6))),
             ]
+            assert tracker.intake.skips.skipped(name) is not None, "the calls were skipped"
+            wait_for(lambda: tracker.intake.skips.skipped(name) is None, 5)
+            again = timed(lambda: tracker.track("purchase", **purchase(7)))
         finally:
             os.kill(victim.child.pid, signal.SIGCONT)
-        assert max(waits) < timeout + SLACK, waits
-        assert min(waits) >= timeout * 0.9, "the paused master was waited for"
-        assert spooled(tracker) == [(n, tuple(down)) for n in range(2, 7)]
+        assert timeout * 0.9 <= first < timeout + SLACK, first
+        assert max(skipped) < SLACK, skipped
+        assert timeout * 0.9 <= again < timeout + SLACK, "tried again after DOWN_FOR"
+        assert spooled(tracker) == [(n, tuple(down)) for n in range(2, 8)]
         for provider in live:
-            assert enqueued_on(cluster.holder(Keys(provider).stats), provider) == 6, provider
+            assert enqueued_on(cluster.holder(Keys(provider).stats), provider) == 7, provider
         # Event 2 went over a connection already open: the paused master ran it on resuming,
-        # so it is in Redis and in the spool. The later calls' connections timed out in their
-        # handshake: nothing of 3 to 6 was sent.
+        # so it is in Redis and in the spool. The skipped calls sent nothing of 3 to 6, and
+        # event 7's new connection timed out in its handshake.
         wait_for(lambda: all(enqueued_on(victim, p) == 2 for p in down), 5)
-        assert tracker.drain_spool() == 5
+        wait_for(lambda: tracker.intake.skips.skipped(name) is None, 5)
+        assert tracker.drain_spool() == 6
         assert spooled(tracker) == []
         for provider in PROVIDERS:
             queue = system.queue(provider)
             counts = queue.counts()
-            assert (counts["enqueued"], counts["pending"]) == (6, 6), (provider, counts)
+            assert (counts["enqueued"], counts["pending"]) == (7, 7), (provider, counts)
             batch = queue.claim(lease=30, size=100, flush=True, wait=0)
             assert batch is not None
             numbers = sorted(json.loads(raw)["telegram_id"] for raw in batch.events)
-            assert numbers == [1, 2, 3, 4, 5, 6], provider
+            assert numbers == [1, 2, 3, 4, 5, 6, 7], provider
     finally:
         system.stop()
 

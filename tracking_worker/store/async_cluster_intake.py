@@ -31,6 +31,7 @@ from .connection import converted
 from .failover import not_run, passing
 from .intake import Admitted, Limits, Route, admitted
 from .lua_scripts import Scripts
+from .node_skips import NodeSkips
 from .replication import Replication
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class AsyncClusterIntake:
         self.scripts = scripts
         self.key_prefix = key_prefix
         self.replication = Replication(0)  # see ClusterIntake
+        self.skips = NodeSkips()  # see ClusterIntake
         self.wait = wait
 
     async def enqueue(
@@ -70,13 +72,15 @@ class AsyncClusterIntake:
             name: enqueue_call(self.scripts, name, route, limits, self.key_prefix)
             for name, route in routes.items()
         }
-        replies = await exchange(self.client, list(calls.values()), deadline)
+        replies = await exchange(self.client, list(calls.values()), deadline, self.skips)
         answers = dict(zip(calls, replies, strict=True))
         missing = [name for name, answer in answers.items() if lacks_scripts(answer)]
         if missing:
             for key in keys_per_node(self.client, [calls[name][0] for name in missing]):
                 await self._load_on(key)
-            again = await exchange(self.client, [calls[name] for name in missing], deadline)
+            again = await exchange(
+                self.client, [calls[name] for name in missing], deadline, self.skips
+            )
             answers.update(zip(missing, again, strict=True))
         return answers
 
@@ -86,15 +90,18 @@ class AsyncClusterIntake:
             await self.client.execute_command("SCRIPT LOAD", source, target_nodes=node)
 
 
-async def exchange(client: RedisCluster, routed: Sequence[Routed], deadline: float) -> list[Any]:
+async def exchange(
+    client: RedisCluster, routed: Sequence[Routed], deadline: float, skips: NodeSkips
+) -> list[Any]:
     """``cluster_intake.exchange`` awaited (what was not run sent again while ``deadline`` is
     not past)."""
     nodes = group(node_of(client, key) for key, _ in routed)
     parts = await asyncio.gather(
-        *(_on_node(node, [routed[i][1] for i in indexes]) for node, indexes in nodes.items())
+        *(_on_node(node, [routed[i][1] for i in indexes], skips) for node, indexes in nodes.items())
     )
     replies: list[Any] = [None] * len(routed)
-    for indexes, part in zip(nodes.values(), parts, strict=True):
+    for node, indexes, part in zip(nodes, nodes.values(), parts, strict=True):
+        skips.record(node.name, part)
         for index, reply in zip(indexes, part, strict=True):
             replies[index] = reply
     for index, reply in enumerate(replies):
@@ -109,9 +116,12 @@ async def exchange(client: RedisCluster, routed: Sequence[Routed], deadline: flo
     return replies
 
 
-async def _on_node(node: Any, commands: list[Call]) -> list[Any]:
+async def _on_node(node: Any, commands: list[Call], skips: NodeSkips) -> list[Any]:
     """One node's replies; a failure of its connection in the place of each (NotRun when
-    nothing was sent)."""
+    nothing was sent; ``NodeSkipped`` when ``skips`` names it)."""
+    skipped = skips.skipped(node.name)
+    if skipped is not None:
+        return [skipped] * len(commands)
     try:
         conn = node.acquire_connection()
     except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -31,6 +31,7 @@ from .connection import converted
 from .failover import NotRun, not_run, passing
 from .intake import Admitted, Limits, Route, admitted, call_args
 from .lua_scripts import Scripts, is_noscript
+from .node_skips import NodeSkips
 from .replication import Replication
 
 #: One command as sent, and the key whose slot decides its node.
@@ -50,6 +51,8 @@ class ClusterIntake:
         #: Never waits (``redis.wait_replicas`` is refused with a cluster); kept so both
         #: intakes answer the same questions.
         self.replication = Replication(0)
+        #: Masters that timed out, skipped for a moment (``node_skips.py``).
+        self.skips = NodeSkips()
         #: Seconds a lost reply may still be sent again (``socket_timeout`` on the web side).
         self.wait = wait
 
@@ -73,13 +76,13 @@ class ClusterIntake:
             name: enqueue_call(self.scripts, name, route, limits, self.key_prefix)
             for name, route in routes.items()
         }
-        replies = exchange(self.client, list(calls.values()), deadline)
+        replies = exchange(self.client, list(calls.values()), deadline, self.skips)
         answers = dict(zip(calls, replies, strict=True))
         missing = [name for name, answer in answers.items() if lacks_scripts(answer)]
         if missing:
             for key in keys_per_node(self.client, [calls[name][0] for name in missing]):
                 self.scripts.load_on(self.client, key)
-            again = exchange(self.client, [calls[name] for name in missing], deadline)
+            again = exchange(self.client, [calls[name] for name in missing], deadline, self.skips)
             answers.update(zip(missing, again, strict=True))
         return answers
 
@@ -90,15 +93,17 @@ def enqueue_call(scripts: Scripts, name: str, route: Route, limits: Limits, pref
     return keys[0], ("EVALSHA", scripts.sha["enqueue"], len(keys), *keys, *args)
 
 
-def exchange(client: RedisCluster, routed: Sequence[Routed], deadline: float) -> list[Any]:
+def exchange(
+    client: RedisCluster, routed: Sequence[Routed], deadline: float, skips: NodeSkips
+) -> list[Any]:
     """Each command's reply, or the error it met in its place; what its node did not run
     (redirected, or the node not reached) sent again through the cluster client, one command
     at a time, while ``deadline`` (``time.monotonic()``) is not past: each may wait its own
     socket_timeout on a node that hangs (connections accepted, nothing answered), and a call
     cost one socket_timeout more per provider of that node, 1.5 s instead of 0.5 with two
     (tests/fleet/test_cluster_faults.py). A command not sent again keeps its error: its
-    provider's part is spooled."""
-    replies = _by_node(client, routed)
+    provider's part is spooled. A master ``skips`` names is not written to at all."""
+    replies = _by_node(client, routed, skips)
     for index, reply in enumerate(replies):
         if redirected(reply) and time.monotonic() < deadline:
             if not followable(client, reply):
@@ -112,11 +117,17 @@ def exchange(client: RedisCluster, routed: Sequence[Routed], deadline: float) ->
     return replies
 
 
-def _by_node(client: RedisCluster, routed: Sequence[Routed]) -> list[Any]:
+def _by_node(client: RedisCluster, routed: Sequence[Routed], skips: NodeSkips) -> list[Any]:
     replies: list[Any] = [None] * len(routed)
     written: list[_Written] = []
+    nodes = group(node_of(client, key) for key, _ in routed)
     try:
-        for node, indexes in group(node_of(client, key) for key, _ in routed).items():
+        for node, indexes in nodes.items():
+            skipped = skips.skipped(node.name)
+            if skipped is not None:
+                for i in indexes:
+                    replies[i] = skipped
+                continue
             pool = client.get_redis_connection(node).connection_pool
             sent = _write(pool, [routed[i][1] for i in indexes])
             if isinstance(sent, Exception):
@@ -129,6 +140,8 @@ def _by_node(client: RedisCluster, routed: Sequence[Routed]) -> list[Any]:
     finally:
         for part in written:
             part.release()
+    for node, indexes in nodes.items():
+        skips.record(node.name, [replies[i] for i in indexes])
     return replies
 
 
