@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks.producer_versus import HERE, run_script
 from tracking_worker.devtools import EmbeddedCluster, EmbeddedRedis
 
-HERE = Path(__file__).resolve().parent.parent
 MEASURES = (
     ("track_us", "track() median, µs"),
     ("track_p99_us", "track() p99, µs"),
@@ -87,18 +84,7 @@ print(json.dumps({"track_us": track_us, "track_p99_us": track_p99_us, "atrack_us
 
 
 def run(redis_section: dict[str, Any]) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
-    done = subprocess.run(
-        [sys.executable, "-c", RUN, json.dumps(redis_section)],
-        env=env,
-        cwd=tempfile.gettempdir(),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return figures
+    return run_script(RUN, json.dumps(redis_section), HERE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,9 +99,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(checkout: Path, url: str) -> dict[str, float]:
+    return run_script(RUN, url, checkout)
+
+
+def run_script(script: str, arg: str, checkout: Path) -> dict[str, float]:
+    """``script`` in a fresh process importing ``tracking_worker`` from ``checkout``, ``arg`` its
+    argv[1]; the figures its last line prints as JSON."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     done = subprocess.run(
-        [sys.executable, "-c", RUN, url],
+        [sys.executable, "-c", script, arg],
         env=env,
         cwd=tempfile.gettempdir(),
         capture_output=True,

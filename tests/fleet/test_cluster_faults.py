@@ -100,6 +100,15 @@ def enqueued_on(node: EmbeddedRedis, provider: str) -> int:
         return int(client.hget(Keys(provider).stats, "enqueued") or 0)
 
 
+def without_worker(cluster: EmbeddedCluster, sandbox: SandboxServer, tmp_path: Path) -> System:
+    """A System on ``cluster`` with no worker or trigger: the queues are read by the test."""
+    system = System(
+        tmp_path / "system", cluster.nodes[0].url, sandbox.url, redis=cluster.settings()
+    )
+    system.tracker.trigger = lambda provider: None
+    return system
+
+
 def timed(call: Callable[[], Any]) -> float:
     start = time.monotonic()
     call()
@@ -202,11 +211,8 @@ def test_a_master_that_stops_answering_costs_one_call_socket_timeout_and_no_dupl
     it paused: that event is in Redis and in the spool, and the drain (each id looked up)
     adds none twice."""
     cluster = own_cluster
-    system = System(
-        tmp_path / "system", cluster.nodes[0].url, sandbox.url, redis=cluster.settings()
-    )
+    system = without_worker(cluster, sandbox, tmp_path)
     tracker = system.tracker
-    tracker.trigger = lambda provider: None  # no worker: the queues are read here
     timeout = system.settings.redis.socket_timeout
     try:
         tracker.track("purchase", **purchase(1))
@@ -322,11 +328,8 @@ def test_a_reshard_to_a_new_master_spools_the_moving_providers_part_alone(
     that window waits for the move (StoreUnavailable, never redis-py's own AttributeError, if
     it outlasts the wait), then runs on the new master."""
     cluster = own_cluster
-    system = System(
-        tmp_path / "system", cluster.nodes[0].url, sandbox.url, redis=cluster.settings()
-    )
+    system = without_worker(cluster, sandbox, tmp_path)
     tracker = system.tracker
-    tracker.trigger = lambda provider: None  # no worker: the queues are read here
     provider = "giosg"
     keys = Keys(provider)
     slot = key_slot(keys.stats.encode())
@@ -440,11 +443,8 @@ def test_a_moved_slot_is_followed_by_the_producer_and_the_queue(
     track(), track_many(), atrack() and the queue's scripts and reads follow it to the new
     one: nothing spooled, nothing raised, every event on the new master once."""
     cluster = own_cluster
-    system = System(
-        tmp_path / "system", cluster.nodes[0].url, sandbox.url, redis=cluster.settings()
-    )
+    system = without_worker(cluster, sandbox, tmp_path)
     tracker = system.tracker
-    tracker.trigger = lambda provider: None  # no worker: the queue is read here
     provider = "giosg"
     keys = Keys(provider)
     slot = key_slot(keys.stats.encode())

@@ -45,7 +45,7 @@ class Every:
             try:
                 if not self.beat():
                     return
-            except Exception:
+            except Exception:  # logged with its traceback; the next beat tries again
                 log.exception("%s: a heartbeat failed; trying again", self.thread.name)
 
 

@@ -39,8 +39,8 @@ from ..store.async_cluster_intake import AsyncClusterIntake
 from ..store.async_roundtrip import exchange, retry_not_run
 from ..store.connection import async_producer_client, converted
 from ..store.failover import NotRun
-from ..store.intake import Admitted, Limits, Route, admitted, call_args, laid_out, loaded, read_back
-from ..store.lua_scripts import Scripts, is_noscript
+from ..store.intake import Admitted, Limits, Route, admitted, call_args, laid_out, read_back
+from ..store.lua_scripts import Scripts, is_noscript, loaded
 from ..store.replication import Replication
 from .enqueue import Answers, Applied, EnqueuePlan
 from .outage import Outage, partial_failure
@@ -111,7 +111,6 @@ class AsyncIntake:
     async def _once(
         self, routes: Mapping[str, Route], limits: Limits, deadline: float, *, load: bool = False
     ) -> list[Any]:
-        loads = self.scripts.load_commands() if load else []
         sha = self.scripts.sha["enqueue"]
         calls = [
             ("EVALSHA", sha, len(keys), *keys, *args)
@@ -120,8 +119,9 @@ class AsyncIntake:
             )
         ]
         wait = self.replication.command(deadline)
-        replies = await exchange(self.client, [*loads, *laid_out(calls, wait)])
-        return read_back(loaded(replies, len(loads)), len(calls), wait, self.replication)
+        replies = await exchange(self.client, self.scripts.loading(laid_out(calls, wait), load))
+        answers = loaded(replies, self.scripts.loads(load))
+        return read_back(answers, len(calls), wait, self.replication)
 
 
 def _async_intake(client: AsyncClient, tracker: Tracker) -> AsyncIntake | AsyncClusterIntake:

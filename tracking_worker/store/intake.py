@@ -19,7 +19,7 @@ from ..keys import RECEIPT_BUCKET_SECONDS, Keys
 from .codec import Enqueue, enqueue_args
 from .connection import converted, refused
 from .failover import NotRun, not_master, retry_not_run
-from .lua_scripts import Arg, Scripts, is_noscript
+from .lua_scripts import Arg, Scripts, is_noscript, loaded
 from .replication import Replication
 from .roundtrip import RoundTrip, executed
 
@@ -118,8 +118,7 @@ class Intake:
         self, routes: Mapping[str, Route], limits: Limits, deadline: float, *, load: bool = False
     ) -> list[Any]:
         """The calls in one write (``load``: after the scripts' SCRIPT LOADs, in the same
-        write, so on the same connection: ``Scripts.load_commands``)."""
-        loads = self.scripts.load_commands() if load else []
+        write, so on the same connection: ``Scripts.loading``)."""
         calls = [
             ("EVALSHA", self.scripts.sha["enqueue"], len(keys), *keys, *args)
             for keys, args in (
@@ -127,16 +126,9 @@ class Intake:
             )
         ]
         wait = self.replication.command(deadline)
-        replies = self.trips.exchange([*loads, *laid_out(calls, wait)], deadline)
-        return read_back(loaded(replies, len(loads)), len(calls), wait, self.replication)
-
-
-def loaded(replies: list[Any], loads: int) -> list[Any]:
-    """The replies after the first ``loads`` (SCRIPT LOADs), which must have gone in."""
-    for reply in replies[:loads]:
-        if isinstance(reply, redis.ResponseError):
-            raise reply
-    return replies[loads:]
+        replies = self.trips.exchange(self.scripts.loading(laid_out(calls, wait), load), deadline)
+        answers = loaded(replies, self.scripts.loads(load))
+        return read_back(answers, len(calls), wait, self.replication)
 
 
 def laid_out(calls: list[tuple[Any, ...]], wait: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

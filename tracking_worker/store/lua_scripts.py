@@ -101,20 +101,20 @@ class Scripts:
         #: not spin for replies: their CPU is worth more than a few microseconds of latency.
         self._trips: weakref.WeakKeyDictionary[redis.Redis, RoundTrip] = weakref.WeakKeyDictionary()
 
-    def load(self, client: Client) -> None:
-        """Every script into Redis's cache (on a cluster: every master's)."""
-        with converted("loading the Lua scripts"):
-            for source in self.source.values():
-                client.script_load(source)
+    def loading(self, commands: list[tuple[Any, ...]], load: bool) -> list[tuple[Any, ...]]:
+        """``commands``, after a ``SCRIPT LOAD`` of every script when ``load`` (a NOSCRIPT refused
+        them): in the same write, so on the same connection, so on the node that refused them.
+        Loading through the client's pool instead could reach another node: after a failover a
+        pooled connection may still lead to the demoted master (a replica takes SCRIPT LOAD),
+        and the promoted one, which need not have the scripts (Valkey does not replicate
+        them), refused the call again. ``loaded`` reads the replies back."""
+        if not load:
+            return commands
+        return [*(("SCRIPT", "LOAD", source) for source in self.source.values()), *commands]
 
-    def load_commands(self) -> list[tuple[str, str, str]]:
-        """``SCRIPT LOAD`` of every script, to send in the same write as the calls a NOSCRIPT
-        refused: on the same connection, so on the node that refused them. Loading through
-        the client's pool instead could reach another node: after a failover a pooled
-        connection may still lead to the demoted master (a replica takes SCRIPT LOAD), and
-        the promoted one, which need not have the scripts (Valkey does not replicate them),
-        refused the call again."""
-        return [("SCRIPT", "LOAD", source) for source in self.source.values()]
+    def loads(self, load: bool) -> int:
+        """How many replies ``loading`` put before the commands' own."""
+        return len(self.source) if load else 0
 
     def load_on(self, client: RedisCluster, key: str) -> None:
         """Every script into the cache of the cluster node holding ``key``'s slot."""
@@ -137,12 +137,12 @@ class Scripts:
             except redis.ResponseError as exc:
                 if not is_noscript(exc):
                     raise
-            *loaded, answer = trips.exchange(
-                [*self.load_commands(), ("EVALSHA", sha, len(keys), *keys, *args)]
+            replies = trips.exchange(
+                self.loading([("EVALSHA", sha, len(keys), *keys, *args)], load=True)
             )
-            for reply in (*loaded, answer):
-                if isinstance(reply, redis.ResponseError):
-                    raise reply
+            [answer] = loaded(replies, self.loads(True))
+            if isinstance(answer, redis.ResponseError):
+                raise answer
             return answer
 
     def _run_on_cluster(
@@ -185,6 +185,17 @@ def is_noscript(exc: redis.RedisError) -> bool:
     return isinstance(exc, redis.exceptions.NoScriptError) or (
         isinstance(exc, redis.ResponseError) and "NOSCRIPT" in str(exc)
     )
+
+
+def loaded(replies: list[Any], loads: int) -> list[Any]:
+    """The replies after the first ``loads`` (``Scripts.loading``'s SCRIPT LOADs), which must
+    have gone in."""
+    if not loads:
+        return replies
+    for reply in replies[:loads]:
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+    return replies[loads:]
 
 
 def _ask_to_unknown_node(exc: AttributeError) -> bool:
